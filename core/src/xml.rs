@@ -1,0 +1,315 @@
+//! XML helpers: parse a string into an [`Element`], serialise stanzas for the wire,
+//! drop whitespace-only text, escape attribute values.
+//!
+//! This is the role of exampple's `~x` sigil: write the XML you mean and get an element.
+//!
+//! ```
+//! use exampple_core::xml;
+//!
+//! let iq = xml::parse("<iq type='get' id='1'><ping xmlns='urn:xmpp:ping'/></iq>").unwrap();
+//! assert_eq!(iq.name(), "iq");
+//! // Elements written without a namespace are stanzas of the component stream.
+//! assert_eq!(iq.ns(), "jabber:component:accept");
+//! assert_eq!(iq.children().next().unwrap().ns(), "urn:xmpp:ping");
+//! assert!(xml::parse("<iq>").is_err());
+//! ```
+
+use minidom::{Element, Node, tree_builder::TreeBuilder};
+use rxml::{Parse, RawParser, error::EndOrError};
+
+use crate::ns;
+
+pub use minidom::Element as XmlElement;
+
+/// Why a string could not be parsed into an element.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum XmlError {
+    /// The text is not well-formed XML.
+    #[error("not well-formed XML: {0}")]
+    Syntax(#[from] rxml::Error),
+    /// The text is well-formed but cannot become an element (undeclared prefix, ...).
+    #[error("invalid XML element: {0}")]
+    Dom(#[from] minidom::Error),
+    /// The text holds no element at all.
+    #[error("no XML element in the input")]
+    Empty,
+    /// The text holds more than one top-level element where one was expected.
+    #[error("more than one top-level element in the input")]
+    TooMany,
+    /// Non-whitespace text outside of any element.
+    #[error("text outside of an element")]
+    StrayText,
+}
+
+/// Parses one element; elements without an `xmlns` are put in `jabber:component:accept`.
+///
+/// Whitespace is kept as it is (see [`trim`] to drop whitespace-only text).
+pub fn parse(text: &str) -> Result<Element, XmlError> {
+    parse_in(text, ns::COMPONENT)
+}
+
+/// Parses one element, putting elements without an `xmlns` in `default_ns`.
+pub fn parse_in(text: &str, default_ns: &str) -> Result<Element, XmlError> {
+    let mut all = parse_all_in(text, default_ns)?;
+    match all.len() {
+        0 => Err(XmlError::Empty),
+        1 => Ok(all.remove(0)),
+        _ => Err(XmlError::TooMany),
+    }
+}
+
+/// Parses any number of sibling elements (whitespace between them is ignored).
+///
+/// ```
+/// let els = exampple_core::xml::parse_all("<a/> <b/>").unwrap();
+/// assert_eq!(els.len(), 2);
+/// ```
+pub fn parse_all(text: &str) -> Result<Vec<Element>, XmlError> {
+    parse_all_in(text, ns::COMPONENT)
+}
+
+/// Like [`parse_all`], with another default namespace.
+pub fn parse_all_in(text: &str, default_ns: &str) -> Result<Vec<Element>, XmlError> {
+    let mut parser = RawParser::new();
+    let mut builder = TreeBuilder::new();
+    // A synthetic root lets the text hold several elements and gives the default namespace.
+    let root = format!("<r xmlns='{}'>", escape(default_ns));
+    let mut data = root.as_bytes();
+    let mut out = Vec::new();
+    feed_fragment(&mut parser, &mut builder, &mut data, &mut out)?;
+    let mut data = text.as_bytes();
+    feed_fragment(&mut parser, &mut builder, &mut data, &mut out)?;
+    let mut data: &[u8] = b"</r>";
+    feed_fragment(&mut parser, &mut builder, &mut data, &mut out)?;
+    if builder.depth() != 0 {
+        return Err(XmlError::Syntax(rxml::Error::InvalidEof(None)));
+    }
+    Ok(out)
+}
+
+fn feed_fragment(
+    parser: &mut RawParser,
+    builder: &mut TreeBuilder,
+    data: &mut &[u8],
+    out: &mut Vec<Element>,
+) -> Result<(), XmlError> {
+    loop {
+        match parser.parse(data, false) {
+            Err(EndOrError::NeedMoreData) => return Ok(()),
+            Err(EndOrError::Error(e)) => return Err(XmlError::Syntax(e)),
+            Ok(None) => return Ok(()),
+            Ok(Some(ev)) => {
+                if builder.depth() == 1 {
+                    if let rxml::RawEvent::Text(_, ref text) = ev {
+                        if text.chars().all(char::is_whitespace) {
+                            continue;
+                        }
+                        return Err(XmlError::StrayText);
+                    }
+                }
+                let is_foot = matches!(ev, rxml::RawEvent::ElementFoot(_));
+                builder.process_event(ev)?;
+                if is_foot && builder.depth() == 1 {
+                    if let Some(el) = builder.unshift_child() {
+                        out.push(el);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Drops every whitespace-only text node, recursively (the `trimmed` option).
+///
+/// Text with content is kept exactly, including its surrounding spaces.
+///
+/// ```
+/// use exampple_core::xml;
+/// let mut el = xml::parse("<message>\n  <body> hi </body>\n</message>").unwrap();
+/// xml::trim(&mut el);
+/// assert_eq!(xml::to_string(&el), "<message xmlns='jabber:component:accept'><body> hi </body></message>");
+/// ```
+pub fn trim(element: &mut Element) {
+    let has_blank_text = element
+        .nodes()
+        .any(|n| matches!(n, Node::Text(t) if t.chars().all(char::is_whitespace)));
+    if has_blank_text {
+        let nodes = element.take_nodes();
+        for node in nodes {
+            match node {
+                Node::Text(t) if t.chars().all(char::is_whitespace) => {}
+                other => element.append_node(other),
+            }
+        }
+    }
+    for child in element.children_mut() {
+        trim(child);
+    }
+}
+
+/// Serialises an element (with its own namespace declaration) to a `String`.
+pub fn to_string(element: &Element) -> String {
+    let mut out = Vec::new();
+    write_element(element, &mut out);
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// Appends an element's XML to `out`.
+///
+/// minidom's writer can only fail on an I/O error (impossible with a `Vec`) or on a name
+/// that is not a valid XML name, which the builders and the parser never produce; such an
+/// element is written as nothing rather than half.
+pub fn write_element(element: &Element, out: &mut Vec<u8>) {
+    let start = out.len();
+    if element.write_to(out).is_err() {
+        out.truncate(start);
+    }
+}
+
+/// Appends a stanza to `out` as it goes on a stream whose default namespace is `stream_ns`:
+/// the redundant `xmlns='<stream_ns>'` on the top element is left out.
+///
+/// ```
+/// use exampple_core::xml;
+/// let iq = xml::parse("<iq id='1' type='result'><ping xmlns='urn:xmpp:ping'/></iq>").unwrap();
+/// let mut out = Vec::new();
+/// xml::write_stanza(&iq, "jabber:component:accept", &mut out);
+/// assert_eq!(out, b"<iq id='1' type='result'><ping xmlns='urn:xmpp:ping'/></iq>");
+/// ```
+pub fn write_stanza(element: &Element, stream_ns: &str, out: &mut Vec<u8>) {
+    let start = out.len();
+    write_element(element, out);
+    if element.ns() != stream_ns {
+        return;
+    }
+    // minidom writes `<name xmlns='ns'` first for the top element: cut that declaration.
+    let name_end = start + 1 + element.name().len();
+    let decl_len = " xmlns=''".len() + stream_ns.len();
+    let declared = out.get(name_end..name_end + decl_len).is_some_and(|decl| {
+        decl.starts_with(b" xmlns='")
+            && decl.ends_with(b"'")
+            && &decl[8..decl.len() - 1] == stream_ns.as_bytes()
+    });
+    if declared {
+        out.drain(name_end..name_end + decl_len);
+    }
+}
+
+/// Escapes a string for use inside a single- or double-quoted attribute value or text.
+pub fn escape(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains(['<', '>', '&', '\'', '"']) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '\'' => out.push_str("&apos;"),
+            '"' => out.push_str("&quot;"),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// Sets (or replaces) an attribute without a namespace. A name that is not a valid XML
+/// name is ignored.
+pub fn set_attr(element: &mut Element, name: &str, value: impl Into<String>) {
+    if let Ok(name) = rxml::NcName::try_from(name) {
+        element
+            .attrs_mut()
+            .insert(rxml::Namespace::NONE, name, value.into());
+    }
+}
+
+/// Removes an attribute without a namespace.
+pub fn remove_attr(element: &mut Element, name: &str) -> Option<String> {
+    element.attrs_mut().remove(rxml::Namespace::none(), name)
+}
+
+/// Sets `xml:lang`.
+pub fn set_lang(element: &mut Element, lang: impl Into<String>) {
+    if let Ok(name) = rxml::NcName::try_from("lang") {
+        element
+            .attrs_mut()
+            .insert(rxml::Namespace::xml().clone(), name, lang.into());
+    }
+}
+
+/// Reads `xml:lang`.
+pub fn lang(element: &Element) -> Option<&str> {
+    element.attr_ns(ns::XML, "lang")
+}
+
+/// The namespace of an element's first child element, if it has one.
+pub fn payload_ns(element: &Element) -> Option<String> {
+    element.children().next().map(Element::ns)
+}
+
+/// Builds an element by parsing a `format!` string (a panic on bad XML: for literals in
+/// code and tests, not for input from the wire; use [`parse`] there).
+///
+/// ```
+/// use exampple_core::xml;
+/// let id = "42";
+/// let el = xml!("<iq id='{id}' type='result'/>");
+/// assert_eq!(el.attr("id"), Some("42"));
+/// ```
+#[macro_export]
+macro_rules! xml {
+    ($($arg:tt)*) => {
+        match $crate::xml::parse(&::std::format!($($arg)*)) {
+            Ok(el) => el,
+            Err(e) => ::std::panic!("xml!: {}: {}", e, ::std::format!($($arg)*)),
+        }
+    };
+}
+
+pub use crate::xml;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_keeps_namespaces() {
+        let el =
+            parse("<message><body>a &amp; b</body><x xmlns='urn:x'><y/></x></message>").unwrap();
+        assert_eq!(el.ns(), ns::COMPONENT);
+        let x = el.get_child("x", "urn:x").unwrap();
+        assert_eq!(x.children().next().unwrap().ns(), "urn:x");
+        assert_eq!(el.get_child("body", ns::COMPONENT).unwrap().text(), "a & b");
+    }
+
+    #[test]
+    fn parse_errors_are_clear() {
+        assert!(matches!(parse(""), Err(XmlError::Empty)));
+        assert!(matches!(parse("<a/><b/>"), Err(XmlError::TooMany)));
+        assert!(matches!(parse("<a>"), Err(XmlError::Syntax(_))));
+        assert!(matches!(parse("<a></b>"), Err(XmlError::Syntax(_))));
+        assert!(matches!(parse("hello <a/>"), Err(XmlError::StrayText)));
+        assert!(matches!(parse("<p:a/>"), Err(XmlError::Dom(_))));
+        assert!(parse("<!DOCTYPE a><a/>").is_err());
+    }
+
+    #[test]
+    fn write_stanza_drops_only_the_stream_namespace() {
+        let el = parse("<iq xmlns='jabber:client' id='1'/>").unwrap();
+        let mut out = Vec::new();
+        write_stanza(&el, ns::COMPONENT, &mut out);
+        assert_eq!(out, b"<iq xmlns='jabber:client' id='1'/>");
+        let el = parse("<presence/>").unwrap();
+        let mut out = b"prefix".to_vec();
+        write_stanza(&el, ns::COMPONENT, &mut out);
+        assert_eq!(out, b"prefix<presence/>");
+    }
+
+    #[test]
+    fn escape_escapes() {
+        assert_eq!(escape("a'b<c>&\""), "a&apos;b&lt;c&gt;&amp;&quot;");
+        assert!(matches!(escape("plain"), std::borrow::Cow::Borrowed(_)));
+    }
+}

@@ -1,0 +1,1 @@
+//! The blocking std runtime of exampple.
