@@ -2,18 +2,42 @@
 //!
 //! The sans-IO core of exampple: everything that is XMPP, nothing that is I/O. Bytes and
 //! time go in, bytes and events come out; no sockets, no threads, no clock reads.
+//!
+//! - [`component`]: the XEP-0114 connection state machine;
+//! - [`router`], [`controller`], [`conn`]: routing stanzas to controllers and answering;
+//! - [`stanza`], [`xml`], [`jid`]: building and reading stanzas;
+//! - [`disco`], [`delegation`]: XEP-0030 and XEP-0355;
+//! - [`parser`]: the incremental stream parser with its limits;
+//! - [`config`], [`observe`]: options, request events and logs.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod client;
+pub mod component;
 pub mod config;
+pub mod conn;
+pub mod controller;
+pub mod delegation;
+pub mod disco;
 pub mod jid;
+pub mod matching;
 pub mod ns;
+pub mod observe;
 pub mod parser;
+pub mod router;
+pub mod sasl;
 pub mod stanza;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod xml;
 
+pub use component::{Component, ComponentError, Disconnect, Dispatch, Event, StreamError};
 pub use config::{AutoConnect, Config, ConfigError};
+pub use conn::{CallError, Conn, IqCall, Reply, RequestId, SendError, Sender};
+pub use controller::{BoxError, Controller, Handler, Outcome};
+pub use disco::{Discovery, Identity};
 pub use minidom::{Element, Node};
+pub use router::{Router, RouterError};
 pub use stanza::{
     Condition, ErrorType, IqType, MessageType, PresenceType, StanzaError, StanzaKind, StanzaType,
 };

@@ -441,6 +441,13 @@ impl From<Condition> for StanzaError {
     }
 }
 
+impl<L: Into<String>, T: Into<String>> From<(Condition, L, T)> for StanzaError {
+    /// `(condition, lang, text)`, as exampple's `{condition, lang, text}` tuples.
+    fn from((condition, lang, text): (Condition, L, T)) -> Self {
+        StanzaError::new(condition).with_text(lang, text)
+    }
+}
+
 impl fmt::Display for StanzaError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} ({})", self.condition, self.error_type)?;

@@ -1,0 +1,1358 @@
+//! The XEP-0114 component connection: a sans-IO state machine.
+//!
+//! Bytes and time go in (`handle_*`), bytes, events and the next deadline come out
+//! (`poll_*`). The runtime owns the socket and the clock and runs the controllers; every
+//! decision (handshake, routing, errors, timeouts, keepalives, reconnect backoff, the
+//! queue kept while disconnected) is made here, so it is all testable with simulated time.
+//!
+//! # Driving it
+//!
+//! After every `handle_*` call (and whenever the waker set with [`Component::set_waker`]
+//! fires), drain the outputs in this order: [`Component::poll_transmit`] (write the bytes),
+//! then [`Component::poll_event`] until `None`, then sleep until
+//! [`Component::poll_timeout`] or new input.
+//!
+//! | event | what the runtime does |
+//! |---|---|
+//! | [`Event::Connect`] | open a TCP connection, then call `handle_connected` (or `handle_connect_failed`) |
+//! | [`Event::Dispatch`] | run the controller (`dispatch.run()` on a worker, or `dispatch.into_future()`) |
+//! | [`Event::Cancel`] | abandon that controller if it can (the sender already got `remote-server-timeout`) |
+//! | [`Event::Disconnected`] | close the socket; a `Connect` follows at `reconnect_at` |
+//! | [`Event::Failed`] | close the socket and stop: the failure will not heal by itself |
+//! | [`Event::Closed`] | close the socket and stop: `close()` completed |
+//!
+//! ```
+//! use std::time::Instant;
+//! use exampple_core::{Component, Config, Router, component::Event};
+//!
+//! let now = Instant::now();
+//! let config = Config::new("component.localhost", "secret");
+//! let mut component = Component::new(config, Router::new(), now).unwrap();
+//! component.connect(now);
+//! assert!(matches!(component.poll_event(), Some(Event::Connect { .. })));
+//! component.handle_connected(now);
+//! let header = component.poll_transmit().unwrap();
+//! assert!(header.starts_with(b"<?xml version='1.0'?><stream:stream"));
+//! component
+//!     .handle_input(now, b"<stream:stream xmlns='jabber:component:accept' \
+//!         xmlns:stream='http://etherx.jabber.org/streams' id='sid' from='component.localhost'>");
+//! let handshake = component.poll_transmit().unwrap();
+//! let digest = exampple_core::component::handshake_digest("sid", "secret");
+//! assert_eq!(handshake, format!("<handshake>{digest}</handshake>").into_bytes());
+//! component.handle_input(now, b"<handshake/>");
+//! assert!(matches!(component.poll_event(), Some(Event::Online { .. })));
+//! ```
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use minidom::Element;
+use sha1::{Digest, Sha1};
+
+use crate::config::{AutoConnect, Config, ConfigError};
+use crate::conn::{
+    CallError, CallSlot, Conn, ConnParts, Outbox, OutboxItem, RequestId, RequestState, Sender,
+};
+use crate::controller::{Controller, Outcome};
+use crate::delegation::{self, Envelope};
+use crate::observe::{self, Observer, RequestEvent, RequestOutcome};
+use crate::parser::{Limits, ParseError, StreamItem, StreamParser};
+use crate::router::{RouteTable, Router, RouterError};
+use crate::stanza::{self, Condition, IqType, StanzaError, StanzaKind, StanzaType};
+use crate::{ns, xml};
+
+/// Stream error conditions after which reconnecting cannot help.
+const PERMANENT_CONDITIONS: &[&str] = &[
+    "not-authorized",
+    "host-unknown",
+    "host-gone",
+    "invalid-namespace",
+];
+
+/// The lowercase hex SHA-1 of `stream_id + secret`, always 40 characters (XEP-0114).
+///
+/// ```
+/// use exampple_core::component::handshake_digest;
+/// assert_eq!(handshake_digest("sid", "123456"), "9accec263ab84a43c6037ccf7cd48cb1d3f6df8e");
+/// ```
+pub fn handshake_digest(stream_id: &str, secret: &str) -> String {
+    let mut hasher = Sha1::new();
+    hasher.update(stream_id.as_bytes());
+    hasher.update(secret.as_bytes());
+    let digest = hasher.finalize();
+    let mut hex = String::with_capacity(40);
+    for byte in digest.iter() {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        hex.push(DIGITS[usize::from(byte >> 4)] as char);
+        hex.push(DIGITS[usize::from(byte & 0x0f)] as char);
+    }
+    hex
+}
+
+/// A stream error: its condition and optional text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamError {
+    /// The RFC 6120 §4.9.3 condition (e.g. `not-authorized`).
+    pub condition: String,
+    /// The text the peer gave, if any.
+    pub text: Option<String>,
+}
+
+impl StreamError {
+    fn from_element(el: &Element) -> StreamError {
+        let mut condition = String::from("undefined-condition");
+        let mut text = None;
+        for child in el.children() {
+            if child.ns() == ns::STREAM_ERRORS {
+                if child.name() == "text" {
+                    text = Some(child.text());
+                } else {
+                    condition = child.name().to_string();
+                }
+            }
+        }
+        StreamError { condition, text }
+    }
+}
+
+impl std::fmt::Display for StreamError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.condition)?;
+        if let Some(text) = &self.text {
+            write!(f, ": {text}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Why a connection ended (a reconnect follows).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Disconnect {
+    /// The TCP connection could not be opened.
+    #[error("cannot connect: {0}")]
+    ConnectFailed(String),
+    /// The connection broke or the peer closed the socket.
+    #[error("connection lost: {0}")]
+    ConnectionLost(String),
+    /// The server sent a stream error.
+    #[error("stream error from the server: {0}")]
+    StreamError(StreamError),
+    /// The server closed its stream.
+    #[error("the server closed the stream")]
+    ServerClosed,
+    /// The server sent something we could not accept; we answered with this stream error.
+    #[error("bad input from the server ({condition}): {reason}")]
+    BadInput {
+        /// The stream error condition we sent.
+        condition: &'static str,
+        /// What was wrong.
+        reason: String,
+    },
+    /// The stream header or handshake answer did not come in time.
+    #[error("the server did not complete the opening in time")]
+    HandshakeTimeout,
+    /// The server did not answer a keepalive ping in time.
+    #[error("the server did not answer the keepalive ping in time")]
+    KeepaliveTimeout,
+}
+
+/// Why the component stopped for good.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ComponentError {
+    /// The server rejected the component (wrong secret, unknown domain, ...): reconnecting
+    /// would not help.
+    #[error("the server rejected the component: {0}")]
+    Rejected(StreamError),
+    /// The router is invalid.
+    #[error(transparent)]
+    Router(#[from] RouterError),
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+}
+
+/// A stanza to hand to a controller.
+pub struct Dispatch {
+    /// The request.
+    pub request: RequestId,
+    /// The controller to run.
+    pub controller: Controller,
+    /// The conn it gets.
+    pub conn: Conn,
+    /// The payload it gets.
+    pub payload: Vec<Element>,
+    outbox: Arc<Outbox>,
+}
+
+impl Dispatch {
+    /// Whether the controller is async.
+    pub fn is_async(&self) -> bool {
+        self.controller.is_async()
+    }
+
+    /// Runs the controller on this thread (async ones with a parking `block_on`) and reports
+    /// the outcome to the core.
+    pub fn run(self) {
+        let outcome = self.controller.call_blocking(self.conn, self.payload);
+        self.outbox.push(OutboxItem::Finished {
+            request: self.request,
+            outcome,
+        });
+    }
+
+    /// The controller as a future that reports its outcome to the core when it ends.
+    pub fn into_future(self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let Dispatch {
+            request,
+            controller,
+            conn,
+            payload,
+            outbox,
+        } = self;
+        let future = controller.call(conn, payload);
+        async move {
+            let outcome = future.await;
+            outbox.push(OutboxItem::Finished { request, outcome });
+        }
+    }
+}
+
+impl std::fmt::Debug for Dispatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dispatch")
+            .field("request", &self.request)
+            .field("controller", &self.controller.name())
+            .field("conn", &self.conn)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the component tells its runtime.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Event {
+    /// Open a TCP connection to `address` now.
+    Connect {
+        /// `host:port`.
+        address: String,
+    },
+    /// The handshake succeeded: the component is online.
+    Online {
+        /// The server's stream id.
+        stream_id: String,
+    },
+    /// Run a controller.
+    Dispatch(Dispatch),
+    /// A request timed out: abandon its controller if possible.
+    Cancel(RequestId),
+    /// The connection ended; close the socket. A [`Event::Connect`] follows at `reconnect_at`.
+    Disconnected {
+        /// Why.
+        reason: Disconnect,
+        /// When the next attempt starts.
+        reconnect_at: Instant,
+    },
+    /// The component stopped for good; close the socket and stop.
+    Failed(ComponentError),
+    /// `close()` completed; close the socket and stop.
+    Closed,
+    /// The server announced namespaces delegated to the component (XEP-0355).
+    Delegated {
+        /// The namespaces.
+        namespaces: Vec<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Waiting for `connect()`.
+    Idle,
+    /// Waiting until the instant to connect (auto-connect delay or backoff).
+    Waiting(Instant),
+    /// `Connect` emitted, waiting for `handle_connected`.
+    Connecting,
+    /// Header sent, waiting for the server's header.
+    Opening(Instant),
+    /// Handshake sent, waiting for `<handshake/>`.
+    Handshaking(Instant),
+    Online,
+    /// Not routing new stanzas, waiting for running controllers (until the instant).
+    Draining(Instant),
+    /// `</stream:stream>` sent, waiting for the server's.
+    Closing(Instant),
+    Failed,
+    Closed,
+}
+
+struct InFlight {
+    conn: Conn,
+    state: Arc<RequestState>,
+    controller: Arc<str>,
+    started: Instant,
+    deadline: Instant,
+}
+
+struct PendingCall {
+    to: Option<String>,
+    slot: Arc<CallSlot>,
+    deadline: Instant,
+}
+
+/// The component: see the [module documentation](self).
+pub struct Component {
+    config: Config,
+    table: Arc<RouteTable>,
+    outbox: Arc<Outbox>,
+    domain: Arc<str>,
+    state: State,
+    parser: StreamParser,
+    transmit: Vec<u8>,
+    events: VecDeque<Event>,
+    queue: VecDeque<Element>,
+    requests: HashMap<RequestId, InFlight>,
+    deadlines: BTreeSet<(Instant, RequestId)>,
+    calls: HashMap<String, PendingCall>,
+    call_deadlines: BTreeSet<(Instant, String)>,
+    next_request: u64,
+    last_output: Instant,
+    last_input: Instant,
+    ping_deadline: Option<Instant>,
+    attempts: u32,
+    rng: u64,
+    observer: Option<Arc<dyn Observer>>,
+    items: Vec<StreamItem>,
+    drained: Vec<OutboxItem>,
+    delegated: Vec<String>,
+    handshake_stream_id: Option<String>,
+}
+
+impl Component {
+    /// A component for `config` routing with `router`. It connects according to
+    /// `config.auto_connect`.
+    pub fn new(config: Config, router: Router, now: Instant) -> Result<Self, ComponentError> {
+        config.validate()?;
+        let table = router.build()?;
+        let limits = Limits {
+            max_stanza_size: config.max_stanza_size,
+            max_depth: config.max_depth,
+        };
+        let outbox = Arc::new(Outbox::new(config.max_queue));
+        let seed = uuid::Uuid::new_v4().as_u64_pair().0 | 1;
+        let mut component = Component {
+            domain: Arc::from(config.domain.as_str()),
+            table: Arc::new(table),
+            outbox,
+            state: State::Idle,
+            parser: StreamParser::new(limits),
+            transmit: Vec::with_capacity(8192),
+            events: VecDeque::new(),
+            queue: VecDeque::new(),
+            requests: HashMap::new(),
+            deadlines: BTreeSet::new(),
+            calls: HashMap::new(),
+            call_deadlines: BTreeSet::new(),
+            next_request: 1,
+            last_output: now,
+            last_input: now,
+            ping_deadline: None,
+            attempts: 0,
+            rng: seed,
+            observer: None,
+            items: Vec::new(),
+            drained: Vec::new(),
+            delegated: Vec::new(),
+            handshake_stream_id: None,
+            config,
+        };
+        match component.config.auto_connect {
+            AutoConnect::Never => {}
+            AutoConnect::Immediately => component.connect(now),
+            AutoConnect::After(delay) => component.state = State::Waiting(now + delay),
+        }
+        Ok(component)
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The route table.
+    pub fn routes(&self) -> &RouteTable {
+        &self.table
+    }
+
+    /// Whether the handshake is done and the connection is up.
+    pub fn is_online(&self) -> bool {
+        self.state == State::Online
+    }
+
+    /// Whether the component stopped for good (failed or closed).
+    pub fn is_stopped(&self) -> bool {
+        matches!(self.state, State::Failed | State::Closed)
+    }
+
+    /// How many requests are being handled.
+    pub fn in_flight(&self) -> usize {
+        self.requests.len()
+    }
+
+    /// How many stanzas wait for the connection.
+    pub fn queued(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// The namespaces the server announced as delegated to the component.
+    pub fn delegated_namespaces(&self) -> &[String] {
+        &self.delegated
+    }
+
+    /// Receives a [`RequestEvent`] for every handled stanza.
+    pub fn set_observer(&mut self, observer: Arc<dyn Observer>) {
+        self.observer = Some(observer);
+    }
+
+    /// Called (from any thread) when a controller or [`Sender`] has something for the core:
+    /// the runtime should then call [`Component::handle_outbox`] on its thread.
+    pub fn set_waker(&mut self, wake: Arc<dyn Fn() + Send + Sync>) {
+        self.outbox.set_waker(wake);
+    }
+
+    /// A handle to send stanzas from any thread.
+    pub fn sender(&self) -> Sender {
+        Sender::new(self.outbox.clone())
+    }
+
+    /// Whether controllers left something for [`Component::handle_outbox`].
+    pub fn has_outbox(&self) -> bool {
+        !self.outbox.is_empty()
+    }
+
+    /// Asks for a connection now (for `auto_connect` never, or to skip a backoff delay).
+    pub fn connect(&mut self, _now: Instant) {
+        if matches!(self.state, State::Idle | State::Waiting(_)) {
+            self.state = State::Connecting;
+            self.events.push_back(Event::Connect {
+                address: self.config.address(),
+            });
+        }
+    }
+
+    /// The TCP connection is open: the stream header is queued for writing.
+    pub fn handle_connected(&mut self, now: Instant) {
+        if self.state != State::Connecting {
+            return;
+        }
+        self.transmit.clear();
+        self.parser = StreamParser::new(self.parser.limits());
+        self.transmit.extend_from_slice(b"<?xml version='1.0'?><stream:stream xmlns='jabber:component:accept' xmlns:stream='http://etherx.jabber.org/streams' to='");
+        self.transmit
+            .extend_from_slice(xml::escape(&self.config.domain).as_bytes());
+        self.transmit.extend_from_slice(b"'>");
+        self.last_output = now;
+        self.last_input = now;
+        self.state = State::Opening(now + self.config.handshake_timeout);
+    }
+
+    /// The TCP connection could not be opened.
+    pub fn handle_connect_failed(&mut self, now: Instant, reason: impl Into<String>) {
+        if self.state == State::Connecting {
+            self.disconnect(now, Disconnect::ConnectFailed(reason.into()));
+        }
+    }
+
+    /// The socket closed (end of file or error).
+    pub fn handle_closed(&mut self, now: Instant, reason: impl Into<String>) {
+        match self.state {
+            State::Closing(_) => self.finish_close(),
+            State::Opening(_) | State::Handshaking(_) | State::Online | State::Draining(_) => {
+                self.disconnect(now, Disconnect::ConnectionLost(reason.into()))
+            }
+            _ => {}
+        }
+    }
+
+    /// Bytes from the server, in any chunking.
+    pub fn handle_input(&mut self, now: Instant, bytes: &[u8]) {
+        self.drain_outbox(now);
+        if !matches!(
+            self.state,
+            State::Opening(_)
+                | State::Handshaking(_)
+                | State::Online
+                | State::Draining(_)
+                | State::Closing(_)
+        ) {
+            return;
+        }
+        self.last_input = now;
+        self.ping_deadline = None;
+        let mut items = std::mem::take(&mut self.items);
+        let result = self.parser.feed(bytes, &mut items);
+        let mut alive = true;
+        for item in items.drain(..) {
+            if alive {
+                alive = self.on_item(now, item);
+            }
+        }
+        self.items = items;
+        if !alive {
+            return;
+        }
+        if let Err(error) = result {
+            self.fail_stream(now, error.condition(), error.to_string(), &error);
+        }
+    }
+
+    /// Controllers or senders left stanzas, outcomes or calls: take them.
+    pub fn handle_outbox(&mut self, now: Instant) {
+        self.drain_outbox(now);
+    }
+
+    /// Time passed: fire what is due. Spurious calls do nothing.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.drain_outbox(now);
+        self.expire_requests(now);
+        self.expire_calls(now);
+        match self.state {
+            State::Waiting(at) if now >= at => self.connect(now),
+            State::Opening(at) | State::Handshaking(at) if now >= at => {
+                self.disconnect(now, Disconnect::HandshakeTimeout)
+            }
+            State::Draining(at) if now >= at || self.requests.is_empty() => self.begin_closing(now),
+            State::Closing(at) if now >= at => self.finish_close(),
+            State::Online => self.keepalive(now),
+            _ => {}
+        }
+    }
+
+    /// Sends a stanza (queued while disconnected, up to `max_queue`).
+    pub fn send(&mut self, now: Instant, stanza: Element) -> Result<(), crate::conn::SendError> {
+        if matches!(self.state, State::Failed | State::Closed) {
+            return Err(crate::conn::SendError::Closed);
+        }
+        if self.state != State::Online && self.queue.len() >= self.config.max_queue {
+            return Err(crate::conn::SendError::QueueFull(self.config.max_queue));
+        }
+        self.send_stanza(now, stanza);
+        Ok(())
+    }
+
+    /// Stops routing new stanzas, waits up to `grace` for running controllers, then closes
+    /// the stream and waits for the server's close.
+    pub fn close(&mut self, now: Instant, grace: Duration) {
+        self.drain_outbox(now);
+        match self.state {
+            State::Online => {
+                self.state = State::Draining(now + grace);
+                if self.requests.is_empty() {
+                    self.begin_closing(now);
+                }
+            }
+            State::Draining(_) | State::Closing(_) | State::Closed | State::Failed => {}
+            _ => self.finish_close(),
+        }
+    }
+
+    /// Bytes to write to the socket, all pending output in one buffer.
+    #[must_use]
+    pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
+        if self.transmit.is_empty() {
+            return None;
+        }
+        let capacity = self.transmit.capacity().clamp(4096, 1 << 20);
+        Some(std::mem::replace(
+            &mut self.transmit,
+            Vec::with_capacity(capacity),
+        ))
+    }
+
+    /// Appends the pending output to `buffer` (to reuse the caller's buffer); returns
+    /// whether there was any.
+    pub fn poll_transmit_into(&mut self, buffer: &mut Vec<u8>) -> bool {
+        if self.transmit.is_empty() {
+            return false;
+        }
+        if buffer.is_empty() {
+            std::mem::swap(buffer, &mut self.transmit);
+        } else {
+            buffer.append(&mut self.transmit);
+        }
+        true
+    }
+
+    /// The next event.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When [`Component::handle_timeout`] should be called next.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let mut next: Option<Instant> = None;
+        let mut consider = |t: Option<Instant>| {
+            if let Some(t) = t {
+                next = Some(next.map_or(t, |n| n.min(t)));
+            }
+        };
+        consider(self.deadlines.first().map(|(t, _)| *t));
+        consider(self.call_deadlines.first().map(|(t, _)| *t));
+        match self.state {
+            State::Waiting(at)
+            | State::Opening(at)
+            | State::Handshaking(at)
+            | State::Draining(at)
+            | State::Closing(at) => consider(Some(at)),
+            State::Online => {
+                if let Some(ping) = self.config.ping {
+                    consider(Some(self.last_output + ping));
+                    consider(Some(self.ping_deadline.unwrap_or(self.last_input + ping)));
+                }
+            }
+            _ => {}
+        }
+        next
+    }
+
+    // ----- internals -----
+
+    fn random(&mut self) -> u64 {
+        // xorshift64*
+        let mut x = self.rng;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.rng = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn backoff(&mut self) -> Duration {
+        let min = self.config.reconnect_min.max(Duration::from_millis(1));
+        let exp = min.saturating_mul(1u32 << self.attempts.min(20));
+        let capped = exp.min(self.config.reconnect_max);
+        // Full jitter over the upper half: between 50% and 100% of the capped delay.
+        let fraction = 0.5 + (self.random() % 1000) as f64 / 2000.0;
+        self.attempts = self.attempts.saturating_add(1);
+        capped.mul_f64(fraction).max(min.min(capped))
+    }
+
+    fn disconnect(&mut self, now: Instant, reason: Disconnect) {
+        self.outbox.connected.store(false, Ordering::Relaxed);
+        self.ping_deadline = None;
+        let delay = self.backoff();
+        let reconnect_at = now + delay;
+        log::warn!(target: "exampple", "disconnected ({reason}); reconnecting in {delay:?} (attempt {})", self.attempts);
+        self.state = State::Waiting(reconnect_at);
+        self.events.push_back(Event::Disconnected {
+            reason,
+            reconnect_at,
+        });
+    }
+
+    fn fail(&mut self, error: ComponentError) {
+        log::error!(target: "exampple", "stopped: {error}");
+        self.outbox.connected.store(false, Ordering::Relaxed);
+        self.outbox.closed.store(true, Ordering::Relaxed);
+        self.state = State::Failed;
+        self.fail_pending_calls();
+        self.events.push_back(Event::Failed(error));
+    }
+
+    fn finish_close(&mut self) {
+        self.outbox.connected.store(false, Ordering::Relaxed);
+        self.outbox.closed.store(true, Ordering::Relaxed);
+        self.state = State::Closed;
+        self.fail_pending_calls();
+        self.events.push_back(Event::Closed);
+    }
+
+    fn fail_pending_calls(&mut self) {
+        for (_, call) in self.calls.drain() {
+            call.slot.fulfil(Err(CallError::Closed));
+        }
+        self.call_deadlines.clear();
+    }
+
+    fn begin_closing(&mut self, now: Instant) {
+        self.transmit.extend_from_slice(b"</stream:stream>");
+        self.last_output = now;
+        self.state = State::Closing(now + Duration::from_secs(2));
+    }
+
+    /// Sends a stream error and ends the connection.
+    fn fail_stream(
+        &mut self,
+        now: Instant,
+        condition: &'static str,
+        reason: String,
+        _cause: &ParseError,
+    ) {
+        self.write_stream_error(condition);
+        self.disconnect(now, Disconnect::BadInput { condition, reason });
+    }
+
+    fn write_stream_error(&mut self, condition: &str) {
+        self.transmit.extend_from_slice(b"<stream:error><");
+        self.transmit.extend_from_slice(condition.as_bytes());
+        self.transmit.extend_from_slice(
+            b" xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error></stream:stream>",
+        );
+    }
+
+    /// Handles one parsed item; false when the connection ended.
+    fn on_item(&mut self, now: Instant, item: StreamItem) -> bool {
+        match (self.state, item) {
+            (State::Opening(deadline), StreamItem::Header(header)) => {
+                if !header.is_stream() || header.default_ns.as_deref() != Some(ns::COMPONENT) {
+                    self.write_stream_error("invalid-namespace");
+                    self.disconnect(
+                        now,
+                        Disconnect::BadInput {
+                            condition: "invalid-namespace",
+                            reason: format!(
+                                "stream header `{}` with namespace {:?}",
+                                header.name,
+                                header.default_ns.as_deref().unwrap_or("")
+                            ),
+                        },
+                    );
+                    return false;
+                }
+                let Some(id) = header.id.filter(|id| !id.is_empty()) else {
+                    self.write_stream_error("invalid-id");
+                    self.disconnect(
+                        now,
+                        Disconnect::BadInput {
+                            condition: "invalid-id",
+                            reason: "stream header without an id".into(),
+                        },
+                    );
+                    return false;
+                };
+                let digest = handshake_digest(&id, &self.config.password);
+                self.transmit.extend_from_slice(b"<handshake>");
+                self.transmit.extend_from_slice(digest.as_bytes());
+                self.transmit.extend_from_slice(b"</handshake>");
+                self.last_output = now;
+                self.handshake_stream_id = Some(id);
+                self.state = State::Handshaking(deadline);
+                true
+            }
+            (State::Handshaking(_), StreamItem::Element(el)) if el.name() == "handshake" => {
+                self.go_online(now);
+                true
+            }
+            (State::Opening(_) | State::Handshaking(_), StreamItem::Element(el))
+                if el.name() == "error" && el.ns() == ns::STREAM =>
+            {
+                let error = StreamError::from_element(&el);
+                if PERMANENT_CONDITIONS.contains(&error.condition.as_str()) {
+                    self.fail(ComponentError::Rejected(error));
+                } else {
+                    self.disconnect(now, Disconnect::StreamError(error));
+                }
+                false
+            }
+            (State::Opening(_) | State::Handshaking(_), StreamItem::Element(el)) => {
+                self.write_stream_error("not-authorized");
+                self.disconnect(
+                    now,
+                    Disconnect::BadInput {
+                        condition: "not-authorized",
+                        reason: format!("<{}/> received before the handshake completed", el.name()),
+                    },
+                );
+                false
+            }
+            (State::Opening(_) | State::Handshaking(_), StreamItem::Close) => {
+                self.disconnect(now, Disconnect::ServerClosed);
+                false
+            }
+            (State::Online | State::Draining(_), StreamItem::Element(el)) => {
+                if el.name() == "error" && el.ns() == ns::STREAM {
+                    let error = StreamError::from_element(&el);
+                    if PERMANENT_CONDITIONS.contains(&error.condition.as_str()) {
+                        self.fail(ComponentError::Rejected(error));
+                    } else {
+                        self.disconnect(now, Disconnect::StreamError(error));
+                    }
+                    return false;
+                }
+                self.on_stanza(now, el);
+                true
+            }
+            (State::Online | State::Draining(_), StreamItem::Close) => {
+                self.transmit.extend_from_slice(b"</stream:stream>");
+                self.disconnect(now, Disconnect::ServerClosed);
+                false
+            }
+            (State::Closing(_), StreamItem::Close) => {
+                self.finish_close();
+                false
+            }
+            (State::Closing(_), _) => true,
+            (_, StreamItem::Header(_)) => {
+                self.write_stream_error("not-well-formed");
+                self.disconnect(
+                    now,
+                    Disconnect::BadInput {
+                        condition: "not-well-formed",
+                        reason: "a second stream header".into(),
+                    },
+                );
+                false
+            }
+            _ => true,
+        }
+    }
+
+    fn go_online(&mut self, now: Instant) {
+        let stream_id = self.handshake_stream_id.take().unwrap_or_default();
+        log::info!(target: "exampple", "online as {} (stream {stream_id})", self.config.domain);
+        self.state = State::Online;
+        self.attempts = 0;
+        self.outbox.connected.store(true, Ordering::Relaxed);
+        while let Some(stanza) = self.queue.pop_front() {
+            self.write_out(now, &stanza);
+        }
+        self.outbox.backlog.store(0, Ordering::Relaxed);
+        self.events.push_back(Event::Online { stream_id });
+    }
+
+    fn keepalive(&mut self, now: Instant) {
+        let Some(ping) = self.config.ping else { return };
+        if let Some(deadline) = self.ping_deadline {
+            if now >= deadline {
+                self.disconnect(now, Disconnect::KeepaliveTimeout);
+                return;
+            }
+        } else if now >= self.last_input + ping {
+            let to = self
+                .config
+                .domain
+                .split_once('.')
+                .map_or(self.config.domain.as_str(), |(_, parent)| parent);
+            let mut iq = stanza::iq(IqType::Get)
+                .id(format!("keepalive-{}", uuid::Uuid::new_v4()))
+                .from(self.config.domain.as_str())
+                .to(to)
+                .payload(Element::bare("ping", ns::PING))
+                .build();
+            xml::trim(&mut iq);
+            self.write_out(now, &iq);
+            self.ping_deadline = Some(now + self.config.ping_timeout);
+        }
+        if now >= self.last_output + ping {
+            self.transmit.push(b'\n');
+            self.last_output = now;
+        }
+    }
+
+    fn drain_outbox(&mut self, now: Instant) {
+        let mut items = std::mem::take(&mut self.drained);
+        self.outbox.drain_into(&mut items);
+        for item in items.drain(..) {
+            match item {
+                OutboxItem::Send { request, stanza } => {
+                    if let Some(request) = request {
+                        if let Some(flight) = self.requests.get(&request) {
+                            if flight.state.expired.load(Ordering::Relaxed) {
+                                log::warn!(target: "exampple", "dropped a stanza sent by {} after its request timed out", flight.controller);
+                                continue;
+                            }
+                        }
+                    }
+                    self.send_stanza(now, stanza);
+                }
+                OutboxItem::Finished { request, outcome } => {
+                    self.finish_request(now, request, outcome)
+                }
+                OutboxItem::Call { iq, timeout, slot } => self.start_call(now, iq, timeout, slot),
+            }
+        }
+        self.drained = items;
+        if matches!(self.state, State::Draining(_)) && self.requests.is_empty() {
+            self.begin_closing(now);
+        }
+    }
+
+    fn start_call(
+        &mut self,
+        now: Instant,
+        mut iq: Element,
+        timeout: Duration,
+        slot: Arc<CallSlot>,
+    ) {
+        if matches!(self.state, State::Failed | State::Closed) {
+            slot.fulfil(Err(CallError::Closed));
+            return;
+        }
+        let id = match iq.attr("id") {
+            Some(id) if !id.is_empty() => id.to_string(),
+            _ => {
+                let id = uuid::Uuid::new_v4().to_string();
+                xml::set_attr(&mut iq, "id", id.as_str());
+                id
+            }
+        };
+        let deadline = now + timeout;
+        let to = iq.attr("to").map(str::to_string);
+        if let Some(old) = self
+            .calls
+            .insert(id.clone(), PendingCall { to, slot, deadline })
+        {
+            self.call_deadlines.remove(&(old.deadline, id.clone()));
+            old.slot
+                .fulfil(Err(CallError::Send(crate::conn::SendError::Closed)));
+        }
+        self.call_deadlines.insert((deadline, id));
+        self.send_stanza(now, iq);
+    }
+
+    fn expire_calls(&mut self, now: Instant) {
+        while let Some((deadline, id)) = self.call_deadlines.first().cloned() {
+            if deadline > now {
+                break;
+            }
+            self.call_deadlines.pop_first();
+            if let Some(call) = self.calls.remove(&id) {
+                call.slot.fulfil(Err(CallError::Timeout));
+            }
+        }
+    }
+
+    /// Whether `stanza` answers a pending call; if so, it is consumed.
+    fn answer_call(&mut self, stanza: &Element) -> bool {
+        let Some(id) = stanza.attr("id") else {
+            return false;
+        };
+        let Some(call) = self.calls.get(id) else {
+            return false;
+        };
+        // The answer must come from whom the iq went to (a bare domain may answer for
+        // itself; no `to` means the server).
+        let from_ok = match (&call.to, stanza.attr("from")) {
+            (None, _) => true,
+            (Some(to), Some(from)) => to.eq_ignore_ascii_case(from),
+            (Some(_), None) => false,
+        };
+        if !from_ok {
+            return false;
+        }
+        let Some(call) = self.calls.remove(id) else {
+            return false;
+        };
+        self.call_deadlines.remove(&(call.deadline, id.to_string()));
+        let result = if stanza.attr("type") == Some("error") {
+            let error = stanza
+                .get_child("error", stanza.ns().as_str())
+                .and_then(StanzaError::from_element)
+                .unwrap_or_else(|| StanzaError::new(Condition::UndefinedCondition));
+            Err(CallError::Error(error, Box::new(stanza.clone())))
+        } else {
+            Ok(stanza.clone())
+        };
+        call.slot.fulfil(result);
+        true
+    }
+
+    /// Prepares a stanza and writes it, or queues it while offline.
+    fn send_stanza(&mut self, now: Instant, mut stanza: Element) {
+        if self.config.set_from && stanza.name() != "handshake" {
+            xml::set_attr(&mut stanza, "from", &*self.domain);
+        }
+        if self.config.auto_generate_id && stanza.attr("id").is_none_or(str::is_empty) {
+            xml::set_attr(&mut stanza, "id", uuid::Uuid::new_v4().to_string());
+        }
+        if stanza.ns() == ns::CLIENT {
+            stanza = renamespace(stanza, ns::CLIENT, ns::COMPONENT);
+        }
+        if self.state == State::Online || matches!(self.state, State::Draining(_)) {
+            self.write_out(now, &stanza);
+        } else if matches!(self.state, State::Failed | State::Closed) {
+            log::warn!(target: "exampple", "dropped a stanza sent after the component stopped");
+        } else if self.queue.len() >= self.config.max_queue {
+            log::error!(target: "exampple", "dropped a stanza: the queue of {} stanzas kept while disconnected is full", self.config.max_queue);
+        } else {
+            self.queue.push_back(stanza);
+            self.outbox
+                .backlog
+                .store(self.queue.len(), Ordering::Relaxed);
+        }
+    }
+
+    fn write_out(&mut self, now: Instant, stanza: &Element) {
+        if log::log_enabled!(target: "exampple::wire", log::Level::Trace) {
+            log::trace!(target: "exampple::wire", "send packet: {}", xml::to_string(stanza));
+        }
+        xml::write_stanza(stanza, ns::COMPONENT, &mut self.transmit);
+        self.last_output = now;
+    }
+
+    /// Sends `error` as the answer to `stanza` (wrapped in `envelope`), if it may be answered.
+    fn answer_error(
+        &mut self,
+        now: Instant,
+        stanza: &Element,
+        envelope: Option<&Envelope>,
+        error: &StanzaError,
+    ) {
+        if !stanza::may_answer_with_error(stanza) {
+            return;
+        }
+        let reply = stanza::error_reply(stanza, error);
+        let reply = match envelope {
+            Some(e) => e.wrap(reply),
+            None => reply,
+        };
+        self.send_stanza(now, reply);
+    }
+
+    fn on_stanza(&mut self, now: Instant, mut stanza: Element) {
+        if log::log_enabled!(target: "exampple::wire", log::Level::Trace) {
+            log::trace!(target: "exampple::wire", "received packet: {}", xml::to_string(&stanza));
+        }
+        let Some(kind) = StanzaKind::from_name(stanza.name()) else {
+            log::debug!(target: "exampple", "ignored a <{}/> that is not a stanza", stanza.name());
+            return;
+        };
+        if self.config.trimmed {
+            xml::trim(&mut stanza);
+        }
+        if kind == StanzaKind::Iq
+            && matches!(stanza.attr("type"), Some("result") | Some("error"))
+            && !self.calls.is_empty()
+            && self.answer_call(&stanza)
+        {
+            return;
+        }
+        if kind == StanzaKind::Message {
+            if let Some(namespaces) = delegation::advertised_namespaces(&stanza) {
+                log::info!(target: "exampple", "the server delegates {namespaces:?} to this component");
+                for n in &namespaces {
+                    if !self.delegated.contains(n) {
+                        self.delegated.push(n.clone());
+                    }
+                }
+                self.events.push_back(Event::Delegated { namespaces });
+                return;
+            }
+        }
+        let (stanza, envelope) = match self.table.envelopes().is_empty() {
+            true => (stanza, None),
+            false => match Envelope::unwrap(&stanza, self.table.envelopes()) {
+                Some((envelope, inner)) => (inner, Some(envelope)),
+                None => (stanza, None),
+            },
+        };
+        let kind = match StanzaKind::from_name(stanza.name()) {
+            Some(k) => k,
+            None => return,
+        };
+        self.route(now, kind, stanza, envelope);
+    }
+
+    fn route(
+        &mut self,
+        now: Instant,
+        kind: StanzaKind,
+        stanza: Element,
+        envelope: Option<Envelope>,
+    ) {
+        let type_attr = stanza.attr("type");
+        let stanza_type = match (kind, StanzaType::of(kind, type_attr)) {
+            (_, Some(t)) => t,
+            (StanzaKind::Message, None) => StanzaType::Message(crate::MessageType::Normal),
+            (StanzaKind::Iq, None) => {
+                let error = StanzaError::new(Condition::BadRequest)
+                    .with_text("en", "invalid or missing iq type");
+                if type_attr.is_some() {
+                    self.answer_error(now, &stanza, envelope.as_ref(), &error);
+                }
+                return;
+            }
+            (StanzaKind::Presence, None) => {
+                log::debug!(target: "exampple", "dropped a presence of unknown type {type_attr:?}");
+                return;
+            }
+        };
+        let is_request = matches!(stanza_type, StanzaType::Iq(IqType::Get | IqType::Set));
+        if is_request {
+            let mut payloads = stanza.children();
+            let first = payloads.next();
+            if first.is_none() || payloads.next().is_some() {
+                let error = StanzaError::new(Condition::BadRequest).with_text(
+                    "en",
+                    "an iq get or set must carry exactly one payload element",
+                );
+                self.answer_error(now, &stanza, envelope.as_ref(), &error);
+                return;
+            }
+        }
+        for attr in ["from", "to"] {
+            if let Some(jid) = stanza.attr(attr) {
+                if crate::jid::Jid::new(jid).is_err() {
+                    let error = StanzaError::new(Condition::JidMalformed)
+                        .with_text("en", format!("malformed `{attr}` JID"));
+                    if is_request {
+                        self.answer_error(now, &stanza, envelope.as_ref(), &error);
+                    } else {
+                        log::debug!(target: "exampple", "dropped a stanza with a malformed `{attr}`");
+                    }
+                    return;
+                }
+            }
+        }
+        let xmlns = stanza
+            .children()
+            .next()
+            .map(Element::ns)
+            .unwrap_or_default();
+        if stanza_type == StanzaType::Iq(IqType::Get)
+            && xmlns == ns::DISCO_INFO
+            && self.answer_disco(now, &stanza, envelope.as_ref())
+        {
+            return;
+        }
+        let Some(controller) = self.table.lookup(stanza_type, &xmlns).cloned() else {
+            if is_request {
+                self.answer_error(
+                    now,
+                    &stanza,
+                    envelope.as_ref(),
+                    &StanzaError::new(Condition::ServiceUnavailable),
+                );
+            } else {
+                log::debug!(target: "exampple", "dropped an unrouted {kind} of type {stanza_type} ({xmlns})");
+            }
+            return;
+        };
+        if self.requests.len() >= self.config.max_in_flight {
+            log::warn!(target: "exampple", "too many requests in flight ({}): refusing one", self.requests.len());
+            if is_request {
+                let error = StanzaError::new(Condition::ResourceConstraint)
+                    .with_text("en", "too many requests");
+                self.answer_error(now, &stanza, envelope.as_ref(), &error);
+            }
+            return;
+        }
+        let request = RequestId(self.next_request);
+        self.next_request += 1;
+        let state = Arc::new(RequestState::default());
+        let payload: Vec<Element> = stanza.children().cloned().collect();
+        let conn = Conn::new(ConnParts {
+            request,
+            outbox: self.outbox.clone(),
+            state: state.clone(),
+            domain: self.domain.clone(),
+            kind,
+            stanza_type,
+            xmlns,
+            stanza,
+            envelope,
+        });
+        let deadline = now + self.config.stanza_timeout;
+        let controller_name: Arc<str> = Arc::from(controller.name());
+        self.requests.insert(
+            request,
+            InFlight {
+                conn: conn.clone(),
+                state,
+                controller: controller_name,
+                started: now,
+                deadline,
+            },
+        );
+        self.deadlines.insert((deadline, request));
+        self.events.push_back(Event::Dispatch(Dispatch {
+            request,
+            controller,
+            conn,
+            payload,
+            outbox: self.outbox.clone(),
+        }));
+    }
+
+    /// Answers disco#info to the bare domain; false when the router should handle it.
+    fn answer_disco(
+        &mut self,
+        now: Instant,
+        stanza: &Element,
+        envelope: Option<&Envelope>,
+    ) -> bool {
+        if envelope.is_some()
+            || !stanza
+                .attr("to")
+                .is_some_and(|to| crate::jid::is_domain(to, &self.domain))
+        {
+            return false;
+        }
+        let Some(query) = stanza.children().next() else {
+            return false;
+        };
+        let node = query.attr("node");
+        let table = self.table.clone();
+        let answer = match (node, table.discovery()) {
+            (None, Some(discovery)) => discovery.info_query(None, table.features()),
+            (None, None) => return false,
+            (Some(node), discovery) => match delegation::delegated_namespace_of_node(node) {
+                Some(delegated) => {
+                    let features: Vec<String> = table
+                        .features()
+                        .iter()
+                        .filter(|f| *f == delegated || f.starts_with(&format!("{delegated}#")))
+                        .cloned()
+                        .collect();
+                    let mut query = Element::bare("query", ns::DISCO_INFO);
+                    xml::set_attr(&mut query, "node", node);
+                    for feature in features
+                        .into_iter()
+                        .chain(std::iter::once(delegated.to_string()))
+                        .collect::<BTreeSet<_>>()
+                    {
+                        let mut el = Element::bare("feature", ns::DISCO_INFO);
+                        xml::set_attr(&mut el, "var", feature);
+                        query.append_child(el);
+                    }
+                    query
+                }
+                None if discovery.is_some()
+                    || table
+                        .lookup_route(StanzaType::Iq(IqType::Get), ns::DISCO_INFO)
+                        .is_none() =>
+                {
+                    let error = StanzaError::new(Condition::ItemNotFound);
+                    self.answer_error(now, stanza, None, &error);
+                    return true;
+                }
+                None => return false,
+            },
+        };
+        let reply = stanza::iq_result(stanza, [answer]);
+        self.send_stanza(now, reply);
+        true
+    }
+
+    fn finish_request(&mut self, now: Instant, request: RequestId, outcome: Outcome) {
+        let Some(flight) = self.requests.remove(&request) else {
+            // Already timed out (and answered).
+            if let Outcome::Panic(message) = &outcome {
+                log::error!(target: "exampple", "request {request} panicked after its timeout: {message}");
+            }
+            return;
+        };
+        self.deadlines.remove(&(flight.deadline, request));
+        let duration = now.saturating_duration_since(flight.started);
+        let conn = &flight.conn;
+        let error = outcome.stanza_error();
+        let detail = match &outcome {
+            Outcome::Success => None,
+            Outcome::Failure(e) => Some(e.to_string()),
+            Outcome::Panic(m) => Some(format!("panic: {m}")),
+        };
+        if let Some(error) = &error {
+            self.answer_error(now, conn.stanza(), conn.envelope(), error);
+        } else if matches!(
+            conn.stanza_type(),
+            StanzaType::Iq(IqType::Get | IqType::Set)
+        ) && flight.state.sent.load(Ordering::Relaxed) == 0
+        {
+            log::warn!(target: "exampple", "{} returned without answering the iq {:?}", flight.controller, conn.id().unwrap_or(""));
+        }
+        let outcome = if error.is_some() {
+            RequestOutcome::Failure
+        } else {
+            RequestOutcome::Success
+        };
+        self.report(&flight, outcome, duration, detail.as_deref());
+    }
+
+    fn expire_requests(&mut self, now: Instant) {
+        while let Some(&(deadline, request)) = self.deadlines.first() {
+            if deadline > now {
+                break;
+            }
+            self.deadlines.pop_first();
+            let Some(flight) = self.requests.remove(&request) else {
+                continue;
+            };
+            flight.state.expired.store(true, Ordering::Relaxed);
+            let error = StanzaError::new(Condition::RemoteServerTimeout)
+                .with_text("en", "the request took too long to be processed");
+            self.answer_error(now, flight.conn.stanza(), flight.conn.envelope(), &error);
+            self.events.push_back(Event::Cancel(request));
+            self.report(
+                &flight,
+                RequestOutcome::Timeout,
+                self.config.stanza_timeout,
+                None,
+            );
+        }
+    }
+
+    fn report(
+        &self,
+        flight: &InFlight,
+        outcome: RequestOutcome,
+        duration: Duration,
+        detail: Option<&str>,
+    ) {
+        let conn = &flight.conn;
+        let event = RequestEvent {
+            outcome,
+            duration,
+            kind: conn.kind(),
+            stanza_type: conn.stanza_type(),
+            xmlns: conn.xmlns().to_string(),
+            id: conn.id().map(str::to_string),
+            from: conn.from().map(str::to_string),
+            to: conn.to().map(str::to_string),
+            controller: flight.controller.to_string(),
+        };
+        observe::log_request(&event, detail);
+        if let Some(observer) = &self.observer {
+            observer.request(&event);
+        }
+    }
+}
+
+/// Moves an element (and its descendants) from namespace `from` to `to`.
+fn renamespace(element: Element, from: &str, to: &str) -> Element {
+    let mut out = Element::bare(
+        element.name(),
+        if element.ns() == from {
+            to.to_string()
+        } else {
+            element.ns()
+        },
+    );
+    for ((attr_ns, name), value) in element.attrs().iter() {
+        out.attrs_mut()
+            .insert(attr_ns.clone(), name.clone(), value.clone());
+    }
+    for node in element.nodes() {
+        match node {
+            minidom::Node::Element(child) => {
+                out.append_child(renamespace(child.clone(), from, to));
+            }
+            minidom::Node::Text(text) => out.append_text_node(text.clone()),
+        }
+    }
+    out
+}
+
+impl std::fmt::Debug for Component {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Component")
+            .field("domain", &self.domain)
+            .field("state", &self.state)
+            .field("in_flight", &self.requests.len())
+            .field("queued", &self.queue.len())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,657 @@
+//! The test kit: a component running a real [`Router`] and [`Config`] over an in-memory
+//! transport, with a dummy server that does the handshake, and stanza assertions.
+//!
+//! Controllers run as in production (on their own threads, sync or async, with
+//! `stanza_timeout` and error replies); time is simulated: [`TestComponent::advance`] moves
+//! the component's clock, so timeouts and keepalives are tested without sleeping.
+//!
+//! ```
+//! use exampple_core::testing::TestComponent;
+//! use exampple_core::{xml, Config, Conn, Element, Router, StanzaError};
+//!
+//! fn ping(conn: Conn, _: Vec<Element>) -> Result<(), StanzaError> {
+//!     conn.iq_resp([]).send()?;
+//!     Ok(())
+//! }
+//!
+//! let router = Router::new().iq("urn:xmpp", |ns| ns.get("ping", ping));
+//! let config = Config::new("component.example.com", "secret").set_from(true);
+//! let mut component = TestComponent::start(config, router);
+//! component.component_received(xml!(
+//!     "<iq type='get' from='alice@example.com/res' to='component.example.com' id='1'>\
+//!        <ping xmlns='urn:xmpp:ping'/></iq>"
+//! ));
+//! component.assert_stanza_received(xml!(
+//!     "<iq type='result' from='component.example.com' to='alice@example.com/res' id='1'/>"
+//! ));
+//! ```
+//!
+//! Matching is exact by default (exampple's semantics: name, every attribute, children in
+//! order); the `_matching` variants of each assertion compare with a pattern instead (the
+//! attributes it names, its children as a subsequence), which suits generated ids.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use minidom::Element;
+
+use crate::component::{Component, ComponentError, Disconnect, Event, handshake_digest};
+use crate::config::Config;
+use crate::conn::RequestId;
+use crate::matching::{Match, Mismatch, pretty};
+use crate::parser::{Limits, StreamItem, StreamParser};
+use crate::router::Router;
+use crate::xml;
+
+/// The stream id the dummy server announces (exampple's).
+pub const STREAM_ID: &str = "16272490714779491840";
+
+/// How the dummy server answers the handshake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Handshake {
+    /// Accept when the digest matches the configured secret (the default).
+    #[default]
+    CheckSecret,
+    /// Accept whatever the digest.
+    AcceptAny,
+    /// Reject with `<not-authorized/>`.
+    Reject,
+    /// Never answer.
+    Silent,
+}
+
+#[derive(Default)]
+struct Signal {
+    flag: Mutex<bool>,
+    cond: Condvar,
+}
+
+impl Signal {
+    fn notify(&self) {
+        *self.flag.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        self.cond.notify_all();
+    }
+
+    fn wait(&self, until: Instant) {
+        let mut flag = self.flag.lock().unwrap_or_else(|p| p.into_inner());
+        while !*flag {
+            let now = Instant::now();
+            if now >= until {
+                return;
+            }
+            flag = self
+                .cond
+                .wait_timeout(flag, until - now)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+        *flag = false;
+    }
+}
+
+/// A component with a dummy server; see the [module documentation](self).
+pub struct TestComponent {
+    component: Component,
+    now: Instant,
+    server: StreamParser,
+    sent: VecDeque<Element>,
+    history: Vec<Element>,
+    raw: Vec<u8>,
+    signal: Arc<Signal>,
+    handshake: Handshake,
+    secret: String,
+    domain: String,
+    trimmed: bool,
+    settle: Duration,
+    events: Vec<Event>,
+    running: Arc<Mutex<Vec<RequestId>>>,
+    online: bool,
+}
+
+/// Configures a [`TestComponent`] before it starts.
+#[derive(Debug)]
+#[must_use]
+pub struct TestComponentBuilder {
+    config: Config,
+    router: Router,
+    handshake: Handshake,
+    settle: Duration,
+    connect: bool,
+}
+
+impl TestComponentBuilder {
+    /// How the dummy server answers the handshake.
+    pub fn handshake(mut self, handshake: Handshake) -> Self {
+        self.handshake = handshake;
+        self
+    }
+
+    /// How long [`TestComponent::component_received`] waits for the controllers it
+    /// started (default 2 s of real time).
+    pub fn settle(mut self, settle: Duration) -> Self {
+        self.settle = settle;
+        self
+    }
+
+    /// Do not connect at start (test `auto_connect` and the disconnected queue).
+    pub fn disconnected(mut self) -> Self {
+        self.connect = false;
+        self
+    }
+
+    /// Starts the component; it connects and completes the handshake unless told otherwise.
+    ///
+    /// # Panics
+    /// When the router or the configuration is invalid (a test setup error).
+    pub fn start(self) -> TestComponent {
+        match self.try_start() {
+            Ok(c) => c,
+            Err(e) => panic!("TestComponent: {e}"),
+        }
+    }
+
+    /// Like [`TestComponentBuilder::start`], returning the error.
+    pub fn try_start(self) -> Result<TestComponent, ComponentError> {
+        let now = Instant::now();
+        let trimmed = self.config.trimmed;
+        let secret = self.config.password.clone();
+        let domain = self.config.domain.clone();
+        let limits = Limits {
+            max_stanza_size: usize::MAX / 2,
+            max_depth: 100_000,
+        };
+        let mut component = Component::new(self.config, self.router, now)?;
+        let signal = Arc::new(Signal::default());
+        let wake = signal.clone();
+        component.set_waker(Arc::new(move || wake.notify()));
+        let mut test = TestComponent {
+            component,
+            now,
+            server: StreamParser::new(limits),
+            sent: VecDeque::new(),
+            history: Vec::new(),
+            raw: Vec::new(),
+            signal,
+            handshake: self.handshake,
+            secret,
+            domain,
+            trimmed,
+            settle: self.settle,
+            events: Vec::new(),
+            running: Arc::new(Mutex::new(Vec::new())),
+            online: false,
+        };
+        if self.connect {
+            test.component.connect(now);
+        }
+        test.pump();
+        Ok(test)
+    }
+}
+
+impl TestComponent {
+    /// Starts `router` with `config` and completes the handshake.
+    pub fn start(config: Config, router: Router) -> Self {
+        Self::builder(config, router).start()
+    }
+
+    /// A builder to change the dummy server's behaviour first.
+    pub fn builder(config: Config, router: Router) -> TestComponentBuilder {
+        TestComponentBuilder {
+            config,
+            router,
+            handshake: Handshake::default(),
+            settle: Duration::from_secs(2),
+            connect: true,
+        }
+    }
+
+    /// The component under test.
+    pub fn component(&self) -> &Component {
+        &self.component
+    }
+
+    /// The component under test, to drive it directly.
+    pub fn component_mut(&mut self) -> &mut Component {
+        &mut self.component
+    }
+
+    /// The simulated current time.
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+
+    /// Whether the component is online.
+    pub fn is_online(&self) -> bool {
+        self.component.is_online()
+    }
+
+    /// Events other than dispatches seen so far (connects, disconnects, failures, ...).
+    pub fn events(&self) -> &[Event] {
+        &self.events
+    }
+
+    /// Takes the events seen so far.
+    pub fn take_events(&mut self) -> Vec<Event> {
+        std::mem::take(&mut self.events)
+    }
+
+    /// Injects a stanza as if the server sent it, then waits (up to the settle time) for
+    /// the controllers it started to finish.
+    pub fn component_received(&mut self, stanza: impl Into<Element>) {
+        let stanza = stanza.into();
+        let mut bytes = Vec::new();
+        xml::write_stanza(&stanza, crate::ns::COMPONENT, &mut bytes);
+        self.component_received_raw(&bytes);
+    }
+
+    /// Injects raw bytes (any chunk, even a partial stanza), then settles like
+    /// [`TestComponent::component_received`].
+    pub fn component_received_raw(&mut self, bytes: &[u8]) {
+        let before = self.running_count();
+        self.component.handle_input(self.now, bytes);
+        self.pump();
+        if self.running_count() > before || before > 0 {
+            self.settle();
+        }
+    }
+
+    /// Injects without waiting for controllers.
+    pub fn component_received_nowait(&mut self, stanza: impl Into<Element>) {
+        let stanza = stanza.into();
+        let mut bytes = Vec::new();
+        xml::write_stanza(&stanza, crate::ns::COMPONENT, &mut bytes);
+        self.component.handle_input(self.now, &bytes);
+        self.pump();
+    }
+
+    /// The dummy server drops the connection (the component reconnects after its backoff:
+    /// see [`TestComponent::advance`]).
+    pub fn drop_connection(&mut self) {
+        self.component
+            .handle_closed(self.now, "dropped by the test");
+        self.online = false;
+        self.pump();
+    }
+
+    /// Changes how the dummy server answers the next handshakes.
+    pub fn set_handshake(&mut self, handshake: Handshake) {
+        self.handshake = handshake;
+    }
+
+    /// Moves the simulated clock forward and fires what is due.
+    pub fn advance(&mut self, by: Duration) {
+        self.now += by;
+        self.component.handle_timeout(self.now);
+        self.pump();
+    }
+
+    /// Moves the clock to the component's next deadline, if any.
+    pub fn advance_to_next_timeout(&mut self) -> bool {
+        match self.component.poll_timeout() {
+            Some(at) => {
+                if at > self.now {
+                    self.now = at;
+                }
+                self.component.handle_timeout(self.now);
+                self.pump();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Every byte the component wrote, as received by the dummy server.
+    pub fn raw_sent(&self) -> &[u8] {
+        &self.raw
+    }
+
+    /// Every stanza the component sent since the start (taken or not).
+    pub fn history(&self) -> &[Element] {
+        &self.history
+    }
+
+    /// Takes the oldest stanza sent, without waiting.
+    pub fn stanza_received(&mut self) -> Option<Element> {
+        self.pump();
+        self.sent.pop_front()
+    }
+
+    /// Waits (real time) for the next stanza sent.
+    pub fn stanza_receive(&mut self, timeout: Duration) -> Option<Element> {
+        let until = Instant::now() + timeout;
+        loop {
+            self.pump();
+            if let Some(s) = self.sent.pop_front() {
+                return Some(s);
+            }
+            if Instant::now() >= until {
+                return None;
+            }
+            self.signal
+                .wait(until.min(Instant::now() + Duration::from_millis(50)));
+        }
+    }
+
+    /// Asserts, without waiting, that the oldest stanza sent equals `expected` (and takes it).
+    #[track_caller]
+    pub fn assert_stanza_received(&mut self, expected: impl Into<Element>) -> Element {
+        self.assert_received_with(expected.into(), self.exact(), None)
+    }
+
+    /// Like [`TestComponent::assert_stanza_received`], with `pattern` as a subset pattern.
+    #[track_caller]
+    pub fn assert_stanza_received_matching(&mut self, pattern: impl Into<Element>) -> Element {
+        self.assert_received_with(pattern.into(), Match::Subset, None)
+    }
+
+    /// Waits up to `timeout` for the next stanza sent and asserts it equals `expected`.
+    #[track_caller]
+    pub fn assert_stanza_receive(
+        &mut self,
+        expected: impl Into<Element>,
+        timeout: Duration,
+    ) -> Element {
+        self.assert_received_with(expected.into(), self.exact(), Some(timeout))
+    }
+
+    /// Like [`TestComponent::assert_stanza_receive`], with `pattern` as a subset pattern.
+    #[track_caller]
+    pub fn assert_stanza_receive_matching(
+        &mut self,
+        pattern: impl Into<Element>,
+        timeout: Duration,
+    ) -> Element {
+        self.assert_received_with(pattern.into(), Match::Subset, Some(timeout))
+    }
+
+    /// Waits until every expected stanza was sent, in any order (each matched by a
+    /// distinct stanza); fails on a stanza that matches none of the remaining ones, or when
+    /// `timeout` passes with some left unmatched.
+    #[track_caller]
+    pub fn assert_all_stanza_receive(
+        &mut self,
+        expected: Vec<Element>,
+        timeout: Duration,
+    ) -> Vec<Element> {
+        self.assert_all_with(expected, self.exact(), timeout)
+    }
+
+    /// Like [`TestComponent::assert_all_stanza_receive`], with subset patterns.
+    #[track_caller]
+    pub fn assert_all_stanza_receive_matching(
+        &mut self,
+        patterns: Vec<Element>,
+        timeout: Duration,
+    ) -> Vec<Element> {
+        self.assert_all_with(patterns, Match::Subset, timeout)
+    }
+
+    /// Asserts that nothing was sent (waiting `wait` of real time for late stanzas).
+    #[track_caller]
+    pub fn assert_nothing_sent(&mut self, wait: Duration) {
+        if let Some(stanza) = self.stanza_receive(wait) {
+            panic!(
+                "expected no stanza, but the component sent:\n{}",
+                indent(&pretty(&stanza))
+            );
+        }
+    }
+
+    fn exact(&self) -> Match {
+        if self.trimmed {
+            Match::ExactTrimmed
+        } else {
+            Match::Exact
+        }
+    }
+
+    #[track_caller]
+    fn assert_received_with(
+        &mut self,
+        expected: Element,
+        how: Match,
+        timeout: Option<Duration>,
+    ) -> Element {
+        let actual = match timeout {
+            Some(t) => self.stanza_receive(t),
+            None => self.stanza_received(),
+        };
+        match actual {
+            None => panic!(
+                "expected the component to send:\n{}\nbut it sent nothing{}.\n{}",
+                indent(&pretty(&expected)),
+                timeout
+                    .map(|t| format!(" within {t:?}"))
+                    .unwrap_or_default(),
+                self.describe_history()
+            ),
+            Some(actual) => match how.check(&expected, &actual) {
+                Ok(()) => actual,
+                Err(mismatch) => panic!(
+                    "{}\n{}",
+                    describe_mismatch(&mismatch),
+                    self.describe_history()
+                ),
+            },
+        }
+    }
+
+    #[track_caller]
+    fn assert_all_with(
+        &mut self,
+        expected: Vec<Element>,
+        how: Match,
+        timeout: Duration,
+    ) -> Vec<Element> {
+        let until = Instant::now() + timeout;
+        let mut remaining = expected;
+        let mut matched = Vec::new();
+        while !remaining.is_empty() {
+            let left = until.saturating_duration_since(Instant::now());
+            let Some(actual) = self.stanza_receive(left) else {
+                let missing: Vec<String> = remaining.iter().map(|e| indent(&pretty(e))).collect();
+                panic!(
+                    "{} expected stanza(s) never sent within {timeout:?}:\n{}\n{}",
+                    remaining.len(),
+                    missing.join("\n"),
+                    self.describe_history()
+                );
+            };
+            match remaining.iter().position(|e| how.is_match(e, &actual)) {
+                Some(i) => {
+                    remaining.remove(i);
+                    matched.push(actual);
+                }
+                None => {
+                    let closest = remaining
+                        .iter()
+                        .filter_map(|e| how.check(e, &actual).err())
+                        .next();
+                    panic!(
+                        "the component sent a stanza that matches none of the {} remaining expected ones:\n{}\n{}\n{}",
+                        remaining.len(),
+                        indent(&pretty(&actual)),
+                        closest
+                            .map(|m| format!("closest difference: {}", m.summary()))
+                            .unwrap_or_default(),
+                        self.describe_history()
+                    );
+                }
+            }
+        }
+        matched
+    }
+
+    fn describe_history(&self) -> String {
+        if self.history.is_empty() {
+            return "the component sent no stanza at all".into();
+        }
+        let mut out = format!(
+            "every stanza the component sent ({}):\n",
+            self.history.len()
+        );
+        for (i, s) in self.history.iter().enumerate() {
+            out.push_str(&format!("  [{}]\n{}\n", i + 1, indent(&indent(&pretty(s)))));
+        }
+        out
+    }
+
+    fn running_count(&self) -> usize {
+        self.running.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    fn settle(&mut self) {
+        let until = Instant::now() + self.settle;
+        loop {
+            self.pump();
+            if self.running_count() == 0 || Instant::now() >= until {
+                break;
+            }
+            self.signal
+                .wait(until.min(Instant::now() + Duration::from_millis(20)));
+        }
+        self.pump();
+    }
+
+    /// Moves everything along: outbox, output (through the dummy server), events.
+    pub fn pump(&mut self) {
+        for _ in 0..10_000 {
+            let mut progressed = false;
+            self.component.handle_outbox(self.now);
+            while let Some(bytes) = self.component.poll_transmit() {
+                progressed = true;
+                self.on_component_bytes(&bytes);
+            }
+            while let Some(event) = self.component.poll_event() {
+                progressed = true;
+                self.on_event(event);
+            }
+            if !progressed && !self.component.has_outbox() {
+                return;
+            }
+        }
+    }
+
+    fn on_event(&mut self, event: Event) {
+        match event {
+            Event::Dispatch(dispatch) => {
+                let running = self.running.clone();
+                let request = dispatch.request;
+                running
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(request);
+                let signal = self.signal.clone();
+                std::thread::spawn(move || {
+                    dispatch.run();
+                    running
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .retain(|r| *r != request);
+                    signal.notify();
+                });
+            }
+            Event::Connect { .. } => {
+                self.server = StreamParser::new(Limits {
+                    max_stanza_size: usize::MAX / 2,
+                    max_depth: 100_000,
+                });
+                self.component.handle_connected(self.now);
+                self.events.push(Event::Connect {
+                    address: String::new(),
+                });
+            }
+            Event::Online { stream_id } => {
+                self.online = true;
+                self.events.push(Event::Online { stream_id });
+            }
+            other => self.events.push(other),
+        }
+    }
+
+    fn on_component_bytes(&mut self, bytes: &[u8]) {
+        self.raw.extend_from_slice(bytes);
+        let mut items = Vec::new();
+        if let Err(e) = self.server.feed(bytes, &mut items) {
+            panic!(
+                "the component wrote XML the dummy server cannot parse ({e}): {}",
+                String::from_utf8_lossy(bytes)
+            );
+        }
+        for item in items {
+            match item {
+                StreamItem::Header(_) => {
+                    let header = format!(
+                        "<?xml version='1.0'?><stream:stream id='{STREAM_ID}' xml:lang='en' \
+                         xmlns:stream='http://etherx.jabber.org/streams' from='{}' xmlns='jabber:component:accept'>",
+                        xml::escape(&self.domain)
+                    );
+                    self.component.handle_input(self.now, header.as_bytes());
+                }
+                StreamItem::Element(el) if el.name() == "handshake" && !self.online => {
+                    let accept = match self.handshake {
+                        Handshake::AcceptAny => true,
+                        Handshake::CheckSecret => {
+                            el.text() == handshake_digest(STREAM_ID, &self.secret)
+                        }
+                        Handshake::Reject => false,
+                        Handshake::Silent => continue,
+                    };
+                    let answer: &[u8] = if accept {
+                        b"<handshake/>"
+                    } else {
+                        b"<stream:error><not-authorized xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error></stream:stream>"
+                    };
+                    self.component.handle_input(self.now, answer);
+                }
+                StreamItem::Element(el) => {
+                    self.history.push(el.clone());
+                    self.sent.push_back(el);
+                }
+                StreamItem::Close => {}
+            }
+        }
+    }
+
+    /// The reason of the last disconnect event, if any.
+    pub fn last_disconnect(&self) -> Option<&Disconnect> {
+        self.events.iter().rev().find_map(|e| match e {
+            Event::Disconnected { reason, .. } => Some(reason),
+            _ => None,
+        })
+    }
+
+    /// The permanent failure, if the component stopped with one.
+    pub fn failure(&self) -> Option<&ComponentError> {
+        self.events.iter().rev().find_map(|e| match e {
+            Event::Failed(error) => Some(error),
+            _ => None,
+        })
+    }
+}
+
+impl std::fmt::Debug for TestComponent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestComponent")
+            .field("component", &self.component)
+            .finish_non_exhaustive()
+    }
+}
+
+fn indent(text: &str) -> String {
+    text.lines()
+        .map(|l| format!("    {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn describe_mismatch(mismatch: &Mismatch) -> String {
+    format!(
+        "the stanza sent does not match the one expected.\nfirst difference at {}\n\nexpected:\n{}\n\nactual:\n{}\n",
+        mismatch.summary(),
+        indent(&pretty(&mismatch.expected)),
+        indent(&pretty(&mismatch.actual))
+    )
+}

@@ -1,0 +1,589 @@
+//! The XEP-0114 stream, wire level: opening, handshake, stream errors, keepalives,
+//! reconnect backoff, the disconnected queue, close, chunking and hostile bytes.
+
+use std::time::{Duration, Instant};
+
+use exampple_core::component::{Disconnect, Event, handshake_digest};
+use exampple_core::{AutoConnect, Component, ComponentError, Config, Router, xml};
+use proptest::prelude::*;
+
+const SERVER_HEADER: &str = "<?xml version='1.0'?><stream:stream xmlns='jabber:component:accept' \
+    xmlns:stream='http://etherx.jabber.org/streams' id='sid' from='component.localhost'>";
+
+fn config() -> Config {
+    Config::new("component.localhost", "123456")
+}
+
+fn events(c: &mut Component) -> Vec<Event> {
+    std::iter::from_fn(|| c.poll_event()).collect()
+}
+
+fn transmit(c: &mut Component) -> String {
+    let mut out = Vec::new();
+    while let Some(b) = c.poll_transmit() {
+        out.extend(b);
+    }
+    String::from_utf8(out).unwrap()
+}
+
+/// Connects and returns the component online, with its output drained.
+fn online(config: Config, router: Router, now: Instant) -> Component {
+    let mut c = Component::new(config, router, now).unwrap();
+    c.connect(now);
+    assert!(
+        matches!(events(&mut c).as_slice(), [Event::Connect { address }] if address == "127.0.0.1:5252")
+    );
+    c.handle_connected(now);
+    c.handle_input(now, SERVER_HEADER.as_bytes());
+    c.handle_input(now, b"<handshake/>");
+    transmit(&mut c);
+    assert!(
+        matches!(events(&mut c).as_slice(), [Event::Online { stream_id }] if stream_id == "sid")
+    );
+    c
+}
+
+#[test]
+fn opening_sends_header_and_full_digest() {
+    let now = Instant::now();
+    let mut c = Component::new(config(), Router::new(), now).unwrap();
+    assert!(events(&mut c).is_empty(), "auto_connect defaults to never");
+    c.connect(now);
+    events(&mut c);
+    c.handle_connected(now);
+    assert_eq!(
+        transmit(&mut c),
+        "<?xml version='1.0'?><stream:stream xmlns='jabber:component:accept' \
+         xmlns:stream='http://etherx.jabber.org/streams' to='component.localhost'>"
+    );
+    c.handle_input(now, SERVER_HEADER.as_bytes());
+    // The xmpp-parsers test vector.
+    assert_eq!(
+        transmit(&mut c),
+        "<handshake>9accec263ab84a43c6037ccf7cd48cb1d3f6df8e</handshake>"
+    );
+    c.handle_input(now, b"<handshake/>");
+    assert!(c.is_online());
+}
+
+#[test]
+fn digest_keeps_leading_zeros() {
+    // exampple printed the digest as an integer and lost leading zero nibbles.
+    let (id, digest) = (0u32..)
+        .map(|i| {
+            let id = format!("stream-{i}");
+            let d = handshake_digest(&id, "secret");
+            (id, d)
+        })
+        .find(|(_, d)| d.starts_with('0'))
+        .unwrap();
+    assert_eq!(digest.len(), 40);
+    let now = Instant::now();
+    let mut c = Component::new(
+        Config::new("component.localhost", "secret"),
+        Router::new(),
+        now,
+    )
+    .unwrap();
+    c.connect(now);
+    c.handle_connected(now);
+    transmit(&mut c);
+    let header = SERVER_HEADER.replace("id='sid'", &format!("id='{id}'"));
+    c.handle_input(now, header.as_bytes());
+    assert_eq!(transmit(&mut c), format!("<handshake>{digest}</handshake>"));
+    assert_eq!(
+        handshake_digest("16272490714779491840", "guest"),
+        "d9707615095682a1dee89bc578239e82ef4560ed"
+    );
+}
+
+#[test]
+fn wrong_secret_fails_with_condition_and_text() {
+    let now = Instant::now();
+    let mut c = Component::new(config(), Router::new(), now).unwrap();
+    c.connect(now);
+    c.handle_connected(now);
+    c.handle_input(now, SERVER_HEADER.as_bytes());
+    events(&mut c);
+    c.handle_input(
+        now,
+        b"<stream:error><not-authorized xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>\
+          <text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>Invalid handshake</text></stream:error></stream:stream>",
+    );
+    let evs = events(&mut c);
+    let [Event::Failed(ComponentError::Rejected(error))] = evs.as_slice() else {
+        panic!("{evs:?}")
+    };
+    assert_eq!(error.condition, "not-authorized");
+    assert_eq!(error.text.as_deref(), Some("Invalid handshake"));
+    assert!(c.is_stopped());
+    assert_eq!(
+        c.poll_timeout(),
+        None,
+        "no reconnect after a permanent failure"
+    );
+}
+
+#[test]
+fn healing_stream_error_reconnects_with_capped_backoff() {
+    let now = Instant::now();
+    let cfg = config().reconnect_backoff(Duration::from_millis(100), Duration::from_secs(2));
+    let mut c = Component::new(cfg, Router::new(), now).unwrap();
+    c.connect(now);
+    c.handle_connected(now);
+    c.handle_input(now, SERVER_HEADER.as_bytes());
+    events(&mut c);
+    c.handle_input(
+        now,
+        b"<stream:error><conflict xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>",
+    );
+    let evs = events(&mut c);
+    let [
+        Event::Disconnected {
+            reason: Disconnect::StreamError(e),
+            reconnect_at,
+        },
+    ] = evs.as_slice()
+    else {
+        panic!("{evs:?}")
+    };
+    assert_eq!(e.condition, "conflict");
+    let mut delays = vec![*reconnect_at - now];
+    let mut t = *reconnect_at;
+    for _ in 0..12 {
+        c.handle_timeout(t);
+        assert!(matches!(events(&mut c).as_slice(), [Event::Connect { .. }]));
+        c.handle_connect_failed(t, "connection refused");
+        let evs = events(&mut c);
+        let [
+            Event::Disconnected {
+                reason: Disconnect::ConnectFailed(_),
+                reconnect_at,
+            },
+        ] = evs.as_slice()
+        else {
+            panic!("{evs:?}")
+        };
+        delays.push(*reconnect_at - t);
+        t = *reconnect_at;
+    }
+    assert!(
+        delays[0] >= Duration::from_millis(50) && delays[0] <= Duration::from_millis(100),
+        "{delays:?}"
+    );
+    assert!(
+        delays.iter().all(|d| *d <= Duration::from_secs(2)),
+        "capped: {delays:?}"
+    );
+    assert!(
+        delays.last().unwrap() >= &Duration::from_secs(1),
+        "grows: {delays:?}"
+    );
+}
+
+#[test]
+fn auto_connect_after_delay() {
+    let now = Instant::now();
+    let mut c = Component::new(
+        config().auto_connect(AutoConnect::After(Duration::from_millis(250))),
+        Router::new(),
+        now,
+    )
+    .unwrap();
+    assert!(events(&mut c).is_empty());
+    assert_eq!(c.poll_timeout(), Some(now + Duration::from_millis(250)));
+    c.handle_timeout(now + Duration::from_millis(100));
+    assert!(events(&mut c).is_empty());
+    c.handle_timeout(now + Duration::from_millis(250));
+    assert!(matches!(events(&mut c).as_slice(), [Event::Connect { .. }]));
+    let mut c = Component::new(
+        config().auto_connect(AutoConnect::Immediately),
+        Router::new(),
+        now,
+    )
+    .unwrap();
+    assert!(matches!(events(&mut c).as_slice(), [Event::Connect { .. }]));
+}
+
+#[test]
+fn stanzas_sent_while_disconnected_are_queued_and_bounded() {
+    let now = Instant::now();
+    let mut c = Component::new(config().max_queue(2), Router::new(), now).unwrap();
+    c.send(
+        now,
+        xml::parse("<iq type='get' from='component.localhost' to='you' id='1'/>").unwrap(),
+    )
+    .unwrap();
+    c.send(now, xml::parse("<message to='you' id='2'/>").unwrap())
+        .unwrap();
+    assert!(
+        c.send(now, xml::parse("<message to='you' id='3'/>").unwrap())
+            .is_err()
+    );
+    assert_eq!(c.queued(), 2);
+    c.connect(now);
+    c.handle_connected(now);
+    c.handle_input(now, SERVER_HEADER.as_bytes());
+    transmit(&mut c);
+    c.handle_input(now, b"<handshake/>");
+    assert_eq!(
+        transmit(&mut c),
+        "<iq from='component.localhost' id='1' to='you' type='get'/><message id='2' to='you'/>"
+    );
+}
+
+#[test]
+fn set_from_and_auto_id() {
+    let now = Instant::now();
+    let mut c = online(
+        config().set_from(true).auto_generate_id(true),
+        Router::new(),
+        now,
+    );
+    c.send(
+        now,
+        xml::parse("<message from='someone@else' to='you'/>").unwrap(),
+    )
+    .unwrap();
+    let out = transmit(&mut c);
+    let el = xml::parse(&out).unwrap();
+    assert_eq!(el.attr("from"), Some("component.localhost"));
+    let id = el.attr("id").unwrap();
+    assert_eq!(uuid::Uuid::parse_str(id).unwrap().get_version_num(), 4);
+}
+
+#[test]
+fn payload_namespaces_are_kept_without_redundant_declarations() {
+    let now = Instant::now();
+    let mut c = online(config(), Router::new(), now);
+    let stanza =
+        xml::parse("<message to='a@b'><body>hi</body><x xmlns='urn:x'><y/></x></message>").unwrap();
+    c.send(now, stanza).unwrap();
+    assert_eq!(
+        transmit(&mut c),
+        "<message to='a@b'><body>hi</body><x xmlns='urn:x'><y/></x></message>"
+    );
+    // A stanza built in jabber:client by mistake is put in the component namespace.
+    let stanza = xml::parse_in(
+        "<message to='a@b'><body>hi</body></message>",
+        "jabber:client",
+    )
+    .unwrap();
+    c.send(now, stanza).unwrap();
+    assert_eq!(
+        transmit(&mut c),
+        "<message to='a@b'><body>hi</body></message>"
+    );
+}
+
+#[test]
+fn malformed_xml_gets_not_well_formed_and_reconnect() {
+    for (input, condition) in [
+        (&b"<iq></message>"[..], "not-well-formed"),
+        (b"<iq>\xff</iq>", "not-well-formed"),
+        (b"<!DOCTYPE x [<!ENTITY a 'aaaa'>]><x/>", "restricted-xml"),
+        (b"<!-- comment -->", "restricted-xml"),
+        (b"stray text<iq/>", "bad-format"),
+    ] {
+        let now = Instant::now();
+        let mut c = online(config(), Router::new(), now);
+        c.handle_input(now, input);
+        assert_eq!(
+            transmit(&mut c),
+            format!(
+                "<stream:error><{condition} xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error></stream:stream>"
+            )
+        );
+        let evs = events(&mut c);
+        assert!(
+            matches!(evs.as_slice(), [Event::Disconnected { reason: Disconnect::BadInput { condition: c, .. }, .. }] if *c == condition),
+            "{evs:?}"
+        );
+    }
+}
+
+#[test]
+fn oversized_stanza_gets_policy_violation() {
+    let now = Instant::now();
+    let mut c = online(config().max_stanza_size(4096), Router::new(), now);
+    let big = format!(
+        "<message to='component.localhost'><body>{}</body></message>",
+        "x".repeat(10_000)
+    );
+    c.handle_input(now, big.as_bytes());
+    assert!(transmit(&mut c).contains("<policy-violation"));
+    let deep = "<a>".repeat(1000);
+    let mut c = online(config(), Router::new(), now);
+    c.handle_input(now, format!("<message>{deep}").as_bytes());
+    assert!(transmit(&mut c).contains("<policy-violation"));
+}
+
+#[test]
+fn wrong_stream_namespace_and_missing_id() {
+    let now = Instant::now();
+    let mut c = Component::new(config(), Router::new(), now).unwrap();
+    c.connect(now);
+    c.handle_connected(now);
+    transmit(&mut c);
+    c.handle_input(now, b"<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' id='x'>");
+    assert!(transmit(&mut c).contains("<invalid-namespace"));
+    assert!(matches!(
+        events(&mut c).as_slice(),
+        [Event::Connect { .. }, Event::Disconnected { .. }]
+    ));
+
+    let mut c = Component::new(config(), Router::new(), now).unwrap();
+    c.connect(now);
+    c.handle_connected(now);
+    transmit(&mut c);
+    c.handle_input(now, b"<stream:stream xmlns='jabber:component:accept' xmlns:stream='http://etherx.jabber.org/streams'>");
+    assert!(transmit(&mut c).contains("<invalid-id"));
+}
+
+#[test]
+fn stanzas_before_the_handshake_are_refused() {
+    let now = Instant::now();
+    let mut c = Component::new(config(), Router::new(), now).unwrap();
+    c.connect(now);
+    c.handle_connected(now);
+    c.handle_input(now, SERVER_HEADER.as_bytes());
+    transmit(&mut c);
+    events(&mut c);
+    c.handle_input(now, b"<message to='component.localhost'/>");
+    assert!(transmit(&mut c).contains("<not-authorized"));
+    assert!(matches!(
+        events(&mut c).as_slice(),
+        [Event::Disconnected { .. }]
+    ));
+}
+
+#[test]
+fn handshake_that_never_comes_times_out() {
+    let now = Instant::now();
+    let mut c = Component::new(
+        config().handshake_timeout(Duration::from_secs(3)),
+        Router::new(),
+        now,
+    )
+    .unwrap();
+    c.connect(now);
+    c.handle_connected(now);
+    c.handle_input(now, SERVER_HEADER.as_bytes());
+    events(&mut c);
+    assert_eq!(c.poll_timeout(), Some(now + Duration::from_secs(3)));
+    c.handle_timeout(now + Duration::from_secs(3));
+    assert!(matches!(
+        events(&mut c).as_slice(),
+        [Event::Disconnected {
+            reason: Disconnect::HandshakeTimeout,
+            ..
+        }]
+    ));
+}
+
+#[test]
+fn keepalive_whitespace_then_ping_then_dead_peer() {
+    let now = Instant::now();
+    let cfg = config()
+        .ping(Some(Duration::from_secs(30)))
+        .ping_timeout(Duration::from_secs(10));
+    let mut c = online(cfg, Router::new(), now);
+    assert_eq!(c.poll_timeout(), Some(now + Duration::from_secs(30)));
+    // Input keeps the connection alive but output idles: a whitespace keepalive.
+    c.handle_input(now + Duration::from_secs(20), b" ");
+    c.handle_timeout(now + Duration::from_secs(30));
+    assert_eq!(transmit(&mut c), "\n");
+    // Silence from the server: an XEP-0199 ping to the parent domain.
+    let t = now + Duration::from_secs(50);
+    c.handle_timeout(t);
+    let out = transmit(&mut c);
+    let ping = xml::parse(&out).unwrap();
+    assert_eq!(ping.attr("to"), Some("localhost"));
+    assert_eq!(ping.attr("type"), Some("get"));
+    assert!(ping.get_child("ping", "urn:xmpp:ping").is_some());
+    // Any answer keeps it alive ...
+    c.handle_input(
+        t + Duration::from_secs(1),
+        format!(
+            "<iq type='result' id='{}' from='localhost'/>",
+            ping.attr("id").unwrap()
+        )
+        .as_bytes(),
+    );
+    c.handle_timeout(t + Duration::from_secs(11));
+    assert!(events(&mut c).is_empty());
+    // ... no answer ends the connection.
+    let t = t + Duration::from_secs(31);
+    c.handle_timeout(t);
+    transmit(&mut c);
+    c.handle_timeout(t + Duration::from_secs(10));
+    assert!(matches!(
+        events(&mut c).as_slice(),
+        [Event::Disconnected {
+            reason: Disconnect::KeepaliveTimeout,
+            ..
+        }]
+    ));
+}
+
+#[test]
+fn server_close_and_own_close() {
+    let now = Instant::now();
+    let mut c = online(config(), Router::new(), now);
+    c.handle_input(now, b"</stream:stream>");
+    assert_eq!(transmit(&mut c), "</stream:stream>");
+    assert!(matches!(
+        events(&mut c).as_slice(),
+        [Event::Disconnected {
+            reason: Disconnect::ServerClosed,
+            ..
+        }]
+    ));
+
+    let mut c = online(config(), Router::new(), now);
+    c.close(now, Duration::from_secs(1));
+    assert_eq!(transmit(&mut c), "</stream:stream>");
+    assert!(events(&mut c).is_empty(), "waits for the server's close");
+    c.handle_input(now, b"</stream:stream>");
+    assert!(matches!(events(&mut c).as_slice(), [Event::Closed]));
+    assert!(c.is_stopped());
+}
+
+#[test]
+fn connection_lost_reconnects() {
+    let now = Instant::now();
+    let mut c = online(config(), Router::new(), now);
+    c.handle_closed(now, "reset by peer");
+    let evs = events(&mut c);
+    let [
+        Event::Disconnected {
+            reason: Disconnect::ConnectionLost(why),
+            reconnect_at,
+        },
+    ] = evs.as_slice()
+    else {
+        panic!("{evs:?}")
+    };
+    assert_eq!(why, "reset by peer");
+    c.handle_timeout(*reconnect_at);
+    assert!(matches!(events(&mut c).as_slice(), [Event::Connect { .. }]));
+}
+
+fn stream_bytes() -> Vec<u8> {
+    let mut s = String::from(SERVER_HEADER);
+    s.push_str("<handshake/>\n");
+    s.push_str("<message from='a@localhost/r' to='component.localhost' type='chat' id='m1'><body>é 𝄞 日本語 &lt;&amp; &#x1F600;<![CDATA[<raw>]]></body><x:y xmlns:x='urn:x' a='1'/></message>  ");
+    s.push_str("<presence from='b@localhost/r' to='component.localhost'/>");
+    s.push_str("<iq type='get' id='i1' from='c@localhost/r' to='component.localhost'><query xmlns='urn:q'/></iq>");
+    s.into_bytes()
+}
+
+/// Runs the whole stream through a router that echoes every stanza it gets to the
+/// requester and returns what the component sent.
+fn run_chunked(chunks: &[&[u8]]) -> Vec<String> {
+    use exampple_core::Conn;
+    let now = Instant::now();
+    let router = Router::new().fallback(|conn: Conn, _p: Vec<exampple_core::Element>| {
+        let _ = conn.send(conn.stanza().clone());
+    });
+    let mut c = Component::new(config(), router, now).unwrap();
+    c.connect(now);
+    c.handle_connected(now);
+    transmit(&mut c);
+    let mut out = String::new();
+    for (i, chunk) in chunks.iter().enumerate() {
+        c.handle_input(now, chunk);
+        while let Some(ev) = c.poll_event() {
+            if let Event::Dispatch(d) = ev {
+                d.run();
+            }
+        }
+        c.handle_outbox(now);
+        let bytes = transmit(&mut c);
+        if i > 0 || !bytes.starts_with("<handshake>") {
+            out.push_str(&bytes);
+        } else if let Some(end) = bytes.find("</handshake>") {
+            out.push_str(&bytes[end + "</handshake>".len()..]);
+        }
+    }
+    c.handle_outbox(now);
+    out.push_str(&transmit(&mut c));
+    let out = out.replace(
+        &format!(
+            "<handshake>{}</handshake>",
+            handshake_digest("sid", "123456")
+        ),
+        "",
+    );
+    xml::parse_all(&out)
+        .unwrap()
+        .iter()
+        .map(xml::to_string)
+        .collect()
+}
+
+#[test]
+fn every_split_point_gives_the_same_stanzas() {
+    let bytes = stream_bytes();
+    let whole = {
+        // Collect with a single chunk.
+        let now = Instant::now();
+        let _ = now;
+        run_chunked(&[&bytes])
+    };
+    assert_eq!(whole.len(), 3, "{whole:?}");
+    for split in 1..bytes.len() {
+        let (a, b) = bytes.split_at(split);
+        assert_eq!(run_chunked(&[a, b]), whole, "split at {split}");
+    }
+    let one_by_one: Vec<&[u8]> = bytes.chunks(1).collect();
+    assert_eq!(run_chunked(&one_by_one), whole);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn any_chunking_gives_the_same_stanzas(sizes in proptest::collection::vec(1usize..40, 1..200)) {
+        let bytes = stream_bytes();
+        let whole = run_chunked(&[&bytes]);
+        let mut chunks = Vec::new();
+        let mut rest: &[u8] = &bytes;
+        let mut i = 0;
+        while !rest.is_empty() {
+            let n = sizes[i % sizes.len()].min(rest.len());
+            let (a, b) = rest.split_at(n);
+            chunks.push(a);
+            rest = b;
+            i += 1;
+        }
+        prop_assert_eq!(run_chunked(&chunks), whole);
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic(prefix in any::<bool>(), data in proptest::collection::vec(any::<u8>(), 0..2048)) {
+        let now = Instant::now();
+        let mut c = Component::new(config(), Router::new(), now).unwrap();
+        c.connect(now);
+        c.handle_connected(now);
+        if prefix {
+            c.handle_input(now, SERVER_HEADER.as_bytes());
+            c.handle_input(now, b"<handshake/>");
+        }
+        for chunk in data.chunks(97) {
+            c.handle_input(now, chunk);
+        }
+        while c.poll_event().is_some() {}
+        let _ = c.poll_transmit();
+        c.handle_timeout(now + Duration::from_secs(60));
+    }
+
+    #[test]
+    fn arbitrary_stanza_text_never_panics(body in "[ -~]{0,200}") {
+        let now = Instant::now();
+        let mut c = online(config(), Router::new(), now);
+        c.handle_input(now, body.as_bytes());
+        while c.poll_event().is_some() {}
+        let _ = c.poll_transmit();
+    }
+}
