@@ -535,6 +535,7 @@ impl Client {
             }
             _ => {}
         }
+        log::trace!("client received {}", String::from_utf8_lossy(bytes));
         let mut items = Vec::new();
         let result = self.parser.feed(bytes, &mut items);
         for item in items {
@@ -666,6 +667,12 @@ impl Client {
     }
 
     fn write(&mut self, bytes: &[u8]) {
+        log::trace!("client sends {}", String::from_utf8_lossy(bytes));
+        self.write_quietly(bytes);
+    }
+
+    /// Writes without logging (SASL payloads carry the password or a proof of it).
+    fn write_quietly(&mut self, bytes: &[u8]) {
         self.out.extend_from_slice(bytes);
         self.last_output = self.now;
     }
@@ -907,7 +914,8 @@ impl Client {
             mechanism.as_str(),
             sasl::encode(&initial)
         );
-        self.write(auth.as_bytes());
+        log::trace!("client sends <auth mechanism='{mechanism}'> (payload not logged)");
+        self.write_quietly(auth.as_bytes());
         self.state = State::Sasl(state);
     }
 
@@ -937,7 +945,8 @@ impl Client {
                                 sasl::encode(&reply)
                             )
                         };
-                        self.write(response.as_bytes());
+                        log::trace!("client sends a SASL <response> (payload not logged)");
+                        self.write_quietly(response.as_bytes());
                         self.state = State::Sasl(sasl);
                     }
                     Err(e) => self.sasl_failed(e),

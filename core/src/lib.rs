@@ -19,12 +19,14 @@ pub mod conn;
 pub mod controller;
 pub mod delegation;
 pub mod disco;
+pub mod forms;
 pub mod jid;
 pub mod matching;
 pub mod ns;
 pub mod observe;
 pub mod parser;
 pub mod router;
+pub mod rpc;
 pub mod sasl;
 pub mod stanza;
 #[cfg(feature = "testing")]

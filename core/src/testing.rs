@@ -158,7 +158,7 @@ impl TestComponentBuilder {
         let secret = self.config.password.clone();
         let domain = self.config.domain.clone();
         let limits = Limits {
-            max_stanza_size: usize::MAX / 2,
+            max_stanza_size: 64 << 20,
             max_depth: 100_000,
         };
         let mut component = Component::new(self.config, self.router, now)?;
@@ -555,7 +555,7 @@ impl TestComponent {
             }
             Event::Connect { .. } => {
                 self.server = StreamParser::new(Limits {
-                    max_stanza_size: usize::MAX / 2,
+                    max_stanza_size: 64 << 20,
                     max_depth: 100_000,
                 });
                 self.component.handle_connected(self.now);

@@ -157,13 +157,20 @@ pub fn to_string(element: &Element) -> String {
 
 /// Appends an element's XML to `out`.
 ///
-/// minidom's writer can only fail on an I/O error (impossible with a `Vec`) or on a name
-/// that is not a valid XML name, which the builders and the parser never produce; such an
-/// element is written as nothing rather than half.
-pub fn write_element(element: &Element, out: &mut Vec<u8>) {
+/// minidom's writer fails on a name that is not a valid XML name and panics on text holding
+/// a character XML cannot carry (NUL, U+FFFE, ...): such an element is written as nothing
+/// rather than half, and an error is logged, so a controller's bad string never takes the
+/// connection down.
+pub fn write_element(element: &Element, out: &mut Vec<u8>) -> bool {
     let start = out.len();
-    if element.write_to(out).is_err() {
-        out.truncate(start);
+    let written = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| element.write_to(out)));
+    match written {
+        Ok(Ok(())) => true,
+        _ => {
+            out.truncate(start);
+            log::error!(target: "exampple", "dropped a <{}/> that cannot be written as XML (invalid name or character)", element.name());
+            false
+        }
     }
 }
 
@@ -177,11 +184,13 @@ pub fn write_element(element: &Element, out: &mut Vec<u8>) {
 /// xml::write_stanza(&iq, "jabber:component:accept", &mut out);
 /// assert_eq!(out, b"<iq id='1' type='result'><ping xmlns='urn:xmpp:ping'/></iq>");
 /// ```
-pub fn write_stanza(element: &Element, stream_ns: &str, out: &mut Vec<u8>) {
+pub fn write_stanza(element: &Element, stream_ns: &str, out: &mut Vec<u8>) -> bool {
     let start = out.len();
-    write_element(element, out);
+    if !write_element(element, out) {
+        return false;
+    }
     if element.ns() != stream_ns {
-        return;
+        return true;
     }
     // minidom writes `<name xmlns='ns'` first for the top element: cut that declaration.
     let name_end = start + 1 + element.name().len();
@@ -194,6 +203,7 @@ pub fn write_stanza(element: &Element, stream_ns: &str, out: &mut Vec<u8>) {
     if declared {
         out.drain(name_end..name_end + decl_len);
     }
+    true
 }
 
 /// Escapes a string for use inside a single- or double-quoted attribute value or text.
