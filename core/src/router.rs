@@ -349,8 +349,10 @@ impl Router {
     }
 
     /// Merges another router's routes, features and envelopes (not its discovery identities
-    /// nor its fallback).
-    pub fn include(mut self, other: Router) -> Self {
+    /// nor its fallback). Anything that converts into a router can be included, e.g. an
+    /// [`Rpc`](crate::rpc::Rpc) registry: `.include(rpc)` answers Jabber-RPC calls.
+    pub fn include(mut self, other: impl Into<Router>) -> Self {
+        let other = other.into();
         self.routes.extend(other.routes);
         for f in other.features {
             if !self.features.contains(&f) {
@@ -501,6 +503,34 @@ impl Router {
             features,
             envelopes: self.envelopes,
         })
+    }
+}
+
+impl From<crate::rpc::Rpc> for Router {
+    /// A router with one route, iq set `jabber:iq:rpc`, that answers XEP-0009 calls with the
+    /// registry's methods: a result carrying the method response or an XML-RPC fault, or
+    /// `bad-request` for a malformed call.
+    fn from(rpc: crate::rpc::Rpc) -> Router {
+        let controller = Controller::from_sync(
+            "exampple_core::rpc::Rpc::handle_query",
+            move |conn, payload| {
+                let query = payload.first().ok_or_else(|| {
+                    crate::StanzaError::new(crate::Condition::BadRequest)
+                        .with_text("en", "no query element")
+                })?;
+                match rpc.handle_query(query) {
+                    Ok(response) => conn
+                        .iq_resp([response])
+                        .send()
+                        .map_err(|e| Box::new(e) as crate::BoxError),
+                    Err(e) => Err(Box::new(
+                        crate::StanzaError::new(crate::Condition::BadRequest)
+                            .with_text("en", e.to_string()),
+                    ) as crate::BoxError),
+                }
+            },
+        );
+        Router::new().route(StanzaType::Iq(IqType::Set), ns::RPC, controller)
     }
 }
 

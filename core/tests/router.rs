@@ -668,3 +668,34 @@ fn rejected_secret_through_the_test_kit() {
     assert!(!c.is_online());
     assert!(c.failure().unwrap().to_string().contains("not-authorized"));
 }
+
+#[test]
+fn rpc_included_with_one_line() {
+    use exampple_core::rpc::{self, Fault, Rpc};
+    let rpc = Rpc::new().method_with_arity("sum_int", 2, |p| -> Result<i32, Fault> {
+        let a: i32 = rpc::param(&p, 0)?;
+        let b: i32 = rpc::param(&p, 1)?;
+        Ok(a + b)
+    });
+    let mut c = TestComponent::start(config(), Router::new().include(rpc));
+    c.component_received_raw(
+        b"<iq to='test.example.com' from='romeo@example.com/res' id='1' type='set'><query xmlns='jabber:iq:rpc'><methodCall>\
+          <methodName>sum_int</methodName><params><param><value><int>12</int></value></param>\
+          <param><value><int>55</int></value></param></params></methodCall></query></iq>",
+    );
+    c.assert_stanza_received(xml!(
+        "<iq from='test.example.com' to='romeo@example.com/res' id='1' type='result'><query xmlns='jabber:iq:rpc'>\
+         <methodResponse><params><param><value><int>67</int></value></param></params></methodResponse></query></iq>"
+    ));
+    c.component_received_raw(b"<iq to='test.example.com' from='romeo@example.com/res' id='2' type='set'><query xmlns='jabber:iq:rpc'><bogus/></query></iq>");
+    c.assert_stanza_received_matching(xml!(
+        "<iq id='2' type='error'><error type='modify'><bad-request xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>"
+    ));
+    c.component_received_raw(
+        b"<iq to='test.example.com' from='romeo@example.com/res' id='3' type='set'><query xmlns='jabber:iq:rpc'><methodCall>\
+          <methodName>nope</methodName></methodCall></query></iq>",
+    );
+    let fault = c.stanza_receive(T).unwrap();
+    assert_eq!(fault.attr("type"), Some("result"));
+    assert!(xml::to_string(&fault).contains("<name>faultCode</name>"));
+}
