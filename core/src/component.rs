@@ -585,6 +585,11 @@ impl Component {
         true
     }
 
+    /// Whether output is waiting for [`Component::poll_transmit`].
+    pub fn has_transmit(&self) -> bool {
+        !self.transmit.is_empty()
+    }
+
     /// The next event.
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {

@@ -1,0 +1,88 @@
+//! The sans-IO core driven by a hand-written loop over a std `TcpStream`: how to embed
+//! exampple in any event loop. Controllers run inline here, on the loop's thread.
+//!
+//!     cargo run --example embed
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use exampple::component::Event;
+use exampple::{Component, Config, Conn, Element, Router, StanzaError};
+
+fn ping(conn: Conn, _payload: Vec<Element>) -> Result<(), StanzaError> {
+    conn.iq_resp([]).send()?;
+    Ok(())
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let config = Config::from_env()?;
+    let router = Router::new().iq("urn:xmpp", |ns| ns.get("ping", ping));
+    let mut core = Component::new(config, router, Instant::now())?;
+    core.connect(Instant::now());
+    let mut socket: Option<TcpStream> = None;
+    let mut buffer = [0u8; 16 * 1024];
+    loop {
+        // 1. Write what the core wants written.
+        while let Some(bytes) = core.poll_transmit() {
+            if let Some(s) = socket.as_mut() {
+                if let Err(e) = s.write_all(&bytes) {
+                    socket = None;
+                    core.handle_closed(Instant::now(), e.to_string());
+                }
+            }
+        }
+        // 2. Act on its events.
+        while let Some(event) = core.poll_event() {
+            match event {
+                Event::Connect { address } => match TcpStream::connect(&address) {
+                    Ok(s) => {
+                        socket = Some(s);
+                        core.handle_connected(Instant::now());
+                    }
+                    Err(e) => core.handle_connect_failed(Instant::now(), e.to_string()),
+                },
+                // Inline: fine for quick controllers; a real loop would hand these to workers.
+                Event::Dispatch(dispatch) => dispatch.run(),
+                Event::Online { stream_id } => println!("online (stream {stream_id})"),
+                Event::Disconnected { reason, .. } => {
+                    println!("disconnected: {reason}");
+                    socket = None;
+                }
+                Event::Failed(error) => return Err(error.into()),
+                Event::Closed => return Ok(()),
+                _ => {}
+            }
+        }
+        // Controllers that ran inline left their answers in the outbox.
+        if core.has_outbox() {
+            core.handle_outbox(Instant::now());
+            continue;
+        }
+        // 3. Wait for bytes or the next deadline.
+        let wait = core
+            .poll_timeout()
+            .map(|at| at.saturating_duration_since(Instant::now()))
+            .unwrap_or(Duration::from_secs(1))
+            .max(Duration::from_millis(1));
+        match socket.as_mut() {
+            Some(s) => {
+                s.set_read_timeout(Some(wait))?;
+                match s.read(&mut buffer) {
+                    Ok(0) => {
+                        socket = None;
+                        core.handle_closed(Instant::now(), "closed by the server");
+                    }
+                    Ok(n) => core.handle_input(Instant::now(), &buffer[..n]),
+                    Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+                    Err(e) => {
+                        socket = None;
+                        core.handle_closed(Instant::now(), e.to_string());
+                    }
+                }
+            }
+            None => std::thread::sleep(wait),
+        }
+        core.handle_timeout(Instant::now());
+    }
+}

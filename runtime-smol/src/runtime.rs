@@ -1,0 +1,362 @@
+//! The component runtime on smol: one task drives the core; controllers run concurrently.
+
+use std::collections::HashMap;
+use std::io::IsTerminal;
+use std::net::{TcpStream, ToSocketAddrs};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_io::{Async, Timer};
+use exampple_core::component::{Component, ComponentError, Event};
+use exampple_core::observe::Observer;
+use exampple_core::{Config, RequestId, Router, Sender};
+use smol::channel;
+use smol::future::FutureExt as _;
+use smol::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Why the runtime stopped.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RuntimeError {
+    /// The component stopped for good (rejected, invalid router or configuration).
+    #[error(transparent)]
+    Component(#[from] ComponentError),
+}
+
+/// How a sync controller runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SyncControllers {
+    /// On smol's blocking thread pool: a slow or blocking controller holds up nobody (the
+    /// default).
+    #[default]
+    BlockingPool,
+    /// On the executor's threads, like async controllers: cheaper per stanza, for
+    /// controllers that never block.
+    Executor,
+}
+
+enum Command {
+    Connect,
+    Shutdown(Duration),
+}
+
+/// Controls a running component from elsewhere (any thread).
+#[derive(Clone)]
+pub struct Handle {
+    commands: channel::Sender<Command>,
+    sender: Sender,
+}
+
+impl Handle {
+    /// Sends a stanza (queued while disconnected).
+    pub fn sender(&self) -> &Sender {
+        &self.sender
+    }
+
+    /// Connects now (for `auto_connect` never).
+    pub fn connect(&self) {
+        let _ = self.commands.try_send(Command::Connect);
+    }
+
+    /// Stops taking stanzas, lets running controllers finish within `grace`, closes the
+    /// stream; `run` then returns.
+    pub fn shutdown(&self, grace: Duration) {
+        let _ = self.commands.try_send(Command::Shutdown(grace));
+    }
+}
+
+impl std::fmt::Debug for Handle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Handle").finish_non_exhaustive()
+    }
+}
+
+/// A component ready to run on smol.
+///
+/// ```no_run
+/// use exampple_core::{Config, Conn, Element, Router, StanzaError};
+///
+/// async fn ping(conn: Conn, _: Vec<Element>) -> Result<(), StanzaError> {
+///     conn.iq_resp([]).send()?;
+///     Ok(())
+/// }
+///
+/// let router = Router::new().iq("urn:xmpp", |ns| ns.get("ping", ping));
+/// let config = Config::from_env().expect("configuration");
+/// exampple_smol::Runtime::new(config, router).expect("valid router").run().expect("the component stopped");
+/// ```
+pub struct Runtime {
+    core: Component,
+    listing: Listing,
+    commands: channel::Receiver<Command>,
+    handle: Handle,
+    workers: usize,
+    sync_controllers: SyncControllers,
+    write_timeout: Duration,
+}
+
+struct Listing {
+    routes_plain: String,
+    routes_color: String,
+    namespaces: String,
+}
+
+impl Runtime {
+    /// A runtime for `router` connecting as `config` says.
+    pub fn new(config: Config, router: Router) -> Result<Self, ComponentError> {
+        let listing = Listing {
+            routes_plain: router.format_routes(false),
+            routes_color: router.format_routes(true),
+            namespaces: router.format_namespaces(),
+        };
+        let core = Component::new(config, router, Instant::now())?;
+        let (tx, rx) = channel::unbounded();
+        let handle = Handle { commands: tx, sender: core.sender() };
+        let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).max(2);
+        Ok(Runtime {
+            core,
+            listing,
+            commands: rx,
+            handle,
+            workers,
+            sync_controllers: SyncControllers::default(),
+            write_timeout: Duration::from_secs(30),
+        })
+    }
+
+    /// Receives a request event for every handled stanza.
+    pub fn observer(mut self, observer: Arc<dyn Observer>) -> Self {
+        self.core.set_observer(observer);
+        self
+    }
+
+    /// The number of executor threads running controllers (default: the number of CPUs,
+    /// at least 2).
+    pub fn workers(mut self, workers: usize) -> Self {
+        self.workers = workers.max(1);
+        self
+    }
+
+    /// Where sync controllers run.
+    pub fn sync_controllers(mut self, how: SyncControllers) -> Self {
+        self.sync_controllers = how;
+        self
+    }
+
+    /// How long a write may block before the connection counts as dead (default 30 s).
+    pub fn write_timeout(mut self, timeout: Duration) -> Self {
+        self.write_timeout = timeout;
+        self
+    }
+
+    /// A handle to send stanzas, connect or shut down from elsewhere.
+    pub fn handle(&self) -> Handle {
+        self.handle.clone()
+    }
+
+    /// Runs until the component closes or fails, on its own executor threads.
+    ///
+    /// When the program's first argument is `routes` or `namespaces`, prints that table
+    /// instead (as exampple's `mix xmpp.routes` and `mix xmpp.namespaces`) and returns.
+    pub fn run(self) -> Result<(), RuntimeError> {
+        if self.print_listing_if_asked() {
+            return Ok(());
+        }
+        let executor = Arc::new(smol::Executor::new());
+        let (stop_tx, stop_rx) = channel::bounded::<()>(1);
+        let threads: Vec<_> = (0..self.workers.saturating_sub(1))
+            .map(|i| {
+                let executor = executor.clone();
+                let stop = stop_rx.clone();
+                std::thread::Builder::new()
+                    .name(format!("exampple-worker-{i}"))
+                    .spawn(move || smol::block_on(executor.run(stop.recv())))
+                    .ok()
+            })
+            .collect();
+        let result = smol::block_on(executor.run(self.drive(executor.clone())));
+        drop(stop_tx);
+        for thread in threads.into_iter().flatten() {
+            let _ = thread.join();
+        }
+        result
+    }
+
+    /// Runs inside an existing async context, spawning controllers on `executor`.
+    pub async fn run_on(self, executor: Arc<smol::Executor<'static>>) -> Result<(), RuntimeError> {
+        if self.print_listing_if_asked() {
+            return Ok(());
+        }
+        self.drive(executor).await
+    }
+
+    fn print_listing_if_asked(&self) -> bool {
+        match std::env::args().nth(1).as_deref() {
+            Some("routes") => {
+                let color = std::io::stdout().is_terminal();
+                print!("{}", if color { &self.listing.routes_color } else { &self.listing.routes_plain });
+                true
+            }
+            Some("namespaces") => {
+                print!("{}", self.listing.namespaces);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    async fn drive(self, executor: Arc<smol::Executor<'static>>) -> Result<(), RuntimeError> {
+        let Runtime { mut core, commands, sync_controllers, write_timeout, .. } = self;
+        let (wake_tx, wake_rx) = channel::bounded::<()>(1);
+        core.set_waker(Arc::new(move || {
+            let _ = wake_tx.try_send(());
+        }));
+        let mut socket: Option<Arc<Async<TcpStream>>> = None;
+        let mut buffer = vec![0u8; 64 * 1024];
+        let mut tasks: HashMap<RequestId, smol::Task<()>> = HashMap::new();
+        let mut prune_at = 1024;
+        let mut commands_open = true;
+        loop {
+            // 1. Write what the core has for the socket: one write per drain.
+            while let Some(bytes) = core.poll_transmit() {
+                if let Some(s) = &socket {
+                    let write = async { (&**s).write_all(&bytes).await.map_err(|e| e.to_string()) };
+                    let timeout = async {
+                        Timer::after(write_timeout).await;
+                        Err("write timed out: the server stopped reading".to_string())
+                    };
+                    if let Err(e) = write.or(timeout).await {
+                        socket = None;
+                        core.handle_closed(Instant::now(), e);
+                    }
+                }
+            }
+            // 2. Act on the events.
+            while let Some(event) = core.poll_event() {
+                match event {
+                    Event::Connect { address } => {
+                        let timeout = core.config().handshake_timeout;
+                        match connect(&address, timeout).await {
+                            Ok(s) => {
+                                log::info!(target: "exampple", "connected to {address}");
+                                socket = Some(Arc::new(s));
+                                core.handle_connected(Instant::now());
+                            }
+                            Err(e) => {
+                                log::warn!(target: "exampple", "cannot connect to {address}: {e}");
+                                core.handle_connect_failed(Instant::now(), e);
+                            }
+                        }
+                    }
+                    Event::Dispatch(dispatch) => {
+                        let request = dispatch.request;
+                        if dispatch.is_async() || sync_controllers == SyncControllers::Executor {
+                            tasks.insert(request, executor.spawn(dispatch.into_future()));
+                        } else {
+                            smol::unblock(move || dispatch.run()).detach();
+                        }
+                        if tasks.len() >= prune_at {
+                            tasks.retain(|_, t| !t.is_finished());
+                            prune_at = (tasks.len() * 2).max(1024);
+                        }
+                    }
+                    Event::Cancel(request) => {
+                        // Dropping the task cancels it at its next await point.
+                        tasks.remove(&request);
+                    }
+                    Event::Disconnected { .. } => socket = None,
+                    Event::Failed(error) => return Err(error.into()),
+                    Event::Closed => return Ok(()),
+                    Event::Online { .. } | Event::Delegated { .. } => {}
+                    _ => {}
+                }
+            }
+            if core.has_transmit() {
+                continue;
+            }
+            // 3. Wait for input, a controller, a command or the next deadline.
+            let deadline = core.poll_timeout();
+            let read = async {
+                match &socket {
+                    Some(s) => Wake::Read((&**s).read(&mut buffer).await),
+                    None => std::future::pending().await,
+                }
+            };
+            let woken = async {
+                let _ = wake_rx.recv().await;
+                Wake::Outbox
+            };
+            let command = async {
+                if commands_open {
+                    match commands.recv().await {
+                        Ok(c) => Wake::Command(c),
+                        Err(_) => Wake::CommandsClosed,
+                    }
+                } else {
+                    std::future::pending().await
+                }
+            };
+            let timer = async {
+                match deadline {
+                    Some(at) => {
+                        Timer::at(at).await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+                Wake::Timer
+            };
+            let wake = read.or(woken).or(command).or(timer).await;
+            let now = Instant::now();
+            match wake {
+                Wake::Read(Ok(0)) => {
+                    socket = None;
+                    core.handle_closed(now, "the server closed the connection");
+                }
+                Wake::Read(Ok(n)) => core.handle_input(now, &buffer[..n]),
+                Wake::Read(Err(e)) => {
+                    socket = None;
+                    core.handle_closed(now, e.to_string());
+                }
+                Wake::Outbox => core.handle_outbox(now),
+                Wake::Command(Command::Connect) => core.connect(now),
+                Wake::Command(Command::Shutdown(grace)) => core.close(now, grace),
+                Wake::CommandsClosed => commands_open = false,
+                Wake::Timer => core.handle_timeout(now),
+            }
+            if deadline.is_some_and(|d| now >= d) {
+                core.handle_timeout(now);
+            }
+        }
+    }
+}
+
+enum Wake {
+    Read(std::io::Result<usize>),
+    Outbox,
+    Command(Command),
+    CommandsClosed,
+    Timer,
+}
+
+async fn connect(address: &str, timeout: Duration) -> Result<Async<TcpStream>, String> {
+    let address = address.to_string();
+    let addrs: Vec<_> = smol::unblock(move || address.to_socket_addrs().map(|a| a.collect::<Vec<_>>()))
+        .await
+        .map_err(|e| format!("cannot resolve: {e}"))?;
+    let mut last = String::from("no address");
+    for addr in addrs {
+        let attempt = async { Async::<TcpStream>::connect(addr).await.map_err(|e| e.to_string()) };
+        let limit = async {
+            Timer::after(timeout).await;
+            Err(format!("connect timed out after {timeout:?}"))
+        };
+        match attempt.or(limit).await {
+            Ok(s) => {
+                let _ = s.get_ref().set_nodelay(true);
+                return Ok(s);
+            }
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}

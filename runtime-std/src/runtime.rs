@@ -1,0 +1,316 @@
+//! The blocking component runtime: a reader thread, the core's thread, a bounded worker pool.
+
+use std::io::{IsTerminal, Read, Write};
+use std::net::{Shutdown, TcpStream, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use exampple_core::component::{Component, ComponentError, Dispatch, Event};
+use exampple_core::observe::Observer;
+use exampple_core::{Config, Router, Sender};
+
+/// Why the runtime stopped.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RuntimeError {
+    /// The component stopped for good (rejected, invalid router or configuration).
+    #[error(transparent)]
+    Component(#[from] ComponentError),
+}
+
+enum Input {
+    Bytes(u64, Vec<u8>),
+    Closed(u64, String),
+    Wake,
+    Connect,
+    Shutdown(Duration),
+}
+
+/// Controls a running component from elsewhere (any thread).
+#[derive(Clone)]
+pub struct Handle {
+    inputs: mpsc::Sender<Input>,
+    sender: Sender,
+}
+
+impl Handle {
+    /// Sends stanzas (queued while disconnected).
+    pub fn sender(&self) -> &Sender {
+        &self.sender
+    }
+
+    /// Connects now (for `auto_connect` never).
+    pub fn connect(&self) {
+        let _ = self.inputs.send(Input::Connect);
+    }
+
+    /// Stops taking stanzas, lets running controllers finish within `grace`, closes the
+    /// stream; `run` then returns.
+    pub fn shutdown(&self, grace: Duration) {
+        let _ = self.inputs.send(Input::Shutdown(grace));
+    }
+}
+
+impl std::fmt::Debug for Handle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Handle").finish_non_exhaustive()
+    }
+}
+
+/// A component ready to run on plain threads.
+///
+/// ```no_run
+/// use exampple_core::{Config, Conn, Element, Router, StanzaError};
+///
+/// fn ping(conn: Conn, _: Vec<Element>) -> Result<(), StanzaError> {
+///     conn.iq_resp([]).send()?;
+///     Ok(())
+/// }
+///
+/// let router = Router::new().iq("urn:xmpp", |ns| ns.get("ping", ping));
+/// let config = Config::from_env().expect("configuration");
+/// exampple_std::Runtime::new(config, router).expect("valid router").run().expect("the component stopped");
+/// ```
+pub struct Runtime {
+    core: Component,
+    routes_plain: String,
+    routes_color: String,
+    namespaces: String,
+    inputs: (mpsc::Sender<Input>, mpsc::Receiver<Input>),
+    workers: usize,
+    write_timeout: Duration,
+}
+
+impl Runtime {
+    /// A runtime for `router` connecting as `config` says.
+    pub fn new(config: Config, router: Router) -> Result<Self, ComponentError> {
+        let routes_plain = router.format_routes(false);
+        let routes_color = router.format_routes(true);
+        let namespaces = router.format_namespaces();
+        let core = Component::new(config, router, Instant::now())?;
+        let workers = std::thread::available_parallelism().map_or(4, |n| n.get() * 2).max(4);
+        Ok(Runtime {
+            core,
+            routes_plain,
+            routes_color,
+            namespaces,
+            inputs: mpsc::channel(),
+            workers,
+            write_timeout: Duration::from_secs(30),
+        })
+    }
+
+    /// Receives a request event for every handled stanza.
+    pub fn observer(mut self, observer: Arc<dyn Observer>) -> Self {
+        self.core.set_observer(observer);
+        self
+    }
+
+    /// The number of worker threads running controllers (default: twice the number of
+    /// CPUs, at least 4). A controller that blocks holds one worker.
+    pub fn workers(mut self, workers: usize) -> Self {
+        self.workers = workers.max(1);
+        self
+    }
+
+    /// How long a write may block before the connection counts as dead (default 30 s).
+    pub fn write_timeout(mut self, timeout: Duration) -> Self {
+        self.write_timeout = timeout;
+        self
+    }
+
+    /// A handle to send stanzas, connect or shut down from elsewhere.
+    pub fn handle(&self) -> Handle {
+        Handle { inputs: self.inputs.0.clone(), sender: self.core.sender() }
+    }
+
+    /// Runs on the calling thread until the component closes or fails.
+    ///
+    /// When the program's first argument is `routes` or `namespaces`, prints that table
+    /// instead and returns.
+    pub fn run(self) -> Result<(), RuntimeError> {
+        match std::env::args().nth(1).as_deref() {
+            Some("routes") => {
+                let color = std::io::stdout().is_terminal();
+                print!("{}", if color { &self.routes_color } else { &self.routes_plain });
+                return Ok(());
+            }
+            Some("namespaces") => {
+                print!("{}", self.namespaces);
+                return Ok(());
+            }
+            _ => {}
+        }
+        let Runtime { mut core, inputs: (input_tx, input_rx), workers, write_timeout, .. } = self;
+
+        // The worker pool: a fixed number of threads taking dispatches from one queue.
+        let (work_tx, work_rx) = mpsc::channel::<Dispatch>();
+        let work_rx = Arc::new(Mutex::new(work_rx));
+        let pool: Vec<_> = (0..workers)
+            .filter_map(|i| {
+                let work_rx = work_rx.clone();
+                std::thread::Builder::new()
+                    .name(format!("exampple-worker-{i}"))
+                    .spawn(move || {
+                        loop {
+                            let next = work_rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
+                            match next {
+                                Ok(dispatch) => dispatch.run(),
+                                Err(_) => return,
+                            }
+                        }
+                    })
+                    .ok()
+            })
+            .collect();
+
+        // Wake-ups from controllers are coalesced: one pending Wake at a time.
+        let wake_pending = Arc::new(AtomicBool::new(false));
+        {
+            let input_tx = input_tx.clone();
+            let wake_pending = wake_pending.clone();
+            core.set_waker(Arc::new(move || {
+                if !wake_pending.swap(true, Ordering::AcqRel) {
+                    let _ = input_tx.send(Input::Wake);
+                }
+            }));
+        }
+
+        let mut socket: Option<TcpStream> = None;
+        let mut generation = 0u64;
+        let result = loop {
+            while let Some(bytes) = core.poll_transmit() {
+                if let Some(s) = socket.as_mut() {
+                    if let Err(e) = s.write_all(&bytes) {
+                        let _ = s.shutdown(Shutdown::Both);
+                        socket = None;
+                        core.handle_closed(Instant::now(), format!("write failed: {e}"));
+                    }
+                }
+            }
+            let mut stop = None;
+            while let Some(event) = core.poll_event() {
+                match event {
+                    Event::Connect { address } => {
+                        generation += 1;
+                        match connect(&address, core.config().handshake_timeout) {
+                            Ok(stream) => {
+                                let _ = stream.set_nodelay(true);
+                                let _ = stream.set_write_timeout(Some(write_timeout));
+                                match stream.try_clone() {
+                                    Ok(reader) => {
+                                        spawn_reader(reader, generation, input_tx.clone());
+                                        log::info!(target: "exampple", "connected to {address}");
+                                        socket = Some(stream);
+                                        core.handle_connected(Instant::now());
+                                    }
+                                    Err(e) => core.handle_connect_failed(Instant::now(), e.to_string()),
+                                }
+                            }
+                            Err(e) => {
+                                log::warn!(target: "exampple", "cannot connect to {address}: {e}");
+                                core.handle_connect_failed(Instant::now(), e);
+                            }
+                        }
+                    }
+                    Event::Dispatch(dispatch) => {
+                        if let Err(mpsc::SendError(dispatch)) = work_tx.send(dispatch) {
+                            dispatch.run();
+                        }
+                    }
+                    Event::Disconnected { .. } => {
+                        if let Some(s) = socket.take() {
+                            let _ = s.shutdown(Shutdown::Both);
+                        }
+                    }
+                    Event::Failed(error) => stop = Some(Err(RuntimeError::from(error))),
+                    Event::Closed => stop = Some(Ok(())),
+                    _ => {}
+                }
+            }
+            if let Some(result) = stop {
+                break result;
+            }
+            if core.has_transmit() {
+                continue;
+            }
+            let input = match core.poll_timeout() {
+                Some(deadline) => {
+                    let wait = deadline.saturating_duration_since(Instant::now());
+                    match input_rx.recv_timeout(wait) {
+                        Ok(input) => Some(input),
+                        Err(RecvTimeoutError::Timeout) => None,
+                        Err(RecvTimeoutError::Disconnected) => None,
+                    }
+                }
+                None => input_rx.recv().ok(),
+            };
+            let now = Instant::now();
+            match input {
+                Some(Input::Bytes(g, bytes)) if g == generation => core.handle_input(now, &bytes),
+                Some(Input::Closed(g, reason)) if g == generation => {
+                    socket = None;
+                    core.handle_closed(now, reason);
+                }
+                Some(Input::Bytes(..) | Input::Closed(..)) => {}
+                Some(Input::Wake) => {
+                    wake_pending.store(false, Ordering::Release);
+                    core.handle_outbox(now);
+                }
+                Some(Input::Connect) => core.connect(now),
+                Some(Input::Shutdown(grace)) => core.close(now, grace),
+                None => {}
+            }
+            core.handle_timeout(now);
+        };
+        if let Some(s) = socket.take() {
+            let _ = s.shutdown(Shutdown::Both);
+        }
+        drop(work_tx);
+        for worker in pool {
+            let _ = worker.join();
+        }
+        result
+    }
+}
+
+fn connect(address: &str, timeout: Duration) -> Result<TcpStream, String> {
+    let addrs = address.to_socket_addrs().map_err(|e| format!("cannot resolve: {e}"))?;
+    let mut last = String::from("no address");
+    for addr in addrs {
+        match TcpStream::connect_timeout(&addr, timeout) {
+            Ok(s) => return Ok(s),
+            Err(e) => last = e.to_string(),
+        }
+    }
+    Err(last)
+}
+
+fn spawn_reader(mut stream: TcpStream, generation: u64, inputs: mpsc::Sender<Input>) {
+    let spawned = std::thread::Builder::new().name("exampple-reader".into()).spawn(move || {
+        let mut buffer = vec![0u8; 64 * 1024];
+        loop {
+            match stream.read(&mut buffer) {
+                Ok(0) => {
+                    let _ = inputs.send(Input::Closed(generation, "the server closed the connection".into()));
+                    return;
+                }
+                Ok(n) => {
+                    if inputs.send(Input::Bytes(generation, buffer[..n].to_vec())).is_err() {
+                        return;
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    let _ = inputs.send(Input::Closed(generation, e.to_string()));
+                    return;
+                }
+            }
+        }
+    });
+    if let Err(e) = spawned {
+        log::error!(target: "exampple", "cannot start the reader thread: {e}");
+    }
+}

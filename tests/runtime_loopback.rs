@@ -1,0 +1,183 @@
+//! Both runtimes against a loopback XEP-0114 server in the test: handshake, concurrent
+//! controllers, stanza_timeout, reconnect with the outage queue, rejection, shutdown.
+
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use exampple::observe::{Observer, RequestEvent, RequestOutcome};
+use exampple::{AutoConnect, Config, Conn, Element, Router, StanzaError, xml};
+use support::{DOMAIN, FakeServer, SECRET};
+
+const T: Duration = Duration::from_secs(5);
+
+fn config(port: u16) -> Config {
+    Config::new(DOMAIN, SECRET)
+        .port(port)
+        .auto_connect(AutoConnect::Immediately)
+        .stanza_timeout(Duration::from_millis(500))
+        .reconnect_backoff(Duration::from_millis(50), Duration::from_millis(200))
+}
+
+fn ping(conn: Conn, _: Vec<Element>) -> Result<(), StanzaError> {
+    conn.iq_resp([]).send()?;
+    Ok(())
+}
+
+async fn async_ping(conn: Conn, _: Vec<Element>) -> Result<(), StanzaError> {
+    conn.iq_resp([]).send()?;
+    Ok(())
+}
+
+fn slow(conn: Conn, _: Vec<Element>) -> Result<(), StanzaError> {
+    std::thread::sleep(Duration::from_secs(2));
+    let _ = conn.iq_resp([]).send();
+    Ok(())
+}
+
+fn router() -> Router {
+    Router::new().iq("urn:xmpp", |ns| ns.get("ping", ping)).iq("urn:test", |ns| ns.get("slow", slow).get("async", async_ping))
+}
+
+fn request(id: &str, ns: &str) -> Element {
+    xml!("<iq type='get' id='{id}' from='alice@localhost/r' to='{DOMAIN}'><q xmlns='{ns}'/></iq>")
+}
+
+#[derive(Default)]
+struct Count(AtomicUsize, AtomicUsize);
+
+impl Observer for Count {
+    fn request(&self, event: &RequestEvent) {
+        match event.outcome {
+            RequestOutcome::Success => self.0.fetch_add(1, Ordering::SeqCst),
+            _ => self.1.fetch_add(1, Ordering::SeqCst),
+        };
+    }
+}
+
+enum Which {
+    Smol,
+    Std,
+}
+
+fn start(which: &Which, config: Config, router: Router, observer: Arc<Count>) -> (std::thread::JoinHandle<Result<(), String>>, Box<dyn Fn(Duration) + Send>, exampple::Sender) {
+    match which {
+        Which::Smol => {
+            let rt = exampple::smol::Runtime::new(config, router).unwrap().observer(observer);
+            let handle = rt.handle();
+            let sender = handle.sender().clone();
+            let join = std::thread::spawn(move || rt.run().map_err(|e| e.to_string()));
+            (join, Box::new(move |grace| handle.shutdown(grace)), sender)
+        }
+        Which::Std => {
+            let rt = exampple::blocking::Runtime::new(config, router).unwrap().observer(observer);
+            let handle = rt.handle();
+            let sender = handle.sender().clone();
+            let join = std::thread::spawn(move || rt.run().map_err(|e| e.to_string()));
+            (join, Box::new(move |grace| handle.shutdown(grace)), sender)
+        }
+    }
+}
+
+fn serves_and_reconnects(which: Which) {
+    let server = FakeServer::new();
+    let count = Arc::new(Count::default());
+    let (join, shutdown, sender) = start(&which, config(server.port()), router(), count.clone());
+    let mut session = server.accept(true);
+
+    // A slow controller does not hold up a fast one; it gets remote-server-timeout.
+    session.send(&request("slow-1", "urn:test:slow"));
+    session.send(&request("p1", "urn:xmpp:ping"));
+    session.send(&request("a1", "urn:test:async"));
+    let mut got = Vec::new();
+    let started = Instant::now();
+    for _ in 0..3 {
+        let s = session.receive(T).expect("an answer");
+        got.push((s.attr("id").unwrap().to_string(), s.attr("type").unwrap().to_string(), started.elapsed()));
+    }
+    let mut fast: Vec<&str> = got[..2].iter().map(|g| g.0.as_str()).collect();
+    fast.sort();
+    assert_eq!(fast, ["a1", "p1"], "{got:?}");
+    assert_eq!((got[2].0.as_str(), got[2].1.as_str()), ("slow-1", "error"), "{got:?}");
+    assert!(got[2].2 >= Duration::from_millis(400) && got[2].2 < Duration::from_millis(1500), "{got:?}");
+
+    // The connection drops; a stanza sent meanwhile arrives after the reconnect.
+    session.close();
+    std::thread::sleep(Duration::from_millis(20));
+    sender.send(xml!("<message to='bob@localhost' id='during-outage'><body>hi</body></message>")).unwrap();
+    let mut session = server.accept(true);
+    let queued = session.receive(T).expect("the queued stanza");
+    assert_eq!(queued.attr("id"), Some("during-outage"));
+    session.send(&request("p2", "urn:xmpp:ping"));
+    assert_eq!(session.receive(T).unwrap().attr("id"), Some("p2"));
+    // The late answer of the slow controller was never delivered.
+    assert!(session.receive(Duration::from_millis(100)).is_none());
+
+    shutdown(Duration::from_secs(1));
+    // The component closes its stream; the server answers with its own close.
+    std::thread::sleep(Duration::from_millis(100));
+    session.write("</stream:stream>");
+    assert_eq!(join.join().unwrap(), Ok(()));
+    assert_eq!(count.0.load(Ordering::SeqCst), 3);
+    assert_eq!(count.1.load(Ordering::SeqCst), 1);
+}
+
+fn wrong_secret_stops_without_a_storm(which: Which) {
+    let server = FakeServer::new();
+    let (join, _shutdown, _sender) = start(&which, config(server.port()), router(), Arc::new(Count::default()));
+    let session = server.accept(false);
+    let result = join.join().unwrap();
+    let error = result.unwrap_err();
+    assert!(error.contains("not-authorized") && error.contains("Invalid handshake"), "{error}");
+    drop(session);
+    assert!(server.try_accept(Duration::from_millis(500)).is_none(), "no reconnect after a rejection");
+}
+
+fn server_down_at_start_backs_off(which: Which) {
+    // Nobody listens on this port at first.
+    let server = FakeServer::new();
+    let port = server.port();
+    drop(server);
+    let (join, shutdown, _sender) = start(&which, config(port), router(), Arc::new(Count::default()));
+    std::thread::sleep(Duration::from_millis(600));
+    let server = std::net::TcpListener::bind(("127.0.0.1", port));
+    if let Ok(listener) = server {
+        listener.set_nonblocking(false).unwrap();
+        let (stream, _) = listener.accept().unwrap();
+        drop(stream);
+    }
+    shutdown(Duration::ZERO);
+    assert_eq!(join.join().unwrap(), Ok(()));
+}
+
+#[test]
+fn smol_serves_and_reconnects() {
+    serves_and_reconnects(Which::Smol);
+}
+
+#[test]
+fn std_serves_and_reconnects() {
+    serves_and_reconnects(Which::Std);
+}
+
+#[test]
+fn smol_wrong_secret() {
+    wrong_secret_stops_without_a_storm(Which::Smol);
+}
+
+#[test]
+fn std_wrong_secret() {
+    wrong_secret_stops_without_a_storm(Which::Std);
+}
+
+#[test]
+fn smol_server_down_at_start() {
+    server_down_at_start_backs_off(Which::Smol);
+}
+
+#[test]
+fn std_server_down_at_start() {
+    server_down_at_start_backs_off(Which::Std);
+}
