@@ -23,15 +23,25 @@ wait_port_free() {
 # True if process $1 is alive and its command line contains $2.
 pid_matches() {
   local pid=$1 needle=$2
-  [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null \
+  [[ $pid =~ ^[0-9]+$ ]] && pid_alive "$pid" \
     && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$needle"
+}
+
+# True if process $1 is alive (a zombie, waiting for its parent to reap it, counts as dead:
+# the servers are orphans, and PID 1 in a container may be slow to reap, or never reap).
+pid_alive() {
+  local stat
+  kill -0 "$1" 2>/dev/null || return 1
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  stat=${stat##*) }
+  [ "${stat%% *}" != Z ]
 }
 
 # Waits (up to $2 seconds) for process $1 to exit.
 wait_pid_gone() {
   local pid=$1 limit=$(( ${2:-10} * 10 )) i
   for ((i = 0; i < limit; i++)); do
-    kill -0 "$pid" 2>/dev/null || return 0
+    pid_alive "$pid" || return 0
     sleep 0.1
   done
   return 1

@@ -1,0 +1,190 @@
+//! The showcase's behaviour, wire level, through the test kit (its router is the one the
+//! example runs; `scripts/demo.sh` drives the same behaviour through a real Prosody).
+
+#[path = "../examples/showcase/app.rs"]
+#[allow(dead_code)]
+mod app;
+
+use std::time::Duration;
+
+use exampple::testing::TestComponent;
+use exampple::{Config, xml};
+
+const T: Duration = Duration::from_secs(5);
+
+fn showcase() -> TestComponent {
+    let config = Config::new("component.localhost", "secret")
+        .stanza_timeout(Duration::from_secs(1))
+        .trimmed(true)
+        .set_from(true);
+    TestComponent::builder(config, app::router()).settle(Duration::from_millis(200)).start()
+}
+
+fn iq(kind: &str, id: &str, payload: &str) -> exampple::Element {
+    xml!("<iq type='{kind}' id='{id}' from='alice@localhost/r' to='component.localhost'>{payload}</iq>")
+}
+
+#[test]
+fn discovery() {
+    let mut c = showcase();
+    c.component_received(iq("get", "d", "<query xmlns='http://jabber.org/protocol/disco#info'/>"));
+    c.assert_stanza_received(xml!(
+        "<iq from='component.localhost' id='d' to='alice@localhost/r' type='result'>\
+         <query xmlns='http://jabber.org/protocol/disco#info'>\
+         <identity category='component' name='showcase' type='generic'/>\
+         <feature var='http://jabber.org/protocol/disco#info'/>\
+         <feature var='jabber:iq:rpc'/>\
+         <feature var='jabber:iq:version'/>\
+         <feature var='urn:example:crash'/>\
+         <feature var='urn:example:delegated'/>\
+         <feature var='urn:example:form'/>\
+         <feature var='urn:example:raise'/>\
+         <feature var='urn:example:slow'/>\
+         <feature var='urn:xmpp:delegation:1'/>\
+         <feature var='urn:xmpp:delegation:2'/>\
+         <feature var='urn:xmpp:mix:core:1#create'/>\
+         <feature var='urn:xmpp:ping'/>\
+         <x xmlns='jabber:x:data' type='result'>\
+         <field type='hidden' var='FORM_TYPE'><value>urn:example:showcase</value></field>\
+         <field type='text-single' var='max-file-size'><value>1048576</value></field></x>\
+         </query></iq>"
+    ));
+}
+
+#[test]
+fn ping_and_version() {
+    let mut c = showcase();
+    c.component_received(iq("get", "p", "<ping xmlns='urn:xmpp:ping'/>"));
+    c.assert_stanza_received(xml!("<iq from='component.localhost' id='p' to='alice@localhost/r' type='result'/>"));
+    c.component_received(iq("get", "v", "<query xmlns='jabber:iq:version'/>"));
+    c.assert_stanza_received(xml!(
+        "<iq from='component.localhost' id='v' to='alice@localhost/r' type='result'><query xmlns='jabber:iq:version'>\
+         <name>exampple</name><version>{}</version></query></iq>",
+        env!("CARGO_PKG_VERSION")
+    ));
+}
+
+#[test]
+fn form_get_valid_and_invalid_submit() {
+    let mut c = showcase();
+    c.component_received(iq("get", "f", "<query xmlns='urn:example:form'/>"));
+    let reply = c.stanza_receive(T).unwrap();
+    let form = reply.get_child("query", "urn:example:form").and_then(|q| q.get_child("x", "jabber:x:data")).unwrap();
+    assert_eq!(form.attr("type"), Some("form"));
+    assert_eq!(form.get_child("title", "jabber:x:data").unwrap().text(), "Personal Details");
+    let vars: Vec<_> = form.children().filter_map(|f| f.attr("var")).collect();
+    assert_eq!(vars, ["FORM_TYPE", "name", "surname", "gender"]);
+
+    c.component_received(iq(
+        "set",
+        "s1",
+        "<query xmlns='urn:example:form'><x xmlns='jabber:x:data' type='submit'>\
+         <field var='FORM_TYPE' type='hidden'><value>urn:example:form</value></field>\
+         <field var='name'><value>Manuel</value></field><field var='gender'><value>M</value></field></x></query>",
+    ));
+    c.assert_stanza_received(xml!("<iq from='component.localhost' id='s1' to='alice@localhost/r' type='result'/>"));
+
+    c.component_received(iq(
+        "set",
+        "s2",
+        "<query xmlns='urn:example:form'><x xmlns='jabber:x:data' type='submit'>\
+         <field var='FORM_TYPE' type='hidden'><value>urn:example:form</value></field>\
+         <field var='gender'><value>X</value></field></x></query>",
+    ));
+    let error = c.stanza_receive(T).unwrap();
+    assert_eq!(error.attr("type"), Some("error"));
+    let text = exampple::StanzaError::from_element(error.get_child("error", "jabber:component:accept").unwrap()).unwrap();
+    assert_eq!(text.condition, exampple::Condition::BadRequest);
+    assert_eq!(text.text.as_deref(), Some("name: name is required; gender: gender use invalid option `X`"));
+}
+
+#[test]
+fn rpc_methods_and_fault() {
+    let mut c = showcase();
+    let call = |method: &str, params: &str| {
+        format!(
+            "<query xmlns='jabber:iq:rpc'><methodCall><methodName>{method}</methodName><params>{params}</params></methodCall></query>"
+        )
+    };
+    c.component_received(iq("set", "r1", &call("examples.add", "<param><value><int>2</int></value></param><param><value><int>40</int></value></param>")));
+    c.assert_stanza_received(xml!(
+        "<iq from='component.localhost' id='r1' to='alice@localhost/r' type='result'><query xmlns='jabber:iq:rpc'>\
+         <methodResponse><params><param><value><int>42</int></value></param></params></methodResponse></query></iq>"
+    ));
+    c.component_received(iq("set", "r2", &call("examples.echo", "<param><value><string>hello</string></value></param>")));
+    c.assert_stanza_received(xml!(
+        "<iq from='component.localhost' id='r2' to='alice@localhost/r' type='result'><query xmlns='jabber:iq:rpc'>\
+         <methodResponse><params><param><value><string>hello</string></value></param></params></methodResponse></query></iq>"
+    ));
+    c.component_received(iq("set", "r3", &call("examples.nope", "")));
+    let fault = c.stanza_receive(T).unwrap();
+    assert_eq!(fault.attr("type"), Some("result"));
+    assert!(exampple::xml::to_string(&fault).contains("<fault>"));
+}
+
+#[test]
+fn chat_echo_and_probe() {
+    let mut c = showcase();
+    c.component_received(xml!(
+        "<message type='chat' id='m1' from='alice@localhost/r' to='component.localhost'><body>hi</body><thread>t1</thread></message>"
+    ));
+    c.assert_stanza_received(xml!(
+        "<message type='chat' id='m1' from='component.localhost' to='alice@localhost/r'><body>echo: hi</body><thread>t1</thread></message>"
+    ));
+    c.component_received(xml!("<presence type='probe' from='alice@localhost/r' to='component.localhost'/>"));
+    c.assert_stanza_received(xml!("<presence from='component.localhost' to='alice@localhost/r'/>"));
+}
+
+#[test]
+fn error_routes_and_fallback() {
+    let mut c = showcase();
+    c.component_received(iq("get", "e1", "<query xmlns='urn:example:raise'/>"));
+    c.assert_stanza_received(xml!(
+        "<iq from='component.localhost' id='e1' to='alice@localhost/r' type='error'><query xmlns='urn:example:raise'/>\
+         <error type='cancel'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>\
+         <text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas' xml:lang='en'>user not found</text></error></iq>"
+    ));
+    c.component_received(iq("get", "e2", "<query xmlns='urn:example:crash'/>"));
+    c.assert_stanza_received_matching(xml!(
+        "<iq id='e2' type='error'><error type='cancel'><internal-server-error xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>"
+    ));
+    c.component_received(iq("get", "e3", "<query xmlns='urn:example:slow'/>"));
+    c.advance(Duration::from_secs(1));
+    c.assert_stanza_received_matching(xml!(
+        "<iq id='e3' type='error'><error type='wait'><remote-server-timeout xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>"
+    ));
+    c.component_received(iq("get", "e4", "<query xmlns='urn:example:unknown'/>"));
+    c.assert_stanza_received_matching(xml!(
+        "<iq id='e4' type='error'><error type='cancel'><feature-not-implemented xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>"
+    ));
+    // Still serving after all of that.
+    c.component_received(iq("get", "p", "<ping xmlns='urn:xmpp:ping'/>"));
+    c.assert_stanza_received(xml!("<iq from='component.localhost' id='p' to='alice@localhost/r' type='result'/>"));
+}
+
+#[test]
+fn delegated_request_answered_in_the_envelope() {
+    let mut c = showcase();
+    c.component_received_raw(
+        b"<iq from='localhost' to='component.localhost' type='set' id='OUTER'>\
+          <delegation xmlns='urn:xmpp:delegation:2'><forwarded xmlns='urn:xmpp:forward:0'>\
+          <iq xmlns='jabber:client' xml:lang='en' to='localhost' from='alice@localhost/d' id='INNER' type='get'>\
+          <query xmlns='urn:example:delegated'/></iq></forwarded></delegation></iq>",
+    );
+    c.assert_stanza_received(xml!(
+        "<iq from='component.localhost' id='OUTER' to='localhost' type='result'>\
+         <delegation xmlns='urn:xmpp:delegation:2'><forwarded xmlns='urn:xmpp:forward:0'>\
+         <iq xmlns='jabber:client' from='localhost' id='INNER' to='alice@localhost/d' type='result'>\
+         <query xmlns='urn:example:delegated'><answer>42</answer></query></iq>\
+         </forwarded></delegation></iq>"
+    ));
+}
+
+#[test]
+fn route_and_namespace_listing() {
+    let router = app::router();
+    let routes = router.format_routes(false);
+    assert!(routes.lines().any(|l| l.starts_with("iq ") && l.contains(" get ") && l.contains("urn:xmpp:ping") && l.ends_with(" ping")), "{routes}");
+    assert!(routes.contains("jabber:iq:rpc"));
+    assert!(router.format_namespaces().lines().any(|l| l == "urn:example:form"));
+}
