@@ -85,6 +85,9 @@ pub struct ClientConfig {
     pub tls: TlsPolicy,
     /// Allow PLAIN without TLS (default false: the password would travel in the clear).
     pub allow_plain_without_tls: bool,
+    /// A PEM file of CA certificates to trust for TLS instead of the public web roots
+    /// (default `None`). Used by the runtimes' `tls` feature.
+    pub tls_ca_file: Option<std::path::PathBuf>,
     /// How long the login may take, from the connection to [`ClientEvent::Online`]
     /// (default 10 s).
     pub login_timeout: Duration,
@@ -113,6 +116,7 @@ impl fmt::Debug for ClientConfig {
             .field("mechanisms", &self.mechanisms)
             .field("tls", &self.tls)
             .field("allow_plain_without_tls", &self.allow_plain_without_tls)
+            .field("tls_ca_file", &self.tls_ca_file)
             .field("login_timeout", &self.login_timeout)
             .field("close_timeout", &self.close_timeout)
             .field("keepalive", &self.keepalive)
@@ -143,6 +147,7 @@ impl ClientConfig {
             mechanisms: vec![Mechanism::ScramSha1, Mechanism::Plain],
             tls: TlsPolicy::IfOffered,
             allow_plain_without_tls: false,
+            tls_ca_file: None,
             login_timeout: Duration::from_secs(10),
             close_timeout: Duration::from_secs(2),
             keepalive: None,
@@ -195,6 +200,13 @@ impl ClientConfig {
     /// Allows (or not) PLAIN without TLS.
     pub fn allow_plain_without_tls(mut self, allow: bool) -> Self {
         self.allow_plain_without_tls = allow;
+        self
+    }
+
+    /// Trusts the CA certificates of this PEM file for TLS (instead of the public web
+    /// roots).
+    pub fn tls_ca_file(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.tls_ca_file = Some(path.into());
         self
     }
 
@@ -325,10 +337,10 @@ pub enum ClientError {
     },
     /// Resource binding failed.
     #[error("resource binding failed: {0}")]
-    Bind(StanzaError),
+    Bind(Box<StanzaError>),
     /// Session establishment failed.
     #[error("session establishment failed: {0}")]
-    Session(StanzaError),
+    Session(Box<StanzaError>),
     /// The server broke the protocol.
     #[error("protocol violation: {0}")]
     Protocol(String),
@@ -544,11 +556,11 @@ impl Client {
             }
             self.on_item(item);
         }
-        if let Err(error) = result {
-            if !matches!(self.state, State::Done) {
-                self.stream_error(error.condition());
-                self.fail(ClientError::Parse(error));
-            }
+        if let Err(error) = result
+            && !matches!(self.state, State::Done)
+        {
+            self.stream_error(error.condition());
+            self.fail(ClientError::Parse(error));
         }
     }
 
@@ -591,10 +603,9 @@ impl Client {
         }
         if let (State::Online, Some(interval), Some(last)) =
             (&self.state, self.config.keepalive, self.last_output)
+            && now >= last + interval
         {
-            if now >= last + interval {
-                self.write(b" ");
-            }
+            self.write(b" ");
         }
     }
 
@@ -790,7 +801,7 @@ impl Client {
             State::AwaitBind(id) if is_response(&element, &id) => self.on_bind(&element),
             State::AwaitSession(id) if is_response(&element, &id) => {
                 if element.attr("type") == Some("error") {
-                    self.fail(ClientError::Session(stanza_error(&element)));
+                    self.fail(ClientError::Session(Box::new(stanza_error(&element))));
                 } else {
                     self.go_online();
                 }
@@ -953,20 +964,20 @@ impl Client {
                 }
             }
             "success" => {
-                if let SaslState::Scram(scram) = &mut sasl {
-                    if !scram.is_verified() {
-                        let data = match sasl::decode(&element.text()) {
-                            Ok(d) => d,
-                            Err(e) => return self.sasl_failed(e),
-                        };
-                        if data.is_empty() {
-                            return self.sasl_failed(SaslError::Malformed(
-                                "success without the server signature".to_string(),
-                            ));
-                        }
-                        if let Err(e) = scram.handle_server_final(&data) {
-                            return self.sasl_failed(e);
-                        }
+                if let SaslState::Scram(scram) = &mut sasl
+                    && !scram.is_verified()
+                {
+                    let data = match sasl::decode(&element.text()) {
+                        Ok(d) => d,
+                        Err(e) => return self.sasl_failed(e),
+                    };
+                    if data.is_empty() {
+                        return self.sasl_failed(SaslError::Malformed(
+                            "success without the server signature".to_string(),
+                        ));
+                    }
+                    if let Err(e) = scram.handle_server_final(&data) {
+                        return self.sasl_failed(e);
                     }
                 }
                 self.authenticated = true;
@@ -1011,7 +1022,7 @@ impl Client {
 
     fn on_bind(&mut self, iq: &Element) {
         if iq.attr("type") != Some("result") {
-            self.fail(ClientError::Bind(stanza_error(iq)));
+            self.fail(ClientError::Bind(Box::new(stanza_error(iq))));
             return;
         }
         let jid = iq
@@ -1238,7 +1249,7 @@ impl Inbox {
         waited: Duration,
     ) -> WaitError {
         WaitError {
-            pattern: pattern.map(|p| into_client_ns(p.clone())),
+            pattern: pattern.map(|p| Box::new(into_client_ns(p.clone()))),
             how,
             waited,
             received: self.pending(),
@@ -1252,7 +1263,7 @@ impl Inbox {
 #[derive(Debug, Clone)]
 pub struct WaitError {
     /// What was waited for (`None` for an iq response, see `request`).
-    pub pattern: Option<Element>,
+    pub pattern: Option<Box<Element>>,
     /// How the pattern was compared.
     pub how: crate::matching::Match,
     /// How long the wait lasted.
@@ -1283,11 +1294,10 @@ impl fmt::Display for WaitError {
         }
         write!(f, "received meanwhile ({}):", self.received.len())?;
         for stanza in &self.received {
-            writeln!(f)?;
-            if let Some(pattern) = &self.pattern {
-                if let Err(mismatch) = self.how.check(pattern, stanza) {
-                    writeln!(f, "- {}", mismatch.summary())?;
-                }
+            if let Some(pattern) = &self.pattern
+                && let Err(mismatch) = self.how.check(pattern, stanza)
+            {
+                write!(f, "\n- {}", mismatch.summary())?;
             }
             for line in crate::matching::pretty(stanza).lines() {
                 write!(f, "\n  {line}")?;

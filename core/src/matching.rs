@@ -79,9 +79,9 @@ pub struct Mismatch {
     /// What: `attribute type: expected 'result', found 'error'`.
     pub detail: String,
     /// The whole expected stanza (or pattern).
-    pub expected: Element,
+    pub expected: Box<Element>,
     /// The whole actual stanza.
-    pub actual: Element,
+    pub actual: Box<Element>,
 }
 
 impl Mismatch {
@@ -118,8 +118,8 @@ pub fn matches_exact(expected: &Element, actual: &Element, trimmed: bool) -> Res
     exact(expected, actual, trimmed, &mut path).map_err(|detail| Mismatch {
         path: detail.0,
         detail: detail.1,
-        expected: expected.clone(),
-        actual: actual.clone(),
+        expected: Box::new(expected.clone()),
+        actual: Box::new(actual.clone()),
     })
 }
 
@@ -131,8 +131,8 @@ pub fn matches_subset(pattern: &Element, actual: &Element) -> Result<(), Mismatc
     subset(pattern, actual, &mut path).map_err(|detail| Mismatch {
         path: detail.0,
         detail: detail.1,
-        expected: pattern.clone(),
-        actual: actual.clone(),
+        expected: Box::new(pattern.clone()),
+        actual: Box::new(actual.clone()),
     })
 }
 
@@ -208,16 +208,15 @@ fn compare_attributes(
             Some(_) => {}
         }
     }
-    if !allow_extra {
-        if let Some((name, value)) = actual_attrs
+    if !allow_extra
+        && let Some((name, value)) = actual_attrs
             .iter()
             .find(|(n, _)| !expected_attrs.iter().any(|(e, _)| e == n))
-        {
-            return Err((
-                path.to_string(),
-                format!("unexpected attribute {name}='{value}'"),
-            ));
-        }
+    {
+        return Err((
+            path.to_string(),
+            format!("unexpected attribute {name}='{value}'"),
+        ));
     }
     Ok(())
 }
