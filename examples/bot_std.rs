@@ -10,7 +10,9 @@ fn ping(conn: Conn, _payload: Vec<Element>) -> Result<(), StanzaError> {
 }
 
 fn echo(conn: Conn, payload: Vec<Element>) -> Result<(), StanzaError> {
-    let Some(body) = payload.iter().find(|e| e.name() == "body") else { return Ok(()) };
+    let Some(body) = payload.iter().find(|e| e.name() == "body") else {
+        return Ok(());
+    };
     let reply = stanza::message(MessageType::Chat)
         .to(conn.from().unwrap_or_default())
         .from(conn.to().unwrap_or_default())
@@ -29,8 +31,12 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let router = Router::new().iq("urn:xmpp", |ns| ns.get("ping", ping)).message(|m| m.chat(echo));
-    let result = exampple::blocking::Runtime::new(config, router).map_err(|e| e.to_string()).and_then(|rt| rt.run().map_err(|e| e.to_string()));
+    let router = Router::new()
+        .iq("urn:xmpp", |ns| ns.get("ping", ping))
+        .message(|m| m.chat(echo));
+    let result = exampple::blocking::Runtime::new(config, router)
+        .map_err(|e| e.to_string())
+        .and_then(|rt| rt.run().map_err(|e| e.to_string()));
     if let Err(e) = result {
         eprintln!("bot_std: {e}");
         std::process::exit(1);

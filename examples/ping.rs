@@ -23,7 +23,9 @@ fn main() {
         }
     };
     let router = Router::new().iq("urn:xmpp", |ns| ns.get("ping", ping));
-    let result = exampple::smol::Runtime::new(config, router).map_err(|e| e.to_string()).and_then(|rt| rt.run().map_err(|e| e.to_string()));
+    let result = exampple::smol::Runtime::new(config, router)
+        .map_err(|e| e.to_string())
+        .and_then(|rt| rt.run().map_err(|e| e.to_string()));
     if let Err(e) = result {
         eprintln!("ping: {e}");
         std::process::exit(1);

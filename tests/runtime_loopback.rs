@@ -38,7 +38,11 @@ fn slow(conn: Conn, _: Vec<Element>) -> Result<(), StanzaError> {
 }
 
 fn router() -> Router {
-    Router::new().iq("urn:xmpp", |ns| ns.get("ping", ping)).iq("urn:test", |ns| ns.get("slow", slow).get("async", async_ping))
+    Router::new()
+        .iq("urn:xmpp", |ns| ns.get("ping", ping))
+        .iq("urn:test", |ns| {
+            ns.get("slow", slow).get("async", async_ping)
+        })
 }
 
 fn request(id: &str, ns: &str) -> Element {
@@ -62,17 +66,30 @@ enum Which {
     Std,
 }
 
-fn start(which: &Which, config: Config, router: Router, observer: Arc<Count>) -> (std::thread::JoinHandle<Result<(), String>>, Box<dyn Fn(Duration) + Send>, exampple::Sender) {
+fn start(
+    which: &Which,
+    config: Config,
+    router: Router,
+    observer: Arc<Count>,
+) -> (
+    std::thread::JoinHandle<Result<(), String>>,
+    Box<dyn Fn(Duration) + Send>,
+    exampple::Sender,
+) {
     match which {
         Which::Smol => {
-            let rt = exampple::smol::Runtime::new(config, router).unwrap().observer(observer);
+            let rt = exampple::smol::Runtime::new(config, router)
+                .unwrap()
+                .observer(observer);
             let handle = rt.handle();
             let sender = handle.sender().clone();
             let join = std::thread::spawn(move || rt.run().map_err(|e| e.to_string()));
             (join, Box::new(move |grace| handle.shutdown(grace)), sender)
         }
         Which::Std => {
-            let rt = exampple::blocking::Runtime::new(config, router).unwrap().observer(observer);
+            let rt = exampple::blocking::Runtime::new(config, router)
+                .unwrap()
+                .observer(observer);
             let handle = rt.handle();
             let sender = handle.sender().clone();
             let join = std::thread::spawn(move || rt.run().map_err(|e| e.to_string()));
@@ -95,18 +112,33 @@ fn serves_and_reconnects(which: Which) {
     let started = Instant::now();
     for _ in 0..3 {
         let s = session.receive(T).expect("an answer");
-        got.push((s.attr("id").unwrap().to_string(), s.attr("type").unwrap().to_string(), started.elapsed()));
+        got.push((
+            s.attr("id").unwrap().to_string(),
+            s.attr("type").unwrap().to_string(),
+            started.elapsed(),
+        ));
     }
     let mut fast: Vec<&str> = got[..2].iter().map(|g| g.0.as_str()).collect();
     fast.sort();
     assert_eq!(fast, ["a1", "p1"], "{got:?}");
-    assert_eq!((got[2].0.as_str(), got[2].1.as_str()), ("slow-1", "error"), "{got:?}");
-    assert!(got[2].2 >= Duration::from_millis(400) && got[2].2 < Duration::from_millis(1500), "{got:?}");
+    assert_eq!(
+        (got[2].0.as_str(), got[2].1.as_str()),
+        ("slow-1", "error"),
+        "{got:?}"
+    );
+    assert!(
+        got[2].2 >= Duration::from_millis(400) && got[2].2 < Duration::from_millis(1500),
+        "{got:?}"
+    );
 
     // The connection drops; a stanza sent meanwhile arrives after the reconnect.
     session.close();
     std::thread::sleep(Duration::from_millis(20));
-    sender.send(xml!("<message to='bob@localhost' id='during-outage'><body>hi</body></message>")).unwrap();
+    sender
+        .send(xml!(
+            "<message to='bob@localhost' id='during-outage'><body>hi</body></message>"
+        ))
+        .unwrap();
     let mut session = server.accept(true);
     let queued = session.receive(T).expect("the queued stanza");
     assert_eq!(queued.attr("id"), Some("during-outage"));
@@ -126,13 +158,24 @@ fn serves_and_reconnects(which: Which) {
 
 fn wrong_secret_stops_without_a_storm(which: Which) {
     let server = FakeServer::new();
-    let (join, _shutdown, _sender) = start(&which, config(server.port()), router(), Arc::new(Count::default()));
+    let (join, _shutdown, _sender) = start(
+        &which,
+        config(server.port()),
+        router(),
+        Arc::new(Count::default()),
+    );
     let session = server.accept(false);
     let result = join.join().unwrap();
     let error = result.unwrap_err();
-    assert!(error.contains("not-authorized") && error.contains("Invalid handshake"), "{error}");
+    assert!(
+        error.contains("not-authorized") && error.contains("Invalid handshake"),
+        "{error}"
+    );
     drop(session);
-    assert!(server.try_accept(Duration::from_millis(500)).is_none(), "no reconnect after a rejection");
+    assert!(
+        server.try_accept(Duration::from_millis(500)).is_none(),
+        "no reconnect after a rejection"
+    );
 }
 
 fn server_down_at_start_backs_off(which: Which) {
@@ -140,7 +183,8 @@ fn server_down_at_start_backs_off(which: Which) {
     let server = FakeServer::new();
     let port = server.port();
     drop(server);
-    let (join, shutdown, _sender) = start(&which, config(port), router(), Arc::new(Count::default()));
+    let (join, shutdown, _sender) =
+        start(&which, config(port), router(), Arc::new(Count::default()));
     std::thread::sleep(Duration::from_millis(600));
     let server = std::net::TcpListener::bind(("127.0.0.1", port));
     if let Ok(listener) = server {

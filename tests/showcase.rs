@@ -17,17 +17,25 @@ fn showcase() -> TestComponent {
         .stanza_timeout(Duration::from_secs(1))
         .trimmed(true)
         .set_from(true);
-    TestComponent::builder(config, app::router()).settle(Duration::from_millis(200)).start()
+    TestComponent::builder(config, app::router())
+        .settle(Duration::from_millis(200))
+        .start()
 }
 
 fn iq(kind: &str, id: &str, payload: &str) -> exampple::Element {
-    xml!("<iq type='{kind}' id='{id}' from='alice@localhost/r' to='component.localhost'>{payload}</iq>")
+    xml!(
+        "<iq type='{kind}' id='{id}' from='alice@localhost/r' to='component.localhost'>{payload}</iq>"
+    )
 }
 
 #[test]
 fn discovery() {
     let mut c = showcase();
-    c.component_received(iq("get", "d", "<query xmlns='http://jabber.org/protocol/disco#info'/>"));
+    c.component_received(iq(
+        "get",
+        "d",
+        "<query xmlns='http://jabber.org/protocol/disco#info'/>",
+    ));
     c.assert_stanza_received(xml!(
         "<iq from='component.localhost' id='d' to='alice@localhost/r' type='result'>\
          <query xmlns='http://jabber.org/protocol/disco#info'>\
@@ -55,7 +63,9 @@ fn discovery() {
 fn ping_and_version() {
     let mut c = showcase();
     c.component_received(iq("get", "p", "<ping xmlns='urn:xmpp:ping'/>"));
-    c.assert_stanza_received(xml!("<iq from='component.localhost' id='p' to='alice@localhost/r' type='result'/>"));
+    c.assert_stanza_received(xml!(
+        "<iq from='component.localhost' id='p' to='alice@localhost/r' type='result'/>"
+    ));
     c.component_received(iq("get", "v", "<query xmlns='jabber:iq:version'/>"));
     c.assert_stanza_received(xml!(
         "<iq from='component.localhost' id='v' to='alice@localhost/r' type='result'><query xmlns='jabber:iq:version'>\
@@ -69,9 +79,15 @@ fn form_get_valid_and_invalid_submit() {
     let mut c = showcase();
     c.component_received(iq("get", "f", "<query xmlns='urn:example:form'/>"));
     let reply = c.stanza_receive(T).unwrap();
-    let form = reply.get_child("query", "urn:example:form").and_then(|q| q.get_child("x", "jabber:x:data")).unwrap();
+    let form = reply
+        .get_child("query", "urn:example:form")
+        .and_then(|q| q.get_child("x", "jabber:x:data"))
+        .unwrap();
     assert_eq!(form.attr("type"), Some("form"));
-    assert_eq!(form.get_child("title", "jabber:x:data").unwrap().text(), "Personal Details");
+    assert_eq!(
+        form.get_child("title", "jabber:x:data").unwrap().text(),
+        "Personal Details"
+    );
     let vars: Vec<_> = form.children().filter_map(|f| f.attr("var")).collect();
     assert_eq!(vars, ["FORM_TYPE", "name", "surname", "gender"]);
 
@@ -82,7 +98,9 @@ fn form_get_valid_and_invalid_submit() {
          <field var='FORM_TYPE' type='hidden'><value>urn:example:form</value></field>\
          <field var='name'><value>Manuel</value></field><field var='gender'><value>M</value></field></x></query>",
     ));
-    c.assert_stanza_received(xml!("<iq from='component.localhost' id='s1' to='alice@localhost/r' type='result'/>"));
+    c.assert_stanza_received(xml!(
+        "<iq from='component.localhost' id='s1' to='alice@localhost/r' type='result'/>"
+    ));
 
     c.component_received(iq(
         "set",
@@ -93,9 +111,15 @@ fn form_get_valid_and_invalid_submit() {
     ));
     let error = c.stanza_receive(T).unwrap();
     assert_eq!(error.attr("type"), Some("error"));
-    let text = exampple::StanzaError::from_element(error.get_child("error", "jabber:component:accept").unwrap()).unwrap();
+    let text = exampple::StanzaError::from_element(
+        error.get_child("error", "jabber:component:accept").unwrap(),
+    )
+    .unwrap();
     assert_eq!(text.condition, exampple::Condition::BadRequest);
-    assert_eq!(text.text.as_deref(), Some("name: name is required; gender: gender use invalid option `X`"));
+    assert_eq!(
+        text.text.as_deref(),
+        Some("name: name is required; gender: gender use invalid option `X`")
+    );
 }
 
 #[test]
@@ -106,12 +130,26 @@ fn rpc_methods_and_fault() {
             "<query xmlns='jabber:iq:rpc'><methodCall><methodName>{method}</methodName><params>{params}</params></methodCall></query>"
         )
     };
-    c.component_received(iq("set", "r1", &call("examples.add", "<param><value><int>2</int></value></param><param><value><int>40</int></value></param>")));
+    c.component_received(iq(
+        "set",
+        "r1",
+        &call(
+            "examples.add",
+            "<param><value><int>2</int></value></param><param><value><int>40</int></value></param>",
+        ),
+    ));
     c.assert_stanza_received(xml!(
         "<iq from='component.localhost' id='r1' to='alice@localhost/r' type='result'><query xmlns='jabber:iq:rpc'>\
          <methodResponse><params><param><value><int>42</int></value></param></params></methodResponse></query></iq>"
     ));
-    c.component_received(iq("set", "r2", &call("examples.echo", "<param><value><string>hello</string></value></param>")));
+    c.component_received(iq(
+        "set",
+        "r2",
+        &call(
+            "examples.echo",
+            "<param><value><string>hello</string></value></param>",
+        ),
+    ));
     c.assert_stanza_received(xml!(
         "<iq from='component.localhost' id='r2' to='alice@localhost/r' type='result'><query xmlns='jabber:iq:rpc'>\
          <methodResponse><params><param><value><string>hello</string></value></param></params></methodResponse></query></iq>"
@@ -131,8 +169,12 @@ fn chat_echo_and_probe() {
     c.assert_stanza_received(xml!(
         "<message type='chat' id='m1' from='component.localhost' to='alice@localhost/r'><body>echo: hi</body><thread>t1</thread></message>"
     ));
-    c.component_received(xml!("<presence type='probe' from='alice@localhost/r' to='component.localhost'/>"));
-    c.assert_stanza_received(xml!("<presence from='component.localhost' to='alice@localhost/r'/>"));
+    c.component_received(xml!(
+        "<presence type='probe' from='alice@localhost/r' to='component.localhost'/>"
+    ));
+    c.assert_stanza_received(xml!(
+        "<presence from='component.localhost' to='alice@localhost/r'/>"
+    ));
 }
 
 #[test]
@@ -159,7 +201,9 @@ fn error_routes_and_fallback() {
     ));
     // Still serving after all of that.
     c.component_received(iq("get", "p", "<ping xmlns='urn:xmpp:ping'/>"));
-    c.assert_stanza_received(xml!("<iq from='component.localhost' id='p' to='alice@localhost/r' type='result'/>"));
+    c.assert_stanza_received(xml!(
+        "<iq from='component.localhost' id='p' to='alice@localhost/r' type='result'/>"
+    ));
 }
 
 #[test]
@@ -184,7 +228,18 @@ fn delegated_request_answered_in_the_envelope() {
 fn route_and_namespace_listing() {
     let router = app::router();
     let routes = router.format_routes(false);
-    assert!(routes.lines().any(|l| l.starts_with("iq ") && l.contains(" get ") && l.contains("urn:xmpp:ping") && l.ends_with(" ping")), "{routes}");
+    assert!(
+        routes.lines().any(|l| l.starts_with("iq ")
+            && l.contains(" get ")
+            && l.contains("urn:xmpp:ping")
+            && l.ends_with(" ping")),
+        "{routes}"
+    );
     assert!(routes.contains("jabber:iq:rpc"));
-    assert!(router.format_namespaces().lines().any(|l| l == "urn:example:form"));
+    assert!(
+        router
+            .format_namespaces()
+            .lines()
+            .any(|l| l == "urn:example:form")
+    );
 }

@@ -1113,11 +1113,12 @@ impl Component {
                 }
             }
         }
-        let xmlns = stanza
-            .children()
-            .next()
-            .map(Element::ns)
-            .unwrap_or_default();
+        // The payload namespace; children in the stanza's own namespace (a message's <body>)
+        // have none, as in exampple.
+        let xmlns = match stanza.children().next() {
+            Some(child) if !child.has_ns(ns::COMPONENT) && !child.has_ns(ns::CLIENT) => child.ns(),
+            _ => String::new(),
+        };
         if stanza_type == StanzaType::Iq(IqType::Get)
             && xmlns == ns::DISCO_INFO
             && self.answer_disco(now, &stanza, envelope.as_ref())

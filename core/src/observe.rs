@@ -136,7 +136,7 @@ pub(crate) fn log_request(event: &RequestEvent, detail: Option<&str>) {
         elapsed_time = format_elapsed(event.duration).as_str(),
         stanza_id = event.id.as_deref().unwrap_or(""),
         stanza_type = event.kind.as_str(),
-        r#type = event.stanza_type.as_str(),
+        "type" = event.stanza_type.as_str(),
         xmlns = event.xmlns.as_str(),
         from_jid = event.from.as_deref().unwrap_or(""),
         to_jid = event.to.as_deref().unwrap_or("");

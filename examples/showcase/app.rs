@@ -7,7 +7,8 @@ use exampple::disco::{Discovery, Identity, category};
 use exampple::forms::{Field, FormSpec, FormType};
 use exampple::rpc::{self, Fault, Rpc, Value};
 use exampple::{
-    Condition, Config, ConfigError, Conn, Element, MessageType, PresenceType, Router, StanzaError, stanza, xml,
+    Condition, Config, ConfigError, Conn, Element, MessageType, PresenceType, Router, StanzaError,
+    stanza, xml,
 };
 
 /// The form of `urn:example:form`.
@@ -16,7 +17,12 @@ pub static PERSONAL_DETAILS: LazyLock<FormSpec> = LazyLock::new(|| {
         .title("Personal Details")
         .field(Field::text_single("name").required().label("Name"))
         .field(Field::text_single("surname").label("Surname"))
-        .field(Field::list_single("gender").label("Gender").option("Male", "M").option("Female", "F"))
+        .field(
+            Field::list_single("gender")
+                .label("Gender")
+                .option("Male", "M")
+                .option("Female", "F"),
+        )
 });
 
 /// The configuration: the environment (`EXAMPPLE_*`), with the showcase's defaults for
@@ -57,7 +63,9 @@ pub fn version(conn: Conn, _payload: Vec<Element>) -> Result<(), StanzaError> {
 
 /// Sends the blank form.
 pub fn get_form(conn: Conn, _payload: Vec<Element>) -> Result<(), StanzaError> {
-    let query = Element::builder("query", "urn:example:form").append(Element::from(PERSONAL_DETAILS.new_form())).build();
+    let query = Element::builder("query", "urn:example:form")
+        .append(Element::from(PERSONAL_DETAILS.new_form()))
+        .build();
     conn.iq_resp([query]).send()?;
     Ok(())
 }
@@ -67,20 +75,26 @@ pub fn submit_form(conn: Conn, payload: Vec<Element>) -> Result<(), StanzaError>
     let form = payload
         .first()
         .and_then(|query| query.get_child("x", "jabber:x:data"))
-        .ok_or_else(|| StanzaError::new(Condition::BadRequest).with_text("en", "no data form in the query"))?;
-    let mut form =
-        PERSONAL_DETAILS.parse(form).map_err(|e| StanzaError::new(Condition::BadRequest).with_text("en", e.to_string()))?;
+        .ok_or_else(|| {
+            StanzaError::new(Condition::BadRequest).with_text("en", "no data form in the query")
+        })?;
+    let mut form = PERSONAL_DETAILS
+        .parse(form)
+        .map_err(|e| StanzaError::new(Condition::BadRequest).with_text("en", e.to_string()))?;
     if form.validate() {
         conn.iq_resp([]).send()?;
     } else {
-        conn.error((Condition::BadRequest, "en", form.error_text())).send()?;
+        conn.error((Condition::BadRequest, "en", form.error_text()))
+            .send()?;
     }
     Ok(())
 }
 
 /// Echoes a chat message's body back to its sender (in the same thread, if any).
 pub fn chat(conn: Conn, payload: Vec<Element>) -> Result<(), StanzaError> {
-    let Some(body) = payload.iter().find(|e| e.name() == "body") else { return Ok(()) };
+    let Some(body) = payload.iter().find(|e| e.name() == "body") else {
+        return Ok(());
+    };
     let mut reply = stanza::message(MessageType::Chat)
         .to(conn.from().unwrap_or_default())
         .id(conn.id().unwrap_or_default())
@@ -94,7 +108,11 @@ pub fn chat(conn: Conn, payload: Vec<Element>) -> Result<(), StanzaError> {
 
 /// Answers a presence probe with an available presence.
 pub fn probe(conn: Conn, _payload: Vec<Element>) -> Result<(), StanzaError> {
-    conn.send(stanza::presence(PresenceType::Available).to(conn.from().unwrap_or_default()).build())?;
+    conn.send(
+        stanza::presence(PresenceType::Available)
+            .to(conn.from().unwrap_or_default())
+            .build(),
+    )?;
     Ok(())
 }
 
@@ -117,13 +135,19 @@ pub async fn slow(conn: Conn, _payload: Vec<Element>) -> Result<(), StanzaError>
 
 /// Answers the namespace the server delegates to the component (XEP-0355).
 pub fn delegated(conn: Conn, _payload: Vec<Element>) -> Result<(), StanzaError> {
-    conn.iq_resp([xml!("<query xmlns='urn:example:delegated'><answer>42</answer></query>")]).send()?;
+    conn.iq_resp([xml!(
+        "<query xmlns='urn:example:delegated'><answer>42</answer></query>"
+    )])
+    .send()?;
     Ok(())
 }
 
 /// Everything else: iq get/set get feature-not-implemented.
 pub fn not_implemented(conn: Conn, _payload: Vec<Element>) -> Result<(), StanzaError> {
-    if matches!(conn.stanza_type(), exampple::StanzaType::Iq(exampple::IqType::Get | exampple::IqType::Set)) {
+    if matches!(
+        conn.stanza_type(),
+        exampple::StanzaType::Iq(exampple::IqType::Get | exampple::IqType::Set)
+    ) {
         conn.error(Condition::FeatureNotImplemented).send()?;
     }
     Ok(())
@@ -135,10 +159,13 @@ pub fn rpc() -> Rpc {
         .method_with_arity("examples.add", 2, |params| -> Result<i32, Fault> {
             let a: i32 = rpc::param(&params, 0)?;
             let b: i32 = rpc::param(&params, 1)?;
-            a.checked_add(b).ok_or_else(|| Fault::new(1, "integer overflow"))
+            a.checked_add(b)
+                .ok_or_else(|| Fault::new(1, "integer overflow"))
         })
         .method_with_arity("examples.echo", 1, |mut params| -> Result<Value, Fault> {
-            params.pop().ok_or_else(|| Fault::invalid_params("one parameter expected"))
+            params
+                .pop()
+                .ok_or_else(|| Fault::invalid_params("one parameter expected"))
         })
 }
 
@@ -150,7 +177,11 @@ pub fn router() -> Router {
     Router::new()
         .discovery(
             Discovery::new()
-                .identity(Identity::new(category::COMPONENT, category::component::GENERIC, "showcase"))
+                .identity(Identity::new(
+                    category::COMPONENT,
+                    category::component::GENERIC,
+                    "showcase",
+                ))
                 .extra(extra),
         )
         .feature("urn:xmpp:mix:core:1#create")

@@ -111,8 +111,13 @@ impl Runtime {
         };
         let core = Component::new(config, router, Instant::now())?;
         let (tx, rx) = channel::unbounded();
-        let handle = Handle { commands: tx, sender: core.sender() };
-        let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).max(2);
+        let handle = Handle {
+            commands: tx,
+            sender: core.sender(),
+        };
+        let workers = std::thread::available_parallelism()
+            .map_or(2, |n| n.get())
+            .max(2);
         Ok(Runtime {
             core,
             listing,
@@ -194,7 +199,14 @@ impl Runtime {
         match std::env::args().nth(1).as_deref() {
             Some("routes") => {
                 let color = std::io::stdout().is_terminal();
-                print!("{}", if color { &self.listing.routes_color } else { &self.listing.routes_plain });
+                print!(
+                    "{}",
+                    if color {
+                        &self.listing.routes_color
+                    } else {
+                        &self.listing.routes_plain
+                    }
+                );
                 true
             }
             Some("namespaces") => {
@@ -206,7 +218,13 @@ impl Runtime {
     }
 
     async fn drive(self, executor: Arc<smol::Executor<'static>>) -> Result<(), RuntimeError> {
-        let Runtime { mut core, commands, sync_controllers, write_timeout, .. } = self;
+        let Runtime {
+            mut core,
+            commands,
+            sync_controllers,
+            write_timeout,
+            ..
+        } = self;
         let (wake_tx, wake_rx) = channel::bounded::<()>(1);
         core.set_waker(Arc::new(move || {
             let _ = wake_tx.try_send(());
@@ -340,12 +358,17 @@ enum Wake {
 
 async fn connect(address: &str, timeout: Duration) -> Result<Async<TcpStream>, String> {
     let address = address.to_string();
-    let addrs: Vec<_> = smol::unblock(move || address.to_socket_addrs().map(|a| a.collect::<Vec<_>>()))
-        .await
-        .map_err(|e| format!("cannot resolve: {e}"))?;
+    let addrs: Vec<_> =
+        smol::unblock(move || address.to_socket_addrs().map(|a| a.collect::<Vec<_>>()))
+            .await
+            .map_err(|e| format!("cannot resolve: {e}"))?;
     let mut last = String::from("no address");
     for addr in addrs {
-        let attempt = async { Async::<TcpStream>::connect(addr).await.map_err(|e| e.to_string()) };
+        let attempt = async {
+            Async::<TcpStream>::connect(addr)
+                .await
+                .map_err(|e| e.to_string())
+        };
         let limit = async {
             Timer::after(timeout).await;
             Err(format!("connect timed out after {timeout:?}"))

@@ -90,7 +90,9 @@ impl Runtime {
         let routes_color = router.format_routes(true);
         let namespaces = router.format_namespaces();
         let core = Component::new(config, router, Instant::now())?;
-        let workers = std::thread::available_parallelism().map_or(4, |n| n.get() * 2).max(4);
+        let workers = std::thread::available_parallelism()
+            .map_or(4, |n| n.get() * 2)
+            .max(4);
         Ok(Runtime {
             core,
             routes_plain,
@@ -123,7 +125,10 @@ impl Runtime {
 
     /// A handle to send stanzas, connect or shut down from elsewhere.
     pub fn handle(&self) -> Handle {
-        Handle { inputs: self.inputs.0.clone(), sender: self.core.sender() }
+        Handle {
+            inputs: self.inputs.0.clone(),
+            sender: self.core.sender(),
+        }
     }
 
     /// Runs on the calling thread until the component closes or fails.
@@ -134,7 +139,14 @@ impl Runtime {
         match std::env::args().nth(1).as_deref() {
             Some("routes") => {
                 let color = std::io::stdout().is_terminal();
-                print!("{}", if color { &self.routes_color } else { &self.routes_plain });
+                print!(
+                    "{}",
+                    if color {
+                        &self.routes_color
+                    } else {
+                        &self.routes_plain
+                    }
+                );
                 return Ok(());
             }
             Some("namespaces") => {
@@ -143,7 +155,13 @@ impl Runtime {
             }
             _ => {}
         }
-        let Runtime { mut core, inputs: (input_tx, input_rx), workers, write_timeout, .. } = self;
+        let Runtime {
+            mut core,
+            inputs: (input_tx, input_rx),
+            workers,
+            write_timeout,
+            ..
+        } = self;
 
         // The worker pool: a fixed number of threads taking dispatches from one queue.
         let (work_tx, work_rx) = mpsc::channel::<Dispatch>();
@@ -206,7 +224,9 @@ impl Runtime {
                                         socket = Some(stream);
                                         core.handle_connected(Instant::now());
                                     }
-                                    Err(e) => core.handle_connect_failed(Instant::now(), e.to_string()),
+                                    Err(e) => {
+                                        core.handle_connect_failed(Instant::now(), e.to_string())
+                                    }
                                 }
                             }
                             Err(e) => {
@@ -277,7 +297,9 @@ impl Runtime {
 }
 
 fn connect(address: &str, timeout: Duration) -> Result<TcpStream, String> {
-    let addrs = address.to_socket_addrs().map_err(|e| format!("cannot resolve: {e}"))?;
+    let addrs = address
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve: {e}"))?;
     let mut last = String::from("no address");
     for addr in addrs {
         match TcpStream::connect_timeout(&addr, timeout) {
@@ -289,27 +311,35 @@ fn connect(address: &str, timeout: Duration) -> Result<TcpStream, String> {
 }
 
 fn spawn_reader(mut stream: TcpStream, generation: u64, inputs: mpsc::Sender<Input>) {
-    let spawned = std::thread::Builder::new().name("exampple-reader".into()).spawn(move || {
-        let mut buffer = vec![0u8; 64 * 1024];
-        loop {
-            match stream.read(&mut buffer) {
-                Ok(0) => {
-                    let _ = inputs.send(Input::Closed(generation, "the server closed the connection".into()));
-                    return;
-                }
-                Ok(n) => {
-                    if inputs.send(Input::Bytes(generation, buffer[..n].to_vec())).is_err() {
+    let spawned = std::thread::Builder::new()
+        .name("exampple-reader".into())
+        .spawn(move || {
+            let mut buffer = vec![0u8; 64 * 1024];
+            loop {
+                match stream.read(&mut buffer) {
+                    Ok(0) => {
+                        let _ = inputs.send(Input::Closed(
+                            generation,
+                            "the server closed the connection".into(),
+                        ));
+                        return;
+                    }
+                    Ok(n) => {
+                        if inputs
+                            .send(Input::Bytes(generation, buffer[..n].to_vec()))
+                            .is_err()
+                        {
+                            return;
+                        }
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        let _ = inputs.send(Input::Closed(generation, e.to_string()));
                         return;
                     }
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    let _ = inputs.send(Input::Closed(generation, e.to_string()));
-                    return;
-                }
             }
-        }
-    });
+        });
     if let Err(e) = spawned {
         log::error!(target: "exampple", "cannot start the reader thread: {e}");
     }

@@ -37,8 +37,14 @@ impl FakeServer {
     pub fn accept(&self, accept_secret: bool) -> Session {
         self.listener.set_nonblocking(false).unwrap();
         let (stream, _) = self.listener.accept().unwrap();
-        stream.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
-        let mut session = Session { stream, parser: StreamParser::new(Limits::default()), pending: Vec::new() };
+        stream
+            .set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        let mut session = Session {
+            stream,
+            parser: StreamParser::new(Limits::default()),
+            pending: Vec::new(),
+        };
         session.handshake(accept_secret);
         session
     }
@@ -75,7 +81,10 @@ impl Session {
     fn handshake(&mut self, accept: bool) {
         let until = Instant::now() + Duration::from_secs(5);
         let items = self.read_items(until);
-        assert!(matches!(items.first(), Some(StreamItem::Header(h)) if h.to.as_deref() == Some(DOMAIN)), "{items:?}");
+        assert!(
+            matches!(items.first(), Some(StreamItem::Header(h)) if h.to.as_deref() == Some(DOMAIN)),
+            "{items:?}"
+        );
         self.write(&format!(
             "<?xml version='1.0'?><stream:stream xmlns='jabber:component:accept' xmlns:stream='http://etherx.jabber.org/streams' id='abc123' from='{DOMAIN}'>"
         ));
@@ -83,7 +92,9 @@ impl Session {
         if items.is_empty() {
             items = self.read_items(until);
         }
-        let Some(StreamItem::Element(handshake)) = items.first() else { panic!("no handshake: {items:?}") };
+        let Some(StreamItem::Element(handshake)) = items.first() else {
+            panic!("no handshake: {items:?}")
+        };
         assert_eq!(handshake.text(), handshake_digest("abc123", SECRET));
         if accept {
             self.write("<handshake/>");
