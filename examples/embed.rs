@@ -25,11 +25,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     loop {
         // 1. Write what the core wants written.
         while let Some(bytes) = core.poll_transmit() {
-            if let Some(s) = socket.as_mut() {
-                if let Err(e) = s.write_all(&bytes) {
-                    socket = None;
-                    core.handle_closed(Instant::now(), e.to_string());
-                }
+            if let Some(s) = socket.as_mut()
+                && let Err(e) = s.write_all(&bytes)
+            {
+                socket = None;
+                core.handle_closed(Instant::now(), e.to_string());
             }
         }
         // 2. Act on its events.

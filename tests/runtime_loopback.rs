@@ -61,21 +61,19 @@ impl Observer for Count {
     }
 }
 
+/// The runtime's thread, a shutdown function and a sender.
+type Started = (
+    std::thread::JoinHandle<Result<(), String>>,
+    Box<dyn Fn(Duration) + Send>,
+    exampple::Sender,
+);
+
 enum Which {
     Smol,
     Std,
 }
 
-fn start(
-    which: &Which,
-    config: Config,
-    router: Router,
-    observer: Arc<Count>,
-) -> (
-    std::thread::JoinHandle<Result<(), String>>,
-    Box<dyn Fn(Duration) + Send>,
-    exampple::Sender,
-) {
+fn start(which: &Which, config: Config, router: Router, observer: Arc<Count>) -> Started {
     match which {
         Which::Smol => {
             let rt = exampple::smol::Runtime::new(config, router)

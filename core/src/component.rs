@@ -864,13 +864,12 @@ impl Component {
         for item in items.drain(..) {
             match item {
                 OutboxItem::Send { request, stanza } => {
-                    if let Some(request) = request {
-                        if let Some(flight) = self.requests.get(&request) {
-                            if flight.state.expired.load(Ordering::Relaxed) {
-                                log::warn!(target: "exampple", "dropped a stanza sent by {} after its request timed out", flight.controller);
-                                continue;
-                            }
-                        }
+                    if let Some(request) = request
+                        && let Some(flight) = self.requests.get(&request)
+                        && flight.state.expired.load(Ordering::Relaxed)
+                    {
+                        log::warn!(target: "exampple", "dropped a stanza sent by {} after its request timed out", flight.controller);
+                        continue;
                     }
                     self.send_stanza(now, stanza);
                 }
@@ -958,7 +957,7 @@ impl Component {
                 .get_child("error", stanza.ns().as_str())
                 .and_then(StanzaError::from_element)
                 .unwrap_or_else(|| StanzaError::new(Condition::UndefinedCondition));
-            Err(CallError::Error(error, Box::new(stanza.clone())))
+            Err(CallError::Error(Box::new(error), Box::new(stanza.clone())))
         } else {
             Ok(stanza.clone())
         };
@@ -1036,17 +1035,17 @@ impl Component {
         {
             return;
         }
-        if kind == StanzaKind::Message {
-            if let Some(namespaces) = delegation::advertised_namespaces(&stanza) {
-                log::info!(target: "exampple", "the server delegates {namespaces:?} to this component");
-                for n in &namespaces {
-                    if !self.delegated.contains(n) {
-                        self.delegated.push(n.clone());
-                    }
+        if kind == StanzaKind::Message
+            && let Some(namespaces) = delegation::advertised_namespaces(&stanza)
+        {
+            log::info!(target: "exampple", "the server delegates {namespaces:?} to this component");
+            for n in &namespaces {
+                if !self.delegated.contains(n) {
+                    self.delegated.push(n.clone());
                 }
-                self.events.push_back(Event::Delegated { namespaces });
-                return;
             }
+            self.events.push_back(Event::Delegated { namespaces });
+            return;
         }
         let (stanza, envelope) = match self.table.envelopes().is_empty() {
             true => (stanza, None),
@@ -1100,17 +1099,17 @@ impl Component {
             }
         }
         for attr in ["from", "to"] {
-            if let Some(jid) = stanza.attr(attr) {
-                if crate::jid::Jid::new(jid).is_err() {
-                    let error = StanzaError::new(Condition::JidMalformed)
-                        .with_text("en", format!("malformed `{attr}` JID"));
-                    if is_request {
-                        self.answer_error(now, &stanza, envelope.as_ref(), &error);
-                    } else {
-                        log::debug!(target: "exampple", "dropped a stanza with a malformed `{attr}`");
-                    }
-                    return;
+            if let Some(jid) = stanza.attr(attr)
+                && crate::jid::Jid::new(jid).is_err()
+            {
+                let error = StanzaError::new(Condition::JidMalformed)
+                    .with_text("en", format!("malformed `{attr}` JID"));
+                if is_request {
+                    self.answer_error(now, &stanza, envelope.as_ref(), &error);
+                } else {
+                    log::debug!(target: "exampple", "dropped a stanza with a malformed `{attr}`");
                 }
+                return;
             }
         }
         // The payload namespace; children in the stanza's own namespace (a message's <body>)

@@ -209,7 +209,7 @@ impl fmt::Debug for Sender {
 pub enum CallError {
     /// The answer was an error stanza.
     #[error("the iq was answered with an error: {0}")]
-    Error(StanzaError, Box<Element>),
+    Error(Box<StanzaError>, Box<Element>),
     /// No answer came in time.
     #[error("no answer to the iq in time")]
     Timeout,
@@ -221,9 +221,11 @@ pub enum CallError {
     Send(SendError),
 }
 
+type CallState = (Option<Result<Element, CallError>>, Option<Waker>);
+
 #[derive(Default)]
 pub(crate) struct CallSlot {
-    state: Mutex<(Option<Result<Element, CallError>>, Option<Waker>)>,
+    state: Mutex<CallState>,
     ready: Condvar,
 }
 

@@ -5,7 +5,7 @@
 //!
 //! - [`component`]: the XEP-0114 connection state machine;
 //! - [`router`], [`controller`], [`conn`]: routing stanzas to controllers and answering;
-//! - [`stanza`], [`xml`], [`jid`]: building and reading stanzas;
+//! - [`stanza`], [`xml`](mod@xml), [`jid`]: building and reading stanzas;
 //! - [`disco`], [`delegation`]: XEP-0030 and XEP-0355;
 //! - [`parser`]: the incremental stream parser with its limits;
 //! - [`config`], [`observe`]: options, request events and logs.

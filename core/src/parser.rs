@@ -256,7 +256,7 @@ impl StreamParser {
                 }
                 return Err(ParseError::StrayText);
             }
-            RawEvent::ElementHeadOpen(..) if depth >= self.limits.max_depth + 1 => {
+            RawEvent::ElementHeadOpen(..) if depth > self.limits.max_depth => {
                 return Err(ParseError::TooDeep {
                     limit: self.limits.max_depth,
                 });

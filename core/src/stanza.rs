@@ -323,7 +323,7 @@ pub struct StanzaError {
     /// The entity that generated the error (`by`).
     pub by: Option<String>,
     /// An application-specific condition element.
-    pub application: Option<Element>,
+    pub application: Option<Box<Element>>,
 }
 
 impl StanzaError {
@@ -360,7 +360,7 @@ impl StanzaError {
 
     /// Adds an application-specific condition element.
     pub fn with_application(mut self, element: Element) -> Self {
-        self.application = Some(element);
+        self.application = Some(Box::new(element));
         self
     }
 
@@ -388,7 +388,7 @@ impl StanzaError {
             error.append_child(text_el);
         }
         if let Some(app) = &self.application {
-            error.append_child(app.clone());
+            error.append_child((**app).clone());
         }
         error
     }
@@ -417,7 +417,7 @@ impl StanzaError {
                     condition = c;
                 }
             } else if application.is_none() {
-                application = Some(child.clone());
+                application = Some(Box::new(child.clone()));
             }
         }
         let error_type = error
@@ -631,11 +631,10 @@ pub fn presence_error(request: &Element, error: impl Into<StanzaError>) -> Eleme
 /// Whether a stanza may be answered with an error: never an error or an iq result (RFC
 /// 6120 §8.3.1 forbids answering errors, and results are answers already).
 pub fn may_answer_with_error(stanza: &Element) -> bool {
-    match (stanza.name(), stanza.attr("type")) {
-        (_, Some("error")) => false,
-        ("iq", Some("result")) => false,
-        _ => true,
-    }
+    !matches!(
+        (stanza.name(), stanza.attr("type")),
+        (_, Some("error")) | ("iq", Some("result"))
+    )
 }
 
 #[cfg(test)]

@@ -100,20 +100,21 @@ fn feed_fragment(
             Err(EndOrError::Error(e)) => return Err(XmlError::Syntax(e)),
             Ok(None) => return Ok(()),
             Ok(Some(ev)) => {
-                if builder.depth() == 1 {
-                    if let rxml::RawEvent::Text(_, ref text) = ev {
-                        if text.chars().all(char::is_whitespace) {
-                            continue;
-                        }
-                        return Err(XmlError::StrayText);
+                if builder.depth() == 1
+                    && let rxml::RawEvent::Text(_, ref text) = ev
+                {
+                    if text.chars().all(char::is_whitespace) {
+                        continue;
                     }
+                    return Err(XmlError::StrayText);
                 }
                 let is_foot = matches!(ev, rxml::RawEvent::ElementFoot(_));
                 builder.process_event(ev)?;
-                if is_foot && builder.depth() == 1 {
-                    if let Some(el) = builder.unshift_child() {
-                        out.push(el);
-                    }
+                if is_foot
+                    && builder.depth() == 1
+                    && let Some(el) = builder.unshift_child()
+                {
+                    out.push(el);
                 }
             }
         }

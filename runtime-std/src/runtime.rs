@@ -200,12 +200,12 @@ impl Runtime {
         let mut generation = 0u64;
         let result = loop {
             while let Some(bytes) = core.poll_transmit() {
-                if let Some(s) = socket.as_mut() {
-                    if let Err(e) = s.write_all(&bytes) {
-                        let _ = s.shutdown(Shutdown::Both);
-                        socket = None;
-                        core.handle_closed(Instant::now(), format!("write failed: {e}"));
-                    }
+                if let Some(s) = socket.as_mut()
+                    && let Err(e) = s.write_all(&bytes)
+                {
+                    let _ = s.shutdown(Shutdown::Both);
+                    socket = None;
+                    core.handle_closed(Instant::now(), format!("write failed: {e}"));
                 }
             }
             let mut stop = None;
