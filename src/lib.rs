@@ -28,3 +28,9 @@ pub use exampple_smol as smol;
 /// The blocking runtime on std threads (feature `std`).
 #[cfg(feature = "std")]
 pub use exampple_std as blocking;
+
+/// The README's code blocks, compiled and run as doctests (with every feature on, as
+/// `scripts/test.sh` runs them).
+#[cfg(all(doctest, feature = "smol", feature = "std", feature = "testing"))]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
