@@ -554,6 +554,7 @@ impl TestComponent {
                 });
             }
             Event::Connect { .. } => {
+                self.online = false;
                 self.server = StreamParser::new(Limits {
                     max_stanza_size: 64 << 20,
                     max_depth: 100_000,
