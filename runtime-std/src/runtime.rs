@@ -18,6 +18,9 @@ pub enum RuntimeError {
     /// The component stopped for good (rejected, invalid router or configuration).
     #[error(transparent)]
     Component(#[from] ComponentError),
+    /// A thread of the runtime could not be started.
+    #[error("cannot start a runtime thread: {0}")]
+    Thread(std::io::Error),
 }
 
 enum Input {
@@ -184,6 +187,9 @@ impl Runtime {
             })
             .collect();
 
+        // Async controllers wait on their own thread, holding no worker.
+        let executor = crate::executor::Executor::start().map_err(RuntimeError::Thread)?;
+
         // Wake-ups from controllers are coalesced: one pending Wake at a time.
         let wake_pending = Arc::new(AtomicBool::new(false));
         {
@@ -236,10 +242,13 @@ impl Runtime {
                         }
                     }
                     Event::Dispatch(dispatch) => {
-                        if let Err(mpsc::SendError(dispatch)) = work_tx.send(dispatch) {
+                        if dispatch.is_async() {
+                            executor.spawn(dispatch.request, Box::pin(dispatch.into_future()));
+                        } else if let Err(mpsc::SendError(dispatch)) = work_tx.send(dispatch) {
                             dispatch.run();
                         }
                     }
+                    Event::Cancel(request) => executor.cancel(request),
                     Event::Disconnected { .. } => {
                         if let Some(s) = socket.take() {
                             let _ = s.shutdown(Shutdown::Both);

@@ -37,6 +37,7 @@ impl FakeServer {
     pub fn accept(&self, accept_secret: bool) -> Session {
         self.listener.set_nonblocking(false).unwrap();
         let (stream, _) = self.listener.accept().unwrap();
+        stream.set_nodelay(true).unwrap();
         stream
             .set_read_timeout(Some(Duration::from_millis(100)))
             .unwrap();

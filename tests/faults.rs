@@ -1,0 +1,154 @@
+//! Misbehaving controllers: panics, hangs past stanza_timeout and floods of thousands of
+//! stanzas. The component must stay responsive to others; the latency of a ping under that
+//! load is measured and printed (bounds are generous: CI machines are slow and shared).
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use exampple::{AutoConnect, Config, Conn, Element, Router, StanzaError, xml};
+use support::{DOMAIN, FakeServer, SECRET};
+
+fn ping(conn: Conn, _: Vec<Element>) -> Result<(), StanzaError> {
+    conn.iq_resp([]).send()?;
+    Ok(())
+}
+
+fn crash(_: Conn, _: Vec<Element>) {
+    panic!("crash on purpose");
+}
+
+fn hang(_: Conn, _: Vec<Element>) {
+    std::thread::sleep(Duration::from_secs(3));
+}
+
+async fn hang_async(_: Conn, _: Vec<Element>) {
+    async_io::Timer::after(Duration::from_secs(30)).await;
+}
+
+fn flood(conn: Conn, _: Vec<Element>) -> Result<(), StanzaError> {
+    for i in 0..5000 {
+        conn.send(xml!(
+            "<message to='bob@localhost' id='flood-{i}'><body>{i}</body></message>"
+        ))?;
+    }
+    conn.iq_resp([]).send()?;
+    Ok(())
+}
+
+fn request(id: &str, ns: &str) -> Element {
+    xml!("<iq type='get' id='{id}' from='alice@localhost/r' to='{DOMAIN}'><q xmlns='{ns}'/></iq>")
+}
+
+fn pressure(runtime: &str) {
+    let server = FakeServer::new();
+    let config = Config::new(DOMAIN, SECRET)
+        .port(server.port())
+        .auto_connect(AutoConnect::Immediately)
+        .stanza_timeout(Duration::from_millis(500));
+    let router = Router::new()
+        .iq("urn:xmpp", |ns| ns.get("ping", ping))
+        .iq("urn:test", |ns| {
+            ns.get("crash", crash)
+                .get("hang", hang)
+                .get("hang-async", hang_async)
+                .get("flood", flood)
+        });
+    let (join, handle_shutdown): (std::thread::JoinHandle<()>, Box<dyn Fn()>) = match runtime {
+        "smol" => {
+            let rt = exampple::smol::Runtime::new(config, router).unwrap();
+            let h = rt.handle();
+            (
+                std::thread::spawn(move || rt.run().unwrap()),
+                Box::new(move || h.shutdown(Duration::ZERO)),
+            )
+        }
+        _ => {
+            let rt = exampple::blocking::Runtime::new(config, router)
+                .unwrap()
+                .workers(8);
+            let h = rt.handle();
+            (
+                std::thread::spawn(move || rt.run().unwrap()),
+                Box::new(move || h.shutdown(Duration::ZERO)),
+            )
+        }
+    };
+    let mut session = server.accept(true);
+
+    // Baseline.
+    let started = Instant::now();
+    session.send(&request("p0", "urn:xmpp:ping"));
+    assert_eq!(
+        session.receive(Duration::from_secs(5)).unwrap().attr("id"),
+        Some("p0")
+    );
+    let baseline = started.elapsed();
+
+    // Load: 50 panics, 4 blocking hangs, 50 async hangs, 2 floods of 5000 stanzas.
+    for i in 0..50 {
+        session.send(&request(&format!("c{i}"), "urn:test:crash"));
+        session.send(&request(&format!("a{i}"), "urn:test:hang-async"));
+    }
+    for i in 0..4 {
+        session.send(&request(&format!("h{i}"), "urn:test:hang"));
+    }
+    session.send(&request("f0", "urn:test:flood"));
+    session.send(&request("f1", "urn:test:flood"));
+    let started = Instant::now();
+    session.send(&request("p1", "urn:xmpp:ping"));
+    let mut counts = std::collections::HashMap::<&str, usize>::new();
+    let mut pong_after = None;
+    let until = Instant::now() + Duration::from_secs(30);
+    let expected_total = 50 + 50 + 4 + 2 * 5001 + 1;
+    let mut total = 0;
+    while total < expected_total && Instant::now() < until {
+        let Some(stanza) = session.receive(Duration::from_secs(5)) else {
+            break;
+        };
+        total += 1;
+        let id = stanza.attr("id").unwrap_or("");
+        let kind = match (id.chars().next(), stanza.attr("type")) {
+            (Some('p'), _) => {
+                pong_after.get_or_insert(started.elapsed());
+                "pong"
+            }
+            (Some('c'), Some("error")) => "crash-error",
+            (Some('a'), Some("error")) => "timeout-error",
+            (Some('h'), Some("error")) => "timeout-error",
+            (Some('f'), Some("result")) => "flood-done",
+            (Some('f'), None) => "flood-message",
+            _ => "other",
+        };
+        *counts.entry(kind).or_default() += 1;
+    }
+    eprintln!(
+        "{runtime}: ping alone {baseline:?}; ping under load answered after {pong_after:?}; {total} stanzas: {counts:?}"
+    );
+    assert_eq!(counts.get("pong"), Some(&1));
+    assert_eq!(counts.get("crash-error"), Some(&50));
+    assert_eq!(counts.get("timeout-error"), Some(&54));
+    assert_eq!(counts.get("flood-done"), Some(&2));
+    assert_eq!(counts.get("flood-message"), Some(&10_000));
+    assert_eq!(counts.get("other"), None);
+    assert!(pong_after.unwrap() < Duration::from_secs(5));
+    // Still serving afterwards.
+    session.send(&request("p2", "urn:xmpp:ping"));
+    assert_eq!(
+        session.receive(Duration::from_secs(5)).unwrap().attr("id"),
+        Some("p2")
+    );
+    handle_shutdown();
+    session.write("</stream:stream>");
+    join.join().unwrap();
+}
+
+#[test]
+fn smol_stays_responsive_under_misbehaving_controllers() {
+    pressure("smol");
+}
+
+#[test]
+fn std_stays_responsive_under_misbehaving_controllers() {
+    pressure("std");
+}
