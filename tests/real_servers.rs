@@ -14,7 +14,7 @@
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::Command;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use exampple::blocking::client::Client;
@@ -570,4 +570,153 @@ fn prosody_delegation() {
 #[ignore = "needs an XMPP server: scripts/test.sh"]
 fn ejabberd_delegation() {
     delegation(Server::Ejabberd);
+}
+
+// ---------------------------------------------------------------- faults
+
+fn unknown_domain(server: Server) {
+    let _turn = server.lock();
+    let error = {
+        let now = Instant::now();
+        let config = Config::new("nobody.localhost", "secret").port(server.component_port());
+        let mut core = Component::new(config, Router::new(), now).unwrap();
+        core.connect(now);
+        let mut socket: Option<TcpStream> = None;
+        let mut buffer = [0u8; 4096];
+        let until = Instant::now() + T;
+        let mut outcome = None;
+        while outcome.is_none() && Instant::now() < until {
+            while let Some(bytes) = core.poll_transmit() {
+                let _ = socket.as_mut().map(|s| s.write_all(&bytes));
+            }
+            while let Some(event) = core.poll_event() {
+                match event {
+                    Event::Connect { address } => {
+                        let s = TcpStream::connect(&address).unwrap();
+                        s.set_read_timeout(Some(Duration::from_millis(200)))
+                            .unwrap();
+                        socket = Some(s);
+                        core.handle_connected(Instant::now());
+                    }
+                    Event::Failed(e) => outcome = Some(Ok(e)),
+                    Event::Disconnected { reason, .. } => outcome = Some(Err(reason)),
+                    _ => {}
+                }
+            }
+            if outcome.is_some() || core.has_transmit() {
+                continue;
+            }
+            if let Some(s) = socket.as_mut() {
+                match s.read(&mut buffer) {
+                    Ok(0) => core.handle_closed(Instant::now(), "eof"),
+                    Ok(n) => core.handle_input(Instant::now(), &buffer[..n]),
+                    Err(_) => core.handle_timeout(Instant::now()),
+                }
+            }
+        }
+        outcome.expect("an outcome in time")
+    };
+    eprintln!("{server:?} answers an unknown component domain with: {error:?}");
+    match error {
+        Ok(ComponentError::Rejected(e)) => {
+            assert!(
+                ["host-unknown", "not-authorized", "improper-addressing"]
+                    .contains(&e.condition.as_str()),
+                "{e}"
+            )
+        }
+        other => panic!("an unknown domain must be a clear, permanent failure: {other:?}"),
+    }
+}
+
+#[test]
+#[ignore = "needs an XMPP server: scripts/test.sh"]
+fn prosody_unknown_domain() {
+    unknown_domain(Server::Prosody);
+}
+
+#[test]
+#[ignore = "needs an XMPP server: scripts/test.sh"]
+fn ejabberd_unknown_domain() {
+    unknown_domain(Server::Ejabberd);
+}
+
+/// SIGKILL the server while the component is busy sending iqs to it: the iqs sent during
+/// the outage are answered after the reconnect, and no answer arrives twice.
+fn kill_under_load(server: Server, runtime: &str, ports: (u16, u16)) {
+    let private = Private::up(server, &format!("{runtime}-load"), ports.0, ports.1);
+    let running = Running::start(runtime, config(ports.1), router());
+    let answered = Arc::new(Mutex::new(Vec::<String>::new()));
+    let ask = |id: String, timeout: Duration| {
+        let call = running
+            .sender
+            .call(
+                xml!("<iq type='get' to='localhost' id='{id}'><ping xmlns='urn:xmpp:ping'/></iq>"),
+                timeout,
+            )
+            .unwrap();
+        let answered = answered.clone();
+        std::thread::spawn(move || {
+            if let Ok(answer) = call.wait() {
+                answered
+                    .lock()
+                    .unwrap()
+                    .push(answer.attr("id").unwrap_or("").to_string());
+            }
+        })
+    };
+    // Load before the crash, until the component is surely online.
+    let until = Instant::now() + T;
+    while answered.lock().unwrap().is_empty() && Instant::now() < until {
+        ask(format!("warmup-{}", rand_suffix()), Duration::from_secs(1))
+            .join()
+            .unwrap();
+    }
+    let mut waiting: Vec<_> = (0..200)
+        .map(|i| ask(format!("before-{i}"), Duration::from_secs(30)))
+        .collect();
+    private.script("down", true);
+    waiting.extend((0..200).map(|i| ask(format!("during-{i}"), Duration::from_secs(30))));
+    std::thread::sleep(Duration::from_millis(300));
+    private.script("up", false);
+    for w in waiting {
+        w.join().unwrap();
+    }
+    let answered = answered.lock().unwrap().clone();
+    let mut unique = answered.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), answered.len(), "an answer arrived twice");
+    let during = answered
+        .iter()
+        .filter(|id| id.starts_with("during-"))
+        .count();
+    let before = answered
+        .iter()
+        .filter(|id| id.starts_with("before-"))
+        .count();
+    eprintln!(
+        "{server:?}/{runtime}: {before}/200 iqs sent before the SIGKILL answered, {during}/200 sent during the outage"
+    );
+    assert_eq!(
+        during, 200,
+        "every iq sent during the outage is delivered after the reconnect"
+    );
+    running.stop().unwrap();
+}
+
+fn rand_suffix() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+#[test]
+#[ignore = "needs an XMPP server: scripts/test.sh"]
+fn prosody_kill_under_load() {
+    kill_under_load(Server::Prosody, "smol", (5236, 5266));
+}
+
+#[test]
+#[ignore = "needs an XMPP server: scripts/test.sh"]
+fn ejabberd_kill_under_load() {
+    kill_under_load(Server::Ejabberd, "std", (5237, 5267));
 }

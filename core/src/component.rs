@@ -328,6 +328,7 @@ pub struct Component {
     drained: Vec<OutboxItem>,
     delegated: Vec<String>,
     handshake_stream_id: Option<String>,
+    header_without_id: bool,
 }
 
 impl Component {
@@ -366,6 +367,7 @@ impl Component {
             drained: Vec::new(),
             delegated: Vec::new(),
             handshake_stream_id: None,
+            header_without_id: false,
             config,
         };
         match component.config.auto_connect {
@@ -455,6 +457,7 @@ impl Component {
         self.transmit.extend_from_slice(b"'>");
         self.last_output = now;
         self.last_input = now;
+        self.header_without_id = false;
         self.state = State::Opening(now + self.config.handshake_timeout);
     }
 
@@ -729,15 +732,11 @@ impl Component {
                     return false;
                 }
                 let Some(id) = header.id.filter(|id| !id.is_empty()) else {
-                    self.write_stream_error("invalid-id");
-                    self.disconnect(
-                        now,
-                        Disconnect::BadInput {
-                            condition: "invalid-id",
-                            reason: "stream header without an id".into(),
-                        },
-                    );
-                    return false;
+                    // A server refusing the component (Prosody for an unknown domain) opens its
+                    // stream without an id and sends a stream error next: wait for it, so the
+                    // failure carries the server's reason. Anything else gets invalid-id.
+                    self.header_without_id = true;
+                    return true;
                 };
                 let digest = handshake_digest(&id, &self.config.password);
                 self.transmit.extend_from_slice(b"<handshake>");
@@ -761,6 +760,17 @@ impl Component {
                 } else {
                     self.disconnect(now, Disconnect::StreamError(error));
                 }
+                false
+            }
+            (State::Opening(_), StreamItem::Element(el)) if self.header_without_id => {
+                self.write_stream_error("invalid-id");
+                self.disconnect(
+                    now,
+                    Disconnect::BadInput {
+                        condition: "invalid-id",
+                        reason: format!("stream header without an id, then <{}/>", el.name()),
+                    },
+                );
                 false
             }
             (State::Opening(_) | State::Handshaking(_), StreamItem::Element(el)) => {

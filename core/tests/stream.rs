@@ -337,7 +337,30 @@ fn wrong_stream_namespace_and_missing_id() {
     c.handle_connected(now);
     transmit(&mut c);
     c.handle_input(now, b"<stream:stream xmlns='jabber:component:accept' xmlns:stream='http://etherx.jabber.org/streams'>");
+    assert_eq!(
+        transmit(&mut c),
+        "",
+        "waits for a stream error that may explain"
+    );
+    c.handle_input(now, b"<handshake/>");
     assert!(transmit(&mut c).contains("<invalid-id"));
+
+    // Prosody for an unknown domain: a header without an id, then host-unknown.
+    let mut c = Component::new(config(), Router::new(), now).unwrap();
+    c.connect(now);
+    c.handle_connected(now);
+    transmit(&mut c);
+    events(&mut c);
+    c.handle_input(
+        now,
+        b"<stream:stream xmlns='jabber:component:accept' xmlns:stream='http://etherx.jabber.org/streams'>\
+          <stream:error><host-unknown xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error></stream:stream>",
+    );
+    let evs = events(&mut c);
+    assert!(
+        matches!(evs.as_slice(), [Event::Failed(ComponentError::Rejected(e))] if e.condition == "host-unknown"),
+        "{evs:?}"
+    );
 }
 
 #[test]
