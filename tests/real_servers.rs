@@ -720,3 +720,68 @@ fn prosody_kill_under_load() {
 fn ejabberd_kill_under_load() {
     kill_under_load(Server::Ejabberd, "std", (5237, 5267));
 }
+
+/// The keepalive's XEP-0199 ping to the server's domain is answered by real servers, so an
+/// idle component is not mistaken for a dead one.
+fn keepalive_is_answered(server: Server) {
+    let _turn = server.lock();
+    let now = Instant::now();
+    let config = Config::new("component.localhost", "secret")
+        .port(server.component_port())
+        .ping(Some(Duration::from_millis(300)))
+        .ping_timeout(Duration::from_millis(1500));
+    let mut core = Component::new(config, Router::new(), now).unwrap();
+    core.connect(now);
+    let mut socket: Option<TcpStream> = None;
+    let mut buffer = [0u8; 4096];
+    let mut online_at = None;
+    let mut received = 0usize;
+    let until = Instant::now() + Duration::from_secs(4);
+    while Instant::now() < until {
+        while let Some(bytes) = core.poll_transmit() {
+            socket.as_mut().unwrap().write_all(&bytes).unwrap();
+        }
+        while let Some(event) = core.poll_event() {
+            match event {
+                Event::Connect { address } => {
+                    let s = TcpStream::connect(&address).unwrap();
+                    s.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+                    socket = Some(s);
+                    core.handle_connected(Instant::now());
+                }
+                Event::Online { .. } => online_at = Some(Instant::now()),
+                Event::Delegated { .. } | Event::Dispatch(_) => {}
+                other => panic!("{server:?}: the idle component lost its connection: {other:?}"),
+            }
+        }
+        if let Some(s) = socket.as_mut() {
+            match s.read(&mut buffer) {
+                Ok(0) => core.handle_closed(Instant::now(), "eof"),
+                Ok(n) => {
+                    received += n;
+                    core.handle_input(Instant::now(), &buffer[..n]);
+                }
+                Err(_) => {}
+            }
+        }
+        core.handle_timeout(Instant::now());
+    }
+    let online_for = online_at.expect("online").elapsed();
+    assert!(online_for > Duration::from_secs(3), "{online_for:?}");
+    assert!(core.is_online());
+    eprintln!(
+        "{server:?}: idle for {online_for:?} with keepalives every 300 ms, {received} bytes from the server"
+    );
+}
+
+#[test]
+#[ignore = "needs an XMPP server: scripts/test.sh"]
+fn prosody_keepalive_is_answered() {
+    keepalive_is_answered(Server::Prosody);
+}
+
+#[test]
+#[ignore = "needs an XMPP server: scripts/test.sh"]
+fn ejabberd_keepalive_is_answered() {
+    keepalive_is_answered(Server::Ejabberd);
+}

@@ -63,6 +63,9 @@ use crate::router::{RouteTable, Router, RouterError};
 use crate::stanza::{self, Condition, IqType, StanzaError, StanzaKind, StanzaType};
 use crate::{ns, xml};
 
+/// The id prefix of the keepalive pings (their answers are consumed by the core).
+const KEEPALIVE_ID_PREFIX: &str = "exampple-keepalive-";
+
 /// Stream error conditions after which reconnecting cannot help.
 const PERMANENT_CONDITIONS: &[&str] = &[
     "not-authorized",
@@ -853,7 +856,7 @@ impl Component {
                 .split_once('.')
                 .map_or(self.config.domain.as_str(), |(_, parent)| parent);
             let mut iq = stanza::iq(IqType::Get)
-                .id(format!("keepalive-{}", uuid::Uuid::new_v4()))
+                .id(format!("{KEEPALIVE_ID_PREFIX}{}", uuid::Uuid::new_v4()))
                 .from(self.config.domain.as_str())
                 .to(to)
                 .payload(Element::bare("ping", ns::PING))
@@ -1037,6 +1040,15 @@ impl Component {
         };
         if self.config.trimmed {
             xml::trim(&mut stanza);
+        }
+        if kind == StanzaKind::Iq
+            && matches!(stanza.attr("type"), Some("result") | Some("error"))
+            && stanza
+                .attr("id")
+                .is_some_and(|id| id.starts_with(KEEPALIVE_ID_PREFIX))
+        {
+            // The answer to our own keepalive ping: any input already proved the peer alive.
+            return;
         }
         if kind == StanzaKind::Iq
             && matches!(stanza.attr("type"), Some("result") | Some("error"))

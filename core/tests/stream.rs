@@ -410,7 +410,14 @@ fn keepalive_whitespace_then_ping_then_dead_peer() {
     let cfg = config()
         .ping(Some(Duration::from_secs(30)))
         .ping_timeout(Duration::from_secs(10));
-    let mut c = online(cfg, Router::new(), now);
+    // A route for every iq result: the keepalive's answer must not reach it.
+    let router = Router::new().iq("", |ns| {
+        ns.result(
+            "",
+            |_: exampple_core::Conn, _: Vec<exampple_core::Element>| {},
+        )
+    });
+    let mut c = online(cfg, router, now);
     assert_eq!(c.poll_timeout(), Some(now + Duration::from_secs(30)));
     // Input keeps the connection alive but output idles: a whitespace keepalive.
     c.handle_input(now + Duration::from_secs(20), b" ");
