@@ -1,0 +1,32 @@
+//! The ping controller on the blocking (std) runtime: the std benchmark subject, the twin
+//! of `examples/ping.rs`.
+//!
+//!     EXAMPPLE_HOST=127.0.0.1 EXAMPPLE_PORT=5252 EXAMPPLE_DOMAIN=component.localhost \
+//!     EXAMPPLE_PASSWORD=secret cargo run --release --features std --example ping_std
+
+use exampple::{Config, Conn, Element, Router, StanzaError};
+
+/// Answers XEP-0199 pings with an empty result.
+fn ping(conn: Conn, _payload: Vec<Element>) -> Result<(), StanzaError> {
+    conn.iq_resp([]).send()?;
+    Ok(())
+}
+
+fn main() {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("ping_std: {e}");
+            std::process::exit(2);
+        }
+    };
+    let router = Router::new().iq("urn:xmpp", |ns| ns.get("ping", ping));
+    let result = exampple::blocking::Runtime::new(config, router)
+        .map_err(|e| e.to_string())
+        .and_then(|rt| rt.run().map_err(|e| e.to_string()));
+    if let Err(e) = result {
+        eprintln!("ping_std: {e}");
+        std::process::exit(1);
+    }
+}
