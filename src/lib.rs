@@ -4,8 +4,8 @@
 //! controllers, easy stanza building, and first-class testing.
 //!
 //! This crate re-exports the sans-IO core ([`exampple_core`]) at its root, and the runtimes
-//! behind features: [`smol`] (default) and [`blocking`] (feature `std`). The test kit is
-//! [`testing`] (feature `testing`).
+//! behind features: `smol` (default) and `blocking` (feature `std`). The test kit is
+//! `testing` (feature `testing`).
 //!
 //! ```
 //! use exampple::{Conn, Element, Router, StanzaError};

@@ -19,7 +19,7 @@ fn crash(_: Conn, _: Vec<Element>) {
 }
 
 fn hang(_: Conn, _: Vec<Element>) {
-    std::thread::sleep(Duration::from_secs(3));
+    std::thread::sleep(Duration::from_secs(4));
 }
 
 async fn hang_async(_: Conn, _: Vec<Element>) {
@@ -45,7 +45,7 @@ fn pressure(runtime: &str) {
     let config = Config::new(DOMAIN, SECRET)
         .port(server.port())
         .auto_connect(AutoConnect::Immediately)
-        .stanza_timeout(Duration::from_millis(500));
+        .stanza_timeout(Duration::from_secs(2));
     let router = Router::new()
         .iq("urn:xmpp", |ns| ns.get("ping", ping))
         .iq("urn:test", |ns| {

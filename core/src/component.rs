@@ -986,7 +986,8 @@ impl Component {
         if self.config.auto_generate_id && stanza.attr("id").is_none_or(str::is_empty) {
             xml::set_attr(&mut stanza, "id", uuid::Uuid::new_v4().to_string());
         }
-        if stanza.ns() == ns::CLIENT {
+        // `has_ns` compares in place (`ns()` would allocate a String per stanza).
+        if stanza.has_ns(ns::CLIENT) {
             stanza = renamespace(stanza, ns::CLIENT, ns::COMPONENT);
         }
         if self.state == State::Online || matches!(self.state, State::Draining(_)) {
@@ -1109,6 +1110,13 @@ impl Component {
         };
         let is_request = matches!(stanza_type, StanzaType::Iq(IqType::Get | IqType::Set));
         if is_request {
+            // RFC 6120 §8.1.3: an iq must have an id, or its answer cannot be matched.
+            if stanza.attr("id").is_none_or(str::is_empty) {
+                let error = StanzaError::new(Condition::BadRequest)
+                    .with_text("en", "an iq must carry an id");
+                self.answer_error(now, &stanza, envelope.as_ref(), &error);
+                return;
+            }
             let mut payloads = stanza.children();
             let first = payloads.next();
             if first.is_none() || payloads.next().is_some() {
@@ -1184,7 +1192,7 @@ impl Component {
             envelope,
         });
         let deadline = now + self.config.stanza_timeout;
-        let controller_name: Arc<str> = Arc::from(controller.name());
+        let controller_name: Arc<str> = controller.name_arc();
         self.requests.insert(
             request,
             InFlight {
@@ -1329,6 +1337,15 @@ impl Component {
         duration: Duration,
         detail: Option<&str>,
     ) {
+        // The event costs a handful of allocations: build it only for someone who reads it.
+        let level = if outcome == RequestOutcome::Success {
+            log::Level::Info
+        } else {
+            log::Level::Error
+        };
+        if self.observer.is_none() && !log::log_enabled!(target: "exampple", level) {
+            return;
+        }
         let conn = &flight.conn;
         let event = RequestEvent {
             outcome,

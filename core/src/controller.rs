@@ -84,6 +84,11 @@ impl Controller {
         &self.name
     }
 
+    /// The name, shared (no copy per request).
+    pub(crate) fn name_arc(&self) -> Arc<str> {
+        self.name.clone()
+    }
+
     /// Whether the controller is an async function.
     pub fn is_async(&self) -> bool {
         matches!(self.kind, ControllerKind::Async(_))

@@ -162,8 +162,16 @@ pub fn to_string(element: &Element) -> String {
 /// a character XML cannot carry (NUL, U+FFFE, ...): such an element is written as nothing
 /// rather than half, and an error is logged, so a controller's bad string never takes the
 /// connection down.
+///
+/// The characters (and the depth, see [`MAX_WRITE_DEPTH`]) are checked before writing, so
+/// the panic is not even raised (it would print through the panic hook, and abort a
+/// program built with `panic = "abort"`); the `catch_unwind` stays as a last resort.
 pub fn write_element(element: &Element, out: &mut Vec<u8>) -> bool {
     let start = out.len();
+    if !writable(element) {
+        log::error!(target: "exampple", "dropped a <{}/> that cannot be written as XML (a character XML cannot carry, a reserved namespace, or too deep)", element.name());
+        return false;
+    }
     let written = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| element.write_to(out)));
     match written {
         Ok(Ok(())) => true,
@@ -173,6 +181,49 @@ pub fn write_element(element: &Element, out: &mut Vec<u8>) -> bool {
             false
         }
     }
+}
+
+/// Whether `text` holds only characters XML 1.0 can carry (what rxml's writer accepts).
+pub fn is_xml_text(text: &str) -> bool {
+    let controls = text
+        .bytes()
+        .any(|b| b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r'));
+    !controls && !text.contains(['\u{FFFE}', '\u{FFFF}'])
+}
+
+/// How deep an element may nest to be written: minidom's writer is recursive, and a
+/// deeper element (which only a controller can build: received stanzas are limited by
+/// `max_depth`) would overflow the stack, which no `catch_unwind` survives.
+pub const MAX_WRITE_DEPTH: usize = 1024;
+
+/// Whether minidom can write the element as XML that parses back: its text, attribute
+/// values and namespaces hold only characters XML can carry, no element is in one of the
+/// two namespaces that may not be declared as a default (minidom would write
+/// `xmlns='http://www.w3.org/XML/1998/namespace'`, which peers reject as not well-formed),
+/// and it nests at most [`MAX_WRITE_DEPTH`] deep. A namespace is read (`ns()` allocates)
+/// only where it differs from the parent's: twice for a stanza with a payload.
+fn writable(element: &Element) -> bool {
+    fn check(element: &Element, parent_ns: &str, depth: usize) -> bool {
+        let own;
+        let namespace = if element.has_ns(parent_ns) {
+            parent_ns
+        } else {
+            own = element.ns();
+            if !is_xml_text(&own) || own == ns::XML || own == "http://www.w3.org/2000/xmlns/" {
+                return false;
+            }
+            &own
+        };
+        if depth > MAX_WRITE_DEPTH || !element.attrs().iter().all(|(_, value)| is_xml_text(value)) {
+            return false;
+        }
+        element.nodes().all(|node| match node {
+            Node::Element(child) => check(child, namespace, depth + 1),
+            Node::Text(text) => is_xml_text(text),
+        })
+    }
+    // Only an element in no namespace matches "", and it needs no check.
+    check(element, "", 1)
 }
 
 /// Appends a stanza to `out` as it goes on a stream whose default namespace is `stream_ns`:
@@ -190,7 +241,7 @@ pub fn write_stanza(element: &Element, stream_ns: &str, out: &mut Vec<u8>) -> bo
     if !write_element(element, out) {
         return false;
     }
-    if element.ns() != stream_ns {
+    if !element.has_ns(stream_ns) {
         return true;
     }
     // minidom writes `<name xmlns='ns'` first for the top element: cut that declaration.

@@ -136,3 +136,171 @@ impl Session {
         let _ = self.stream.shutdown(std::net::Shutdown::Both);
     }
 }
+
+/// How a hostile connection ended, as the fake server saw it.
+#[derive(Debug, Default)]
+pub struct End {
+    /// The stream error condition the component sent, if any.
+    pub condition: Option<String>,
+    /// Whether the component closed its stream (`</stream:stream>`).
+    pub stream_closed: bool,
+    /// Whether the component closed the TCP connection (end of file or reset).
+    pub socket_closed: bool,
+}
+
+/// A connection accepted without a handshake, for hostile-server tests: the test writes
+/// raw bytes (from another thread too, through [`RawSession::writer`]) and reads what the
+/// component answers.
+pub struct RawSession {
+    pub stream: TcpStream,
+    parser: StreamParser,
+    pending: Vec<Element>,
+    end: End,
+}
+
+impl FakeServer {
+    /// Accepts the next connection within `timeout` and reads the component's stream
+    /// header (within 5 s); no handshake. Connections the component already gave up on
+    /// (closed before their header was read) are skipped.
+    pub fn accept_raw(&self, timeout: Duration) -> Option<RawSession> {
+        let until = Instant::now() + timeout;
+        loop {
+            let remaining = until.saturating_duration_since(Instant::now());
+            let stream = self.try_accept(remaining.max(Duration::from_millis(1)))?;
+            if let Some(session) = RawSession::open(stream) {
+                return Some(session);
+            }
+        }
+    }
+}
+
+impl RawSession {
+    fn open(stream: TcpStream) -> Option<RawSession> {
+        stream.set_nodelay(true).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_millis(20)))
+            .unwrap();
+        let mut session = RawSession {
+            stream,
+            parser: StreamParser::new(Limits {
+                max_stanza_size: 16 << 20,
+                max_depth: 64,
+            }),
+            pending: Vec::new(),
+            end: End::default(),
+        };
+        let until = Instant::now() + Duration::from_secs(5);
+        let mut buf = [0u8; 4096];
+        let mut items = Vec::new();
+        while items.is_empty() && Instant::now() < until {
+            match session.stream.read(&mut buf) {
+                Ok(0) => return None,
+                Ok(n) => session.parser.feed(&buf[..n], &mut items).unwrap(),
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return None,
+                Err(_) => {}
+            }
+        }
+        match items.first() {
+            Some(StreamItem::Header(h)) if h.to.as_deref() == Some(DOMAIN) => {}
+            other => panic!("no stream header from the component: {other:?}"),
+        }
+        for item in items.into_iter().skip(1) {
+            session.take(item);
+        }
+        Some(session)
+    }
+}
+
+impl RawSession {
+    /// The server's stream header, with stream id `abc123`.
+    pub const HEADER: &'static str = "<?xml version='1.0'?><stream:stream xmlns='jabber:component:accept' xmlns:stream='http://etherx.jabber.org/streams' id='abc123' from='component.localhost'>";
+
+    /// Writes bytes; errors are returned, not unwrapped (the component may have hung up).
+    pub fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.stream.write_all(bytes)
+    }
+
+    /// A second handle on the socket, to write from another thread while this one reads.
+    pub fn writer(&self) -> TcpStream {
+        self.stream.try_clone().unwrap()
+    }
+
+    /// Sends the server's header, checks the handshake digest and accepts it.
+    pub fn handshake(&mut self, timeout: Duration) {
+        self.write(Self::HEADER.as_bytes()).unwrap();
+        let handshake = self.receive(timeout).expect("a handshake");
+        assert_eq!(handshake.name(), "handshake");
+        assert_eq!(handshake.text(), handshake_digest("abc123", SECRET));
+        self.write(b"<handshake/>").unwrap();
+    }
+
+    fn take(&mut self, item: StreamItem) {
+        match item {
+            StreamItem::Element(e)
+                if e.name() == "error" && e.ns() == "http://etherx.jabber.org/streams" =>
+            {
+                self.end.condition = e
+                    .children()
+                    .find(|c| c.ns() == "urn:ietf:params:xml:ns:xmpp-streams" && c.name() != "text")
+                    .map(|c| c.name().to_string());
+            }
+            StreamItem::Element(e) => self.pending.push(e),
+            StreamItem::Close => self.end.stream_closed = true,
+            StreamItem::Header(_) => panic!("a second stream header from the component"),
+        }
+    }
+
+    /// Reads once (at most the read timeout); false when the connection is gone.
+    fn read_some(&mut self) -> bool {
+        let mut buf = [0u8; 64 * 1024];
+        match self.stream.read(&mut buf) {
+            Ok(0) => {
+                self.end.socket_closed = true;
+                false
+            }
+            Ok(n) => {
+                let mut items = Vec::new();
+                let result = self.parser.feed(&buf[..n], &mut items);
+                for item in items {
+                    self.take(item);
+                }
+                if let Err(e) = result {
+                    panic!("the component wrote something that is not XML: {e}");
+                }
+                true
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                true
+            }
+            Err(_) => {
+                self.end.socket_closed = true;
+                false
+            }
+        }
+    }
+
+    /// The next stanza the component sends, within `timeout`.
+    pub fn receive(&mut self, timeout: Duration) -> Option<Element> {
+        let until = Instant::now() + timeout;
+        while self.pending.is_empty() && Instant::now() < until && !self.end.socket_closed {
+            self.read_some();
+        }
+        (!self.pending.is_empty()).then(|| self.pending.remove(0))
+    }
+
+    /// Reads (discarding stanzas) until the component closes the connection or `timeout`
+    /// passes, calling `tick` between reads (to sample memory).
+    pub fn wait_end(&mut self, timeout: Duration, mut tick: impl FnMut()) -> &End {
+        let until = Instant::now() + timeout;
+        while Instant::now() < until && self.read_some() {
+            self.pending.clear();
+            tick();
+        }
+        &self.end
+    }
+}
