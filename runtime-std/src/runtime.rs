@@ -1,10 +1,11 @@
 //! The blocking component runtime: a reader thread, the core's thread, a bounded worker pool.
 
+use std::collections::VecDeque;
 use std::io::{IsTerminal, Read, Write};
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use exampple_core::component::{Component, ComponentError, Dispatch, Event};
@@ -167,25 +168,24 @@ impl Runtime {
         } = self;
 
         // The worker pool: a fixed number of threads taking dispatches from one queue.
-        let (work_tx, work_rx) = mpsc::channel::<Dispatch>();
-        let work_rx = Arc::new(Mutex::new(work_rx));
+        let work = Arc::new(WorkQueue::default());
         let pool: Vec<_> = (0..workers)
             .filter_map(|i| {
-                let work_rx = work_rx.clone();
+                let work = work.clone();
                 std::thread::Builder::new()
                     .name(format!("exampple-worker-{i}"))
                     .spawn(move || {
-                        loop {
-                            let next = work_rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
-                            match next {
-                                Ok(dispatch) => dispatch.run(),
-                                Err(_) => return,
-                            }
+                        while let Some(dispatch) = work.take() {
+                            dispatch.run();
                         }
                     })
                     .ok()
             })
             .collect();
+        // The dispatches of one drain, handed to the pool together.
+        let mut batch: Vec<Dispatch> = Vec::new();
+        // The output buffer, swapped with the core's (no allocation per drain).
+        let mut out: Vec<u8> = Vec::with_capacity(64 * 1024);
 
         // Async controllers wait on their own thread, holding no worker.
         let executor = crate::executor::Executor::start().map_err(RuntimeError::Thread)?;
@@ -204,15 +204,17 @@ impl Runtime {
 
         let mut socket: Option<TcpStream> = None;
         let mut generation = 0u64;
+        let budget = Arc::new(ReadBudget::default());
         let result = loop {
-            while let Some(bytes) = core.poll_transmit() {
+            while core.poll_transmit_into(&mut out) {
                 if let Some(s) = socket.as_mut()
-                    && let Err(e) = s.write_all(&bytes)
+                    && let Err(e) = s.write_all(&out)
                 {
                     let _ = s.shutdown(Shutdown::Both);
                     socket = None;
                     core.handle_closed(Instant::now(), format!("write failed: {e}"));
                 }
+                out.clear();
             }
             let mut stop = None;
             while let Some(event) = core.poll_event() {
@@ -225,7 +227,12 @@ impl Runtime {
                                 let _ = stream.set_write_timeout(Some(write_timeout));
                                 match stream.try_clone() {
                                     Ok(reader) => {
-                                        spawn_reader(reader, generation, input_tx.clone());
+                                        spawn_reader(
+                                            reader,
+                                            generation,
+                                            input_tx.clone(),
+                                            budget.clone(),
+                                        );
                                         log::info!(target: "exampple", "connected to {address}");
                                         socket = Some(stream);
                                         core.handle_connected(Instant::now());
@@ -244,8 +251,10 @@ impl Runtime {
                     Event::Dispatch(dispatch) => {
                         if dispatch.is_async() {
                             executor.spawn(dispatch.request, Box::pin(dispatch.into_future()));
-                        } else if let Err(mpsc::SendError(dispatch)) = work_tx.send(dispatch) {
+                        } else if pool.is_empty() {
                             dispatch.run();
+                        } else {
+                            batch.push(dispatch);
                         }
                     }
                     Event::Cancel(request) => executor.cancel(request),
@@ -259,6 +268,7 @@ impl Runtime {
                     _ => {}
                 }
             }
+            work.give(&mut batch);
             if let Some(result) = stop {
                 break result;
             }
@@ -278,12 +288,17 @@ impl Runtime {
             };
             let now = Instant::now();
             match input {
-                Some(Input::Bytes(g, bytes)) if g == generation => core.handle_input(now, &bytes),
+                Some(Input::Bytes(g, bytes)) => {
+                    budget.give_back(bytes.len());
+                    if g == generation {
+                        core.handle_input(now, &bytes);
+                    }
+                }
                 Some(Input::Closed(g, reason)) if g == generation => {
                     socket = None;
                     core.handle_closed(now, reason);
                 }
-                Some(Input::Bytes(..) | Input::Closed(..)) => {}
+                Some(Input::Closed(..)) => {}
                 Some(Input::Wake) => {
                     wake_pending.store(false, Ordering::Release);
                     core.handle_outbox(now);
@@ -294,14 +309,68 @@ impl Runtime {
             }
             core.handle_timeout(now);
         };
+        budget.stop();
         if let Some(s) = socket.take() {
             let _ = s.shutdown(Shutdown::Both);
         }
-        drop(work_tx);
+        work.close();
         for worker in pool {
             let _ = worker.join();
         }
         result
+    }
+}
+
+/// The pool's queue: the core hands over a drain's dispatches under one lock, and wakes
+/// only as many idle workers as there are dispatches; a busy worker takes the next one
+/// without sleeping. Each dispatch still goes to whichever worker is free.
+#[derive(Default)]
+struct WorkQueue {
+    state: Mutex<WorkState>,
+    ready: Condvar,
+}
+
+#[derive(Default)]
+struct WorkState {
+    queue: VecDeque<Dispatch>,
+    idle: usize,
+    closed: bool,
+}
+
+impl WorkQueue {
+    fn give(&self, batch: &mut Vec<Dispatch>) {
+        if batch.is_empty() {
+            return;
+        }
+        let wake = {
+            let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            state.queue.extend(batch.drain(..));
+            state.idle.min(state.queue.len())
+        };
+        for _ in 0..wake {
+            self.ready.notify_one();
+        }
+    }
+
+    /// The next dispatch; `None` once closed and empty (queued work is still run).
+    fn take(&self) -> Option<Dispatch> {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if let Some(dispatch) = state.queue.pop_front() {
+                return Some(dispatch);
+            }
+            if state.closed {
+                return None;
+            }
+            state.idle += 1;
+            state = self.ready.wait(state).unwrap_or_else(|p| p.into_inner());
+            state.idle -= 1;
+        }
+    }
+
+    fn close(&self) {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).closed = true;
+        self.ready.notify_all();
     }
 }
 
@@ -319,11 +388,52 @@ fn connect(address: &str, timeout: Duration) -> Result<TcpStream, String> {
     Err(last)
 }
 
-fn spawn_reader(mut stream: TcpStream, generation: u64, inputs: mpsc::Sender<Input>) {
+/// How many bytes read from the socket may wait for the core: past that the reader stops
+/// reading, the kernel's receive window fills, and a server that floods without reading our
+/// answers is slowed down instead of filling our memory.
+const READ_BUDGET: usize = 1 << 20;
+
+/// The bytes read but not yet handled by the core (the reader's backpressure).
+#[derive(Default)]
+struct ReadBudget {
+    state: Mutex<(usize, bool)>,
+    changed: Condvar,
+}
+
+impl ReadBudget {
+    /// Waits until `n` more bytes fit; false when the runtime stopped.
+    fn take(&self, n: usize) -> bool {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        while state.0 >= READ_BUDGET && !state.1 {
+            state = self.changed.wait(state).unwrap_or_else(|p| p.into_inner());
+        }
+        state.0 += n;
+        !state.1
+    }
+
+    fn give_back(&self, n: usize) {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        state.0 = state.0.saturating_sub(n);
+        self.changed.notify_all();
+    }
+
+    fn stop(&self) {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).1 = true;
+        self.changed.notify_all();
+    }
+}
+
+fn spawn_reader(
+    mut stream: TcpStream,
+    generation: u64,
+    inputs: mpsc::Sender<Input>,
+    budget: Arc<ReadBudget>,
+) {
     let spawned = std::thread::Builder::new()
         .name("exampple-reader".into())
         .spawn(move || {
-            let mut buffer = vec![0u8; 64 * 1024];
+            // 16 KiB reads keep a batch's stanzas in cache (64 KiB: ~7% slower at window 1000).
+            let mut buffer = vec![0u8; 16 * 1024];
             loop {
                 match stream.read(&mut buffer) {
                     Ok(0) => {
@@ -334,9 +444,10 @@ fn spawn_reader(mut stream: TcpStream, generation: u64, inputs: mpsc::Sender<Inp
                         return;
                     }
                     Ok(n) => {
-                        if inputs
-                            .send(Input::Bytes(generation, buffer[..n].to_vec()))
-                            .is_err()
+                        if !budget.take(n)
+                            || inputs
+                                .send(Input::Bytes(generation, buffer[..n].to_vec()))
+                                .is_err()
                         {
                             return;
                         }
