@@ -127,7 +127,12 @@ struct RawStack {
 impl RawStack {
     fn new() -> Self {
         let mut stack = RawStack {
-            parser: RawParser::new(),
+            // The options the core's parser uses (tokens up to the stanza size limit), so
+            // a 64 KiB text is one token here too.
+            parser: <RawParser as rxml::WithOptions>::with_options(rxml::Options {
+                max_token_length: exampple::config::DEFAULT_MAX_STANZA_SIZE,
+                ..rxml::Options::default()
+            }),
             builder: TreeBuilder::new(),
         };
         let mut data = HEADER;

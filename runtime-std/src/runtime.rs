@@ -204,6 +204,8 @@ impl Runtime {
 
         let mut socket: Option<TcpStream> = None;
         let mut generation = 0u64;
+        // Whether the last input brought work (bytes or controllers' output).
+        let mut busy = false;
         let budget = Arc::new(ReadBudget::default());
         let result = loop {
             while core.poll_transmit_into(&mut out) {
@@ -275,17 +277,26 @@ impl Runtime {
             if core.has_transmit() {
                 continue;
             }
-            let input = match core.poll_timeout() {
-                Some(deadline) => {
-                    let wait = deadline.saturating_duration_since(Instant::now());
-                    match input_rx.recv_timeout(wait) {
-                        Ok(input) => Some(input),
-                        Err(RecvTimeoutError::Timeout) => None,
-                        Err(RecvTimeoutError::Disconnected) => None,
+            // Right after work, poll the inputs for a few microseconds before sleeping: a
+            // busy peer's next request usually comes within that, and waking a sleeping
+            // thread (on a VM, a halted vCPU) costs more. Never when idle; the spin yields,
+            // so the reader and the workers still get the CPU.
+            let spun = if busy { spin_recv(&input_rx) } else { None };
+            let input = match spun {
+                Some(input) => Some(input),
+                None => match core.poll_timeout() {
+                    Some(deadline) => {
+                        let wait = deadline.saturating_duration_since(Instant::now());
+                        match input_rx.recv_timeout(wait) {
+                            Ok(input) => Some(input),
+                            Err(RecvTimeoutError::Timeout) => None,
+                            Err(RecvTimeoutError::Disconnected) => None,
+                        }
                     }
-                }
-                None => input_rx.recv().ok(),
+                    None => input_rx.recv().ok(),
+                },
             };
+            busy = matches!(input, Some(Input::Bytes(..) | Input::Wake));
             let now = Instant::now();
             match input {
                 Some(Input::Bytes(g, bytes)) => {
@@ -321,9 +332,10 @@ impl Runtime {
     }
 }
 
-/// The pool's queue: the core hands over a drain's dispatches under one lock, and wakes
-/// only as many idle workers as there are dispatches; a busy worker takes the next one
-/// without sleeping. Each dispatch still goes to whichever worker is free.
+/// The pool's queue: the core hands over a drain's dispatches under one lock and wakes one
+/// idle worker; a worker that takes a dispatch while more wait wakes the next one, so as
+/// many workers run as there is work (a blocking controller holds one worker, and the
+/// next dispatch goes to another) without waking every worker for every batch.
 #[derive(Default)]
 struct WorkQueue {
     state: Mutex<WorkState>,
@@ -345,9 +357,9 @@ impl WorkQueue {
         let wake = {
             let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
             state.queue.extend(batch.drain(..));
-            state.idle.min(state.queue.len())
+            state.idle > 0
         };
-        for _ in 0..wake {
+        if wake {
             self.ready.notify_one();
         }
     }
@@ -357,6 +369,11 @@ impl WorkQueue {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         loop {
             if let Some(dispatch) = state.queue.pop_front() {
+                let more = !state.queue.is_empty() && state.idle > 0;
+                drop(state);
+                if more {
+                    self.ready.notify_one();
+                }
                 return Some(dispatch);
             }
             if state.closed {
@@ -371,6 +388,26 @@ impl WorkQueue {
     fn close(&self) {
         self.state.lock().unwrap_or_else(|p| p.into_inner()).closed = true;
         self.ready.notify_all();
+    }
+}
+
+/// How long the core thread polls its inputs after doing work, before it sleeps.
+const SPIN: Duration = Duration::from_micros(50);
+
+/// The next input if one comes within [`SPIN`].
+fn spin_recv(inputs: &mpsc::Receiver<Input>) -> Option<Input> {
+    let until = Instant::now() + SPIN;
+    loop {
+        match inputs.try_recv() {
+            Ok(input) => return Some(input),
+            Err(mpsc::TryRecvError::Disconnected) => return None,
+            Err(mpsc::TryRecvError::Empty) => {}
+        }
+        if Instant::now() >= until {
+            return None;
+        }
+        // Let the reader and the workers run if they share this core.
+        std::thread::yield_now();
     }
 }
 
