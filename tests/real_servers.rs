@@ -229,14 +229,11 @@ fn wait_until_served(client: &Client) -> Element {
 
 // ---------------------------------------------------------------- the core over TcpStream
 
-fn core_over_tcp(port: u16, secret: &str) -> Result<String, ComponentError> {
+/// Drives the bare core over a plain `TcpStream` until it is online (its stream id) or
+/// stops for good.
+fn core_over_tcp(config: Config) -> Result<String, ComponentError> {
     let now = Instant::now();
-    let mut core = Component::new(
-        Config::new("component.localhost", secret).port(port),
-        Router::new(),
-        now,
-    )
-    .unwrap();
+    let mut core = Component::new(config, Router::new(), now).unwrap();
     core.connect(now);
     let mut socket: Option<TcpStream> = None;
     let mut buffer = [0u8; 4096];
@@ -275,9 +272,13 @@ fn core_over_tcp(port: u16, secret: &str) -> Result<String, ComponentError> {
 
 fn core_handshake(server: Server) {
     let _turn = server.lock();
-    let stream_id = core_over_tcp(server.component_port(), "secret").expect("online");
+    let stream_id =
+        core_over_tcp(Config::new("component.localhost", "secret").port(server.component_port()))
+            .expect("online");
     assert!(!stream_id.is_empty());
-    let error = core_over_tcp(server.component_port(), "wrong").expect_err("rejected");
+    let error =
+        core_over_tcp(Config::new("component.localhost", "wrong").port(server.component_port()))
+            .expect_err("rejected");
     let ComponentError::Rejected(error) = error else {
         panic!("{error:?}")
     };
@@ -576,49 +577,11 @@ fn ejabberd_delegation() {
 
 fn unknown_domain(server: Server) {
     let _turn = server.lock();
-    let error = {
-        let now = Instant::now();
-        let config = Config::new("nobody.localhost", "secret").port(server.component_port());
-        let mut core = Component::new(config, Router::new(), now).unwrap();
-        core.connect(now);
-        let mut socket: Option<TcpStream> = None;
-        let mut buffer = [0u8; 4096];
-        let until = Instant::now() + T;
-        let mut outcome = None;
-        while outcome.is_none() && Instant::now() < until {
-            while let Some(bytes) = core.poll_transmit() {
-                let _ = socket.as_mut().map(|s| s.write_all(&bytes));
-            }
-            while let Some(event) = core.poll_event() {
-                match event {
-                    Event::Connect { address } => {
-                        let s = TcpStream::connect(&address).unwrap();
-                        s.set_read_timeout(Some(Duration::from_millis(200)))
-                            .unwrap();
-                        socket = Some(s);
-                        core.handle_connected(Instant::now());
-                    }
-                    Event::Failed(e) => outcome = Some(Ok(e)),
-                    Event::Disconnected { reason, .. } => outcome = Some(Err(reason)),
-                    _ => {}
-                }
-            }
-            if outcome.is_some() || core.has_transmit() {
-                continue;
-            }
-            if let Some(s) = socket.as_mut() {
-                match s.read(&mut buffer) {
-                    Ok(0) => core.handle_closed(Instant::now(), "eof"),
-                    Ok(n) => core.handle_input(Instant::now(), &buffer[..n]),
-                    Err(_) => core.handle_timeout(Instant::now()),
-                }
-            }
-        }
-        outcome.expect("an outcome in time")
-    };
+    let error =
+        core_over_tcp(Config::new("nobody.localhost", "secret").port(server.component_port()));
     eprintln!("{server:?} answers an unknown component domain with: {error:?}");
     match error {
-        Ok(ComponentError::Rejected(e)) => {
+        Err(ComponentError::Rejected(e)) => {
             assert!(
                 ["host-unknown", "not-authorized", "improper-addressing"]
                     .contains(&e.condition.as_str()),
