@@ -31,6 +31,8 @@ pub mod sasl;
 pub mod stanza;
 #[cfg(feature = "testing")]
 pub mod testing;
+#[cfg(feature = "tls")]
+pub mod tls;
 pub mod xml;
 
 pub use component::{Component, ComponentError, Disconnect, Dispatch, Event, StreamError};

@@ -100,7 +100,9 @@ impl Driver {
     /// The core asked for STARTTLS (after `<proceed/>`): start the handshake.
     fn start_tls(&mut self, now: Instant) {
         #[cfg(feature = "tls")]
-        match tls::Tls::new(self.core.config()) {
+        match read_ca_file(self.core.config())
+            .and_then(|pem| tls::Tls::new(self.core.config(), pem.as_deref()))
+        {
             Ok(mut session) => {
                 let hello = session.outgoing();
                 self.tls = Some(session);
@@ -471,104 +473,17 @@ fn connect_tcp(address: &str, timeout: Duration) -> Result<TcpStream, ClientErro
     })))
 }
 
-/// STARTTLS support: a rustls client session driven over byte buffers (feature `tls`).
 #[cfg(feature = "tls")]
-mod tls {
-    use std::io::{Read as _, Write as _};
-    use std::sync::Arc;
+use exampple_core::tls;
 
-    use exampple_core::client::ClientConfig;
-    use rustls::pki_types::pem::PemObject as _;
-    use rustls::pki_types::{CertificateDer, ServerName};
-
-    /// Raw TLS bytes in and out, plaintext in and out.
-    pub(super) struct Tls {
-        conn: rustls::ClientConnection,
-        established: bool,
-    }
-
-    impl Tls {
-        /// A session for the configuration's domain, trusting its CA file or the web roots.
-        pub(super) fn new(config: &ClientConfig) -> Result<Tls, String> {
-            let mut roots = rustls::RootCertStore::empty();
-            match &config.tls_ca_file {
-                Some(path) => {
-                    let certs = CertificateDer::pem_file_iter(path)
-                        .map_err(|e| format!("{}: {e}", path.display()))?;
-                    for cert in certs {
-                        let cert = cert.map_err(|e| format!("{}: {e}", path.display()))?;
-                        roots
-                            .add(cert)
-                            .map_err(|e| format!("{}: {e}", path.display()))?;
-                    }
-                }
-                None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
-            }
-            let provider = Arc::new(rustls::crypto::ring::default_provider());
-            let tls_config = rustls::ClientConfig::builder_with_provider(provider)
-                .with_safe_default_protocol_versions()
-                .map_err(|e| e.to_string())?
-                .with_root_certificates(roots)
-                .with_no_client_auth();
-            let name = ServerName::try_from(config.domain.clone()).map_err(|e| e.to_string())?;
-            let conn = rustls::ClientConnection::new(Arc::new(tls_config), name)
-                .map_err(|e| e.to_string())?;
-            Ok(Tls {
-                conn,
-                established: false,
-            })
-        }
-
-        /// Feeds bytes read from the socket; the plaintext is appended to `plain`.
-        pub(super) fn feed(&mut self, mut raw: &[u8], plain: &mut Vec<u8>) -> Result<(), String> {
-            while !raw.is_empty() {
-                self.conn.read_tls(&mut raw).map_err(|e| e.to_string())?;
-                let state = self.conn.process_new_packets().map_err(|e| e.to_string())?;
-                let available = state.plaintext_bytes_to_read();
-                if available > 0 {
-                    let start = plain.len();
-                    plain.resize(start + available, 0);
-                    let target = plain.get_mut(start..).unwrap_or_default();
-                    self.conn
-                        .reader()
-                        .read_exact(target)
-                        .map_err(|e| e.to_string())?;
-                }
-            }
-            Ok(())
-        }
-
-        /// Encrypts plaintext (sent with the next [`Tls::outgoing`]).
-        pub(super) fn encrypt(&mut self, plain: &[u8]) -> Result<(), String> {
-            self.conn
-                .writer()
-                .write_all(plain)
-                .map_err(|e| e.to_string())
-        }
-
-        /// The TLS bytes to write to the socket.
-        pub(super) fn outgoing(&mut self) -> Vec<u8> {
-            let mut out = Vec::new();
-            while self.conn.wants_write() {
-                if self.conn.write_tls(&mut out).is_err() {
-                    break;
-                }
-            }
-            out
-        }
-
-        /// True once: when the handshake has just completed.
-        pub(super) fn just_established(&mut self) -> bool {
-            if !self.established && !self.conn.is_handshaking() {
-                self.established = true;
-                return true;
-            }
-            false
-        }
-
-        /// Queues the TLS close_notify alert.
-        pub(super) fn close(&mut self) {
-            self.conn.send_close_notify();
-        }
+/// The contents of the configuration's CA file, if it names one (read here: the core does no
+/// I/O).
+#[cfg(feature = "tls")]
+fn read_ca_file(config: &exampple_core::client::ClientConfig) -> Result<Option<Vec<u8>>, String> {
+    match &config.tls_ca_file {
+        Some(path) => std::fs::read(path)
+            .map(Some)
+            .map_err(|e| format!("{}: {e}", path.display())),
+        None => Ok(None),
     }
 }
