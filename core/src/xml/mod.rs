@@ -21,6 +21,10 @@ use crate::ns;
 
 pub use minidom::Element as XmlElement;
 
+mod writer;
+
+pub use writer::{MAX_WRITE_DEPTH, WriteError, is_xml_text, write_in};
+
 /// Why a string could not be parsed into an element.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -149,81 +153,22 @@ pub fn trim(element: &mut Element) {
     }
 }
 
-/// Serialises an element (with its own namespace declaration) to a `String`.
+/// Serialises an element (with its own namespace declaration) to a `String`; an element
+/// that cannot be written (see [`write_element`]) gives an empty string.
 pub fn to_string(element: &Element) -> String {
     let mut out = Vec::new();
     write_element(element, &mut out);
     String::from_utf8(out).unwrap_or_default()
 }
 
-/// Appends an element's XML to `out`.
+/// Appends an element's XML (with its own namespace declaration) to `out`.
 ///
-/// minidom's writer fails on a name that is not a valid XML name and panics on text holding
-/// a character XML cannot carry (NUL, U+FFFE, ...): such an element is written as nothing
-/// rather than half, and an error is logged, so a controller's bad string never takes the
-/// connection down.
-///
-/// The characters (and the depth, see [`MAX_WRITE_DEPTH`]) are checked before writing, so
-/// the panic is not even raised (it would print through the panic hook, and abort a
-/// program built with `panic = "abort"`); the `catch_unwind` stays as a last resort.
+/// An element that XML cannot carry (a name that is not an XML name, a character XML
+/// cannot carry, an element in a reserved namespace, or nesting deeper than
+/// [`MAX_WRITE_DEPTH`]) is written as nothing rather than half, and an error is logged, so
+/// a controller's bad string never takes the connection down.
 pub fn write_element(element: &Element, out: &mut Vec<u8>) -> bool {
-    let start = out.len();
-    if !writable(element) {
-        log::error!(target: "exampple", "dropped a <{}/> that cannot be written as XML (a character XML cannot carry, a reserved namespace, or too deep)", element.name());
-        return false;
-    }
-    let written = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| element.write_to(out)));
-    match written {
-        Ok(Ok(())) => true,
-        _ => {
-            out.truncate(start);
-            log::error!(target: "exampple", "dropped a <{}/> that cannot be written as XML (invalid name or character)", element.name());
-            false
-        }
-    }
-}
-
-/// Whether `text` holds only characters XML 1.0 can carry (what rxml's writer accepts).
-pub fn is_xml_text(text: &str) -> bool {
-    let controls = text
-        .bytes()
-        .any(|b| b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r'));
-    !controls && !text.contains(['\u{FFFE}', '\u{FFFF}'])
-}
-
-/// How deep an element may nest to be written: minidom's writer is recursive, and a
-/// deeper element (which only a controller can build: received stanzas are limited by
-/// `max_depth`) would overflow the stack, which no `catch_unwind` survives.
-pub const MAX_WRITE_DEPTH: usize = 1024;
-
-/// Whether minidom can write the element as XML that parses back: its text, attribute
-/// values and namespaces hold only characters XML can carry, no element is in one of the
-/// two namespaces that may not be declared as a default (minidom would write
-/// `xmlns='http://www.w3.org/XML/1998/namespace'`, which peers reject as not well-formed),
-/// and it nests at most [`MAX_WRITE_DEPTH`] deep. A namespace is read (`ns()` allocates)
-/// only where it differs from the parent's: twice for a stanza with a payload.
-fn writable(element: &Element) -> bool {
-    fn check(element: &Element, parent_ns: &str, depth: usize) -> bool {
-        let own;
-        let namespace = if element.has_ns(parent_ns) {
-            parent_ns
-        } else {
-            own = element.ns();
-            if !is_xml_text(&own) || own == ns::XML || own == "http://www.w3.org/2000/xmlns/" {
-                return false;
-            }
-            &own
-        };
-        if depth > MAX_WRITE_DEPTH || !element.attrs().iter().all(|(_, value)| is_xml_text(value)) {
-            return false;
-        }
-        element.nodes().all(|node| match node {
-            Node::Element(child) => check(child, namespace, depth + 1),
-            Node::Text(text) => is_xml_text(text),
-        })
-    }
-    // Only an element in no namespace matches "", and it needs no check.
-    check(element, "", 1)
+    write_logged(element, "", out)
 }
 
 /// Appends a stanza to `out` as it goes on a stream whose default namespace is `stream_ns`:
@@ -237,25 +182,17 @@ fn writable(element: &Element) -> bool {
 /// assert_eq!(out, b"<iq id='1' type='result'><ping xmlns='urn:xmpp:ping'/></iq>");
 /// ```
 pub fn write_stanza(element: &Element, stream_ns: &str, out: &mut Vec<u8>) -> bool {
-    let start = out.len();
-    if !write_element(element, out) {
-        return false;
+    write_logged(element, stream_ns, out)
+}
+
+fn write_logged(element: &Element, parent_ns: &str, out: &mut Vec<u8>) -> bool {
+    match writer::write_in(element, parent_ns, out) {
+        Ok(()) => true,
+        Err(error) => {
+            log::error!(target: "exampple", "dropped a <{}/> that cannot be written as XML: {error}", element.name());
+            false
+        }
     }
-    if !element.has_ns(stream_ns) {
-        return true;
-    }
-    // minidom writes `<name xmlns='ns'` first for the top element: cut that declaration.
-    let name_end = start + 1 + element.name().len();
-    let decl_len = " xmlns=''".len() + stream_ns.len();
-    let declared = out.get(name_end..name_end + decl_len).is_some_and(|decl| {
-        decl.starts_with(b" xmlns='")
-            && decl.ends_with(b"'")
-            && &decl[8..decl.len() - 1] == stream_ns.as_bytes()
-    });
-    if declared {
-        out.drain(name_end..name_end + decl_len);
-    }
-    true
 }
 
 /// Escapes a string for use inside a single- or double-quoted attribute value or text.
