@@ -53,14 +53,15 @@ use sha1::{Digest, Sha1};
 
 use crate::config::{AutoConnect, Config, ConfigError};
 use crate::conn::{
-    CallError, CallSlot, Conn, ConnParts, Outbox, OutboxItem, RequestId, RequestState, Sender,
+    AnswerKind, CallError, CallSlot, Conn, ConnParts, Outbox, OutboxItem, RequestId, RequestState,
+    Sender,
 };
 use crate::controller::{Controller, Outcome};
 use crate::delegation::{self, Envelope};
 use crate::observe::{self, Observer, RequestEvent, RequestOutcome};
 use crate::parser::{Limits, ParseError, StreamItem, StreamParser};
 use crate::router::{RouteTable, Router, RouterError};
-use crate::stanza::{self, Condition, IqType, StanzaError, StanzaKind, StanzaType};
+use crate::stanza::{self, Condition, Head, IqType, StanzaError, StanzaKind, StanzaType};
 use crate::{ns, xml};
 
 /// The id prefix of the keepalive pings (their answers are consumed by the core).
@@ -886,6 +887,17 @@ impl Component {
                     }
                     self.send_stanza(now, stanza);
                 }
+                OutboxItem::Answer {
+                    conn,
+                    kind,
+                    payload,
+                } => {
+                    if conn.is_expired() {
+                        log::warn!(target: "exampple", "dropped an answer sent after its request timed out");
+                        continue;
+                    }
+                    self.send_answer(now, &conn, kind, payload);
+                }
                 OutboxItem::Finished { request, outcome } => {
                     self.finish_request(now, request, outcome)
                 }
@@ -1004,6 +1016,55 @@ impl Component {
         }
     }
 
+    /// Sends the answer to `conn`'s request. Online, it is written straight from the request
+    /// (the reply element is never built); otherwise (queued while disconnected, wrapped in
+    /// a delegation envelope, or answering a request outside the component namespace, whose
+    /// reply `send_stanza` moves into it) it takes the way of any other stanza.
+    fn send_answer(&mut self, now: Instant, conn: &Conn, kind: AnswerKind, payload: Vec<Element>) {
+        let request = conn.stanza();
+        let direct = matches!(self.state, State::Online | State::Draining(_))
+            && conn.envelope().is_none()
+            && request.has_ns(ns::COMPONENT);
+        if !direct {
+            let reply = kind.build(request, payload);
+            let reply = match conn.envelope() {
+                Some(envelope) => envelope.wrap(reply),
+                None => reply,
+            };
+            self.send_stanza(now, reply);
+            return;
+        }
+        let head = Head::of(request);
+        let mut attributes = head.reply(kind.reply_type(&head));
+        if self.config.set_from {
+            attributes[0].1 = Some(&self.domain);
+        }
+        let generated;
+        if attributes[1].1.is_none() && self.config.auto_generate_id {
+            generated = uuid::Uuid::new_v4().to_string();
+            attributes[1].1 = Some(&generated);
+        }
+        let start = self.transmit.len();
+        match xml::write_parts(
+            request.name(),
+            &attributes,
+            &payload,
+            ns::COMPONENT,
+            &mut self.transmit,
+        ) {
+            Ok(()) => {
+                self.last_output = now;
+                if log::log_enabled!(target: "exampple::wire", log::Level::Trace) {
+                    let sent = String::from_utf8_lossy(&self.transmit[start..]);
+                    log::trace!(target: "exampple::wire", "send packet: {sent}");
+                }
+            }
+            Err(error) => {
+                log::error!(target: "exampple", "dropped an answer that cannot be written as XML: {error}");
+            }
+        }
+    }
+
     fn write_out(&mut self, now: Instant, stanza: &Element) {
         if log::log_enabled!(target: "exampple::wire", log::Level::Trace) {
             log::trace!(target: "exampple::wire", "send packet: {}", xml::to_string(stanza));
@@ -1042,21 +1103,21 @@ impl Component {
         if self.config.trimmed {
             xml::trim(&mut stanza);
         }
-        if kind == StanzaKind::Iq
-            && matches!(stanza.attr("type"), Some("result") | Some("error"))
-            && stanza
-                .attr("id")
-                .is_some_and(|id| id.starts_with(KEEPALIVE_ID_PREFIX))
-        {
-            // The answer to our own keepalive ping: any input already proved the peer alive.
-            return;
-        }
-        if kind == StanzaKind::Iq
-            && matches!(stanza.attr("type"), Some("result") | Some("error"))
-            && !self.calls.is_empty()
-            && self.answer_call(&stanza)
-        {
-            return;
+        if kind == StanzaKind::Iq {
+            let head = Head::of(&stanza);
+            if matches!(head.kind, Some("result") | Some("error")) {
+                if head
+                    .id
+                    .is_some_and(|id| id.starts_with(KEEPALIVE_ID_PREFIX))
+                {
+                    // The answer to our own keepalive ping: any input already proved the
+                    // peer alive.
+                    return;
+                }
+                if !self.calls.is_empty() && self.answer_call(&stanza) {
+                    return;
+                }
+            }
         }
         if kind == StanzaKind::Message
             && let Some(namespaces) = delegation::advertised_namespaces(&stanza)
@@ -1091,7 +1152,8 @@ impl Component {
         stanza: Element,
         envelope: Option<Envelope>,
     ) {
-        let type_attr = stanza.attr("type");
+        let head = Head::of(&stanza);
+        let type_attr = head.kind;
         let stanza_type = match (kind, StanzaType::of(kind, type_attr)) {
             (_, Some(t)) => t,
             (StanzaKind::Message, None) => StanzaType::Message(crate::MessageType::Normal),
@@ -1111,7 +1173,7 @@ impl Component {
         let is_request = matches!(stanza_type, StanzaType::Iq(IqType::Get | IqType::Set));
         if is_request {
             // RFC 6120 §8.1.3: an iq must have an id, or its answer cannot be matched.
-            if stanza.attr("id").is_none_or(str::is_empty) {
+            if head.id.is_none_or(str::is_empty) {
                 let error = StanzaError::new(Condition::BadRequest)
                     .with_text("en", "an iq must carry an id");
                 self.answer_error(now, &stanza, envelope.as_ref(), &error);
@@ -1128,8 +1190,8 @@ impl Component {
                 return;
             }
         }
-        for attr in ["from", "to"] {
-            if let Some(jid) = stanza.attr(attr)
+        for (attr, value) in [("from", head.from), ("to", head.to)] {
+            if let Some(jid) = value
                 && crate::jid::Jid::new(jid).is_err()
             {
                 let error = StanzaError::new(Condition::JidMalformed)

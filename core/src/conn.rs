@@ -30,7 +30,7 @@ use minidom::Element;
 use crate::controller::Outcome;
 use crate::delegation::Envelope;
 use crate::jid::Jid;
-use crate::stanza::{self, StanzaError, StanzaKind, StanzaType};
+use crate::stanza::{self, Head, StanzaError, StanzaKind, StanzaType};
 
 /// Identifies one routed stanza while it is being handled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -72,6 +72,13 @@ pub(crate) enum OutboxItem {
     Send {
         request: Option<RequestId>,
         stanza: Element,
+    },
+    /// The answer to a request, written by the core from the request itself: no reply
+    /// element is built on the way.
+    Answer {
+        conn: Conn,
+        kind: AnswerKind,
+        payload: Vec<Element>,
     },
     Finished {
         request: RequestId,
@@ -364,17 +371,22 @@ impl Conn {
 
     /// The stanza's `id`.
     pub fn id(&self) -> Option<&str> {
-        self.inner.stanza.attr("id")
+        self.head().id
     }
 
     /// The stanza's `from`, as written.
     pub fn from(&self) -> Option<&str> {
-        self.inner.stanza.attr("from")
+        self.head().from
     }
 
     /// The stanza's `to`, as written.
     pub fn to(&self) -> Option<&str> {
-        self.inner.stanza.attr("to")
+        self.head().to
+    }
+
+    /// The stanza's `type`, `id`, `from` and `to` at once.
+    pub fn head(&self) -> Head<'_> {
+        Head::of(&self.inner.stanza)
     }
 
     /// The sender's JID, parsed (`None` when absent or invalid).
@@ -409,12 +421,26 @@ impl Conn {
     }
 
     fn reply(&self, stanza: Element) -> Reply<'_> {
-        Reply { conn: self, stanza }
+        Reply {
+            conn: self,
+            stanza: ReplyStanza::Built(stanza),
+        }
+    }
+
+    fn answer(&self, kind: AnswerKind, payload: impl IntoIterator<Item = Element>) -> Reply<'_> {
+        Reply {
+            conn: self,
+            stanza: ReplyStanza::Answer {
+                kind,
+                payload: payload.into_iter().collect(),
+                built: std::cell::OnceCell::new(),
+            },
+        }
     }
 
     /// The `result` to an iq, carrying `payload`.
     pub fn iq_resp(&self, payload: impl IntoIterator<Item = Element>) -> Reply<'_> {
-        self.reply(stanza::iq_result(&self.inner.stanza, payload))
+        self.answer(AnswerKind::IqResult, payload)
     }
 
     /// The error answer to an iq (the request payload echoed, then the error).
@@ -424,7 +450,7 @@ impl Conn {
 
     /// A message answering a message: same type, addresses swapped, same id.
     pub fn message_resp(&self, payload: impl IntoIterator<Item = Element>) -> Reply<'_> {
-        self.reply(stanza::message_reply(&self.inner.stanza, payload))
+        self.answer(AnswerKind::MessageReply, payload)
     }
 
     /// The error answer to a message.
@@ -446,15 +472,19 @@ impl Conn {
     /// Sends any stanza as it is (no envelope wrapping; `set_from` and `auto_generate_id`
     /// apply). Use the responders (`iq_resp(...).send()`) to answer the request itself.
     pub fn send(&self, stanza: Element) -> Result<(), SendError> {
+        self.push(OutboxItem::Send {
+            request: Some(self.inner.request),
+            stanza,
+        })
+    }
+
+    fn push(&self, item: OutboxItem) -> Result<(), SendError> {
         if self.is_expired() {
             return Err(SendError::TimedOut);
         }
         self.inner.outbox.check_send()?;
         self.inner.state.sent.fetch_add(1, Ordering::Relaxed);
-        self.inner.outbox.push(OutboxItem::Send {
-            request: Some(self.inner.request),
-            stanza,
-        });
+        self.inner.outbox.push(item);
         Ok(())
     }
 
@@ -486,38 +516,111 @@ impl fmt::Debug for Conn {
     }
 }
 
+/// Which answer an [`OutboxItem::Answer`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AnswerKind {
+    /// The `result` to an iq.
+    IqResult,
+    /// A message of the request's type.
+    MessageReply,
+}
+
+impl AnswerKind {
+    /// The answer to `request` as an element.
+    pub(crate) fn build(self, request: &Element, payload: Vec<Element>) -> Element {
+        match self {
+            AnswerKind::IqResult => stanza::iq_result(request, payload),
+            AnswerKind::MessageReply => stanza::message_reply(request, payload),
+        }
+    }
+
+    /// The answer's `type` attribute, given the request's head.
+    pub(crate) fn reply_type<'a>(self, request: &Head<'a>) -> Option<&'a str> {
+        match self {
+            AnswerKind::IqResult => Some("result"),
+            AnswerKind::MessageReply => request.kind,
+        }
+    }
+}
+
 /// A response built from a [`Conn`]; [`Reply::send`] sends it (wrapped back into the
 /// delegation envelope when the request came in one).
+///
+/// The answers `iq_resp` and `message_resp` are not built as elements unless asked for
+/// ([`Reply::stanza`], [`Reply::map`], [`Reply::into_element`]): sent as they are, the core
+/// writes them straight from the request.
 #[must_use = "a reply is only sent by calling send()"]
 #[derive(Debug)]
 pub struct Reply<'a> {
     conn: &'a Conn,
-    stanza: Element,
+    stanza: ReplyStanza,
+}
+
+#[derive(Debug)]
+enum ReplyStanza {
+    Answer {
+        kind: AnswerKind,
+        payload: Vec<Element>,
+        built: std::cell::OnceCell<Element>,
+    },
+    Built(Element),
 }
 
 impl Reply<'_> {
     /// The reply as it stands (before envelope wrapping).
     pub fn stanza(&self) -> &Element {
-        &self.stanza
+        match &self.stanza {
+            ReplyStanza::Answer {
+                kind,
+                payload,
+                built,
+            } => built.get_or_init(|| kind.build(self.conn.stanza(), payload.clone())),
+            ReplyStanza::Built(stanza) => stanza,
+        }
     }
 
     /// Changes the reply before sending it.
-    pub fn map(mut self, f: impl FnOnce(Element) -> Element) -> Self {
-        self.stanza = f(self.stanza);
-        self
+    pub fn map(self, f: impl FnOnce(Element) -> Element) -> Self {
+        let conn = self.conn;
+        Reply {
+            conn,
+            stanza: ReplyStanza::Built(f(self.unwrapped())),
+        }
     }
 
     /// The reply as it would go on the wire (wrapped when there is an envelope).
     pub fn into_element(self) -> Element {
-        match self.conn.envelope() {
-            Some(envelope) => envelope.wrap(self.stanza),
-            None => self.stanza,
+        let conn = self.conn;
+        let stanza = self.unwrapped();
+        match conn.envelope() {
+            Some(envelope) => envelope.wrap(stanza),
+            None => stanza,
+        }
+    }
+
+    fn unwrapped(self) -> Element {
+        match self.stanza {
+            ReplyStanza::Answer {
+                kind,
+                payload,
+                built,
+            } => built
+                .into_inner()
+                .unwrap_or_else(|| kind.build(self.conn.stanza(), payload)),
+            ReplyStanza::Built(stanza) => stanza,
         }
     }
 
     /// Sends the reply.
     pub fn send(self) -> Result<(), SendError> {
         let conn = self.conn;
-        conn.send(self.into_element())
+        match self.stanza {
+            ReplyStanza::Answer { kind, payload, .. } => conn.push(OutboxItem::Answer {
+                conn: conn.clone(),
+                kind,
+                payload,
+            }),
+            ReplyStanza::Built(_) => conn.send(self.into_element()),
+        }
     }
 }

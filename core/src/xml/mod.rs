@@ -23,6 +23,7 @@ pub use minidom::Element as XmlElement;
 
 mod writer;
 
+pub(crate) use writer::write_parts;
 pub use writer::{MAX_WRITE_DEPTH, WriteError, is_xml_text, write_in};
 
 /// Why a string could not be parsed into an element.

@@ -50,6 +50,60 @@ pub fn write_in(element: &Element, parent_ns: &str, out: &mut Vec<u8>) -> Result
     result
 }
 
+/// Appends an element in `parent_ns` given by its parts: `name`, the attributes (without a
+/// namespace, in the order given) that have a value, then `children`. For a reply written
+/// straight from its request, without building it as an element first. The attribute
+/// names must be XML names (they are the core's own constants).
+pub(crate) fn write_parts(
+    name: &str,
+    attributes: &[(&str, Option<&str>)],
+    children: &[Element],
+    parent_ns: &str,
+    out: &mut Vec<u8>,
+) -> Result<(), WriteError> {
+    let start = out.len();
+    let result = write_parts_inner(name, attributes, children, parent_ns, out);
+    if result.is_err() {
+        out.truncate(start);
+    }
+    result
+}
+
+fn write_parts_inner(
+    name: &str,
+    attributes: &[(&str, Option<&str>)],
+    children: &[Element],
+    parent_ns: &str,
+    out: &mut Vec<u8>,
+) -> Result<(), WriteError> {
+    if !is_ncname(name) {
+        return Err(WriteError::InvalidName);
+    }
+    out.push(b'<');
+    out.extend_from_slice(name.as_bytes());
+    for (key, value) in attributes {
+        if let Some(value) = value {
+            out.push(b' ');
+            out.extend_from_slice(key.as_bytes());
+            out.extend_from_slice(b"='");
+            escape_into(value, true, out)?;
+            out.push(b'\'');
+        }
+    }
+    if children.is_empty() {
+        out.extend_from_slice(b"/>");
+        return Ok(());
+    }
+    out.push(b'>');
+    for child in children {
+        write_tree(child, parent_ns, 2, out)?;
+    }
+    out.extend_from_slice(b"</");
+    out.extend_from_slice(name.as_bytes());
+    out.push(b'>');
+    Ok(())
+}
+
 fn write_tree(
     element: &Element,
     parent_ns: &str,

@@ -1,0 +1,200 @@
+//! Answers written straight from their request (`iq_resp` and `message_resp` sent as they
+//! are, with no reply element built) against the same answers built as elements and sent
+//! with `conn.send`: the bytes on the wire must be the same, wire level, through the test kit.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use exampple_core::testing::TestComponent;
+use exampple_core::{Config, Conn, Element, Router, StanzaError, StanzaKind, xml};
+use proptest::prelude::*;
+
+const DOMAIN: &str = "test.example.com";
+const T: Duration = Duration::from_secs(5);
+
+/// Answers with the request's own payload echoed, written straight from the request.
+fn direct(conn: Conn, payload: Vec<Element>) -> Result<(), StanzaError> {
+    match conn.kind() {
+        StanzaKind::Iq => conn.iq_resp(payload).send()?,
+        _ => conn.message_resp(payload).send()?,
+    }
+    Ok(())
+}
+
+/// The same answer, built as an element first.
+fn built(conn: Conn, payload: Vec<Element>) -> Result<(), StanzaError> {
+    let reply = match conn.kind() {
+        StanzaKind::Iq => conn.iq_resp(payload),
+        _ => conn.message_resp(payload),
+    };
+    conn.send(reply.into_element())?;
+    Ok(())
+}
+
+type ControllerFn = fn(Conn, Vec<Element>) -> Result<(), StanzaError>;
+
+fn router(controller: ControllerFn) -> Router {
+    Router::new()
+        .iq("urn:answer", |ns| {
+            ns.get("q", controller).set("q", controller)
+        })
+        .message(|m| {
+            m.chat(controller)
+                .normal(controller)
+                .headline(controller)
+                .groupchat(controller)
+        })
+}
+
+/// What the component wrote after its handshake, for `request` on a fresh component.
+fn answer_on_the_wire(config: Config, controller: ControllerFn, request: &[u8]) -> String {
+    let mut c = TestComponent::start(config, router(controller));
+    c.component_received_raw(request);
+    String::from_utf8_lossy(c.raw_sent())
+        .rsplit("</handshake>")
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn attribute(name: &'static str, value: Option<String>) -> String {
+    value.map_or(String::new(), |v| format!(" {name}='{}'", xml::escape(&v)))
+}
+
+fn request() -> impl Strategy<Value = String> {
+    let kind = prop_oneof![
+        Just(("iq", Some("get"))),
+        Just(("iq", Some("set"))),
+        Just(("message", Some("chat"))),
+        Just(("message", Some("normal"))),
+        Just(("message", Some("headline"))),
+        Just(("message", Some("groupchat"))),
+        Just(("message", None)),
+    ];
+    let value = proptest::option::of(prop_oneof![
+        Just(String::new()),
+        Just("1".to_string()),
+        Just("a&b<c>'d\"e\tf".to_string()),
+        Just("é𝄞".to_string()),
+    ]);
+    let from = proptest::option::of(prop_oneof![
+        Just("user@example.com/res".to_string()),
+        Just("User@Example.com/r&'<>\"".to_string()),
+        Just("example.com".to_string()),
+    ]);
+    let to = prop_oneof![
+        Just(Some(DOMAIN.to_string())),
+        Just(Some(format!("room@{DOMAIN}/nick"))),
+        Just(None),
+    ];
+    let namespace = prop_oneof![Just(""), Just(" xmlns='jabber:client'")];
+    let payload = prop_oneof![
+        Just("<q xmlns='urn:answer:q'/>"),
+        Just("<q xmlns='urn:answer:q' a='&amp;&apos;'><x>t&lt;&#13;</x><y xmlns='urn:y'/></q>"),
+        Just("<body>hi &amp; bye</body><q xmlns='urn:answer:q'/>"),
+    ];
+    (kind, value, from, to, namespace, payload).prop_map(
+        |((name, kind), id, from, to, namespace, payload)| {
+            let payload = if name == "iq" {
+                // An iq request carries exactly one payload element.
+                payload.replace("<body>hi &amp; bye</body>", "")
+            } else {
+                payload.to_string()
+            };
+            format!(
+                "<{name}{namespace}{}{}{}{}>{payload}</{name}>",
+                attribute("type", kind.map(str::to_string)),
+                attribute("id", id),
+                attribute("from", from),
+                attribute("to", to),
+            )
+        },
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn direct_answers_are_the_built_answers_byte_for_byte(
+        request in request(),
+        set_from in any::<bool>(),
+    ) {
+        let config = Config::new(DOMAIN, "secret").set_from(set_from);
+        let direct = answer_on_the_wire(config.clone(), direct, request.as_bytes());
+        let built = answer_on_the_wire(config, built, request.as_bytes());
+        prop_assert_eq!(&direct, &built, "request {}", request);
+        // Every request here is answered: with the echo, or (an iq without an id) an error.
+        prop_assert!(!direct.is_empty(), "no answer to {}", request);
+        // Whatever went out parses.
+        xml::parse_all(&direct).expect("the answer parses");
+    }
+}
+
+#[test]
+fn an_answer_without_an_id_gets_a_generated_one() {
+    let config = Config::new(DOMAIN, "secret").auto_generate_id(true);
+    let out = answer_on_the_wire(
+        config,
+        direct,
+        b"<message type='chat' from='a@b/c' to='test.example.com'><body>x</body></message>",
+    );
+    let answer = xml::parse(&out).unwrap();
+    let id = answer.attr("id").expect("an id");
+    assert_eq!(uuid::Uuid::parse_str(id).unwrap().get_version_num(), 4);
+    assert_eq!(answer.attr("to"), Some("a@b/c"));
+    assert_eq!(answer.attr("type"), Some("chat"));
+}
+
+static KEPT: Mutex<Option<Conn>> = Mutex::new(None);
+
+fn keep(conn: Conn, _: Vec<Element>) -> Result<(), StanzaError> {
+    *KEPT.lock().unwrap() = Some(conn);
+    Ok(())
+}
+
+/// An answer sent while the connection is down waits in the queue, and goes out (built
+/// as an element then) once the component is back online.
+#[test]
+fn an_answer_sent_while_disconnected_goes_out_after_the_reconnect() {
+    let mut c = TestComponent::start(
+        Config::new(DOMAIN, "secret").set_from(true),
+        Router::new().iq("urn:answer", |ns| ns.get("q", keep)),
+    );
+    c.component_received_raw(
+        b"<iq type='get' id='late' from='a@b/c' to='test.example.com'><q xmlns='urn:answer:q'/></iq>",
+    );
+    c.drop_connection();
+    let conn = KEPT.lock().unwrap().take().expect("the controller ran");
+    conn.iq_resp([xml!("<done xmlns='urn:answer:q'/>")])
+        .send()
+        .expect("queued");
+    c.pump();
+    c.assert_nothing_sent(Duration::ZERO);
+    assert!(c.advance_to_next_timeout());
+    assert!(c.is_online());
+    c.assert_stanza_receive(
+        xml!(
+            "<iq type='result' id='late' from='test.example.com' to='a@b/c'><done xmlns='urn:answer:q'/></iq>"
+        ),
+        T,
+    );
+}
+
+/// A reply that was looked at before it was sent is still the same answer.
+#[test]
+fn a_reply_inspected_before_sending_is_sent_unchanged() {
+    fn inspect(conn: Conn, payload: Vec<Element>) -> Result<(), StanzaError> {
+        let reply = conn.iq_resp(payload);
+        assert_eq!(reply.stanza().attr("type"), Some("result"));
+        reply.send()?;
+        Ok(())
+    }
+    let request =
+        b"<iq type='get' id='i' from='a@b/c' to='test.example.com'><q xmlns='urn:answer:q'/></iq>";
+    let config = Config::new(DOMAIN, "secret");
+    assert_eq!(
+        answer_on_the_wire(config.clone(), inspect, request),
+        answer_on_the_wire(config, built, request)
+    );
+}
