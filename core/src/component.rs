@@ -59,7 +59,7 @@ use crate::conn::{
 use crate::controller::{Controller, Outcome};
 use crate::delegation::{self, Envelope};
 use crate::observe::{self, Observer, RequestEvent, RequestOutcome};
-use crate::parser::{Limits, ParseError, StreamItem, StreamParser};
+use crate::parser::{Limits, ParseError, Parsed, StreamItem, StreamParser};
 use crate::router::{RouteTable, Router, RouterError};
 use crate::stanza::{self, Condition, Head, IqType, StanzaError, StanzaKind, StanzaType};
 use crate::{ns, xml};
@@ -328,7 +328,7 @@ pub struct Component {
     attempts: u32,
     rng: u64,
     observer: Option<Arc<dyn Observer>>,
-    items: Vec<StreamItem>,
+    parsed: Parsed,
     drained: Vec<OutboxItem>,
     delegated: Vec<String>,
     handshake_stream_id: Option<String>,
@@ -367,7 +367,7 @@ impl Component {
             attempts: 0,
             rng: seed,
             observer: None,
-            items: Vec::new(),
+            parsed: Parsed::default(),
             drained: Vec::new(),
             delegated: Vec::new(),
             handshake_stream_id: None,
@@ -485,34 +485,60 @@ impl Component {
 
     /// Bytes from the server, in any chunking.
     pub fn handle_input(&mut self, now: Instant, bytes: &[u8]) {
+        if !self.is_reading() {
+            self.drain_outbox(now);
+            return;
+        }
+        let mut parsed = std::mem::take(&mut self.parsed);
+        self.parser.parse(bytes, &mut parsed);
+        self.handle_parsed(now, &mut parsed);
+        self.parsed = parsed;
+    }
+
+    /// A parser for the connection just opened, for a runtime that parses on another thread
+    /// than the core's: it feeds this parser the bytes it reads, and passes what comes out to
+    /// [`Component::handle_parsed`] instead of calling [`Component::handle_input`]. Take a
+    /// new one after each [`Component::handle_connected`]: a parser holds one stream.
+    pub fn stream_parser(&self) -> StreamParser {
+        StreamParser::new(self.parser.limits())
+    }
+
+    /// What a [`Component::stream_parser`] made of the server's bytes: the same as handing
+    /// those bytes to [`Component::handle_input`]. `parsed` is left empty, to be reused.
+    pub fn handle_parsed(&mut self, now: Instant, parsed: &mut Parsed) {
         self.drain_outbox(now);
-        if !matches!(
+        if !self.is_reading() {
+            parsed.items.clear();
+            parsed.error = None;
+            return;
+        }
+        self.last_input = now;
+        self.ping_deadline = None;
+        let mut alive = true;
+        for item in parsed.items.drain(..) {
+            if alive {
+                alive = self.on_item(now, item);
+            }
+        }
+        let error = parsed.error.take();
+        if !alive {
+            return;
+        }
+        if let Some(error) = error {
+            self.fail_stream(now, error.condition(), error.to_string(), &error);
+        }
+    }
+
+    /// Whether the connection is in a state where the server's input counts.
+    fn is_reading(&self) -> bool {
+        matches!(
             self.state,
             State::Opening(_)
                 | State::Handshaking(_)
                 | State::Online
                 | State::Draining(_)
                 | State::Closing(_)
-        ) {
-            return;
-        }
-        self.last_input = now;
-        self.ping_deadline = None;
-        let mut items = std::mem::take(&mut self.items);
-        let result = self.parser.feed(bytes, &mut items);
-        let mut alive = true;
-        for item in items.drain(..) {
-            if alive {
-                alive = self.on_item(now, item);
-            }
-        }
-        self.items = items;
-        if !alive {
-            return;
-        }
-        if let Err(error) = result {
-            self.fail_stream(now, error.condition(), error.to_string(), &error);
-        }
+        )
     }
 
     /// Controllers or senders left stanzas, outcomes or calls: take them.

@@ -85,6 +85,24 @@ pub enum StreamItem {
     Close,
 }
 
+/// What a [`StreamParser`] made of some bytes: the complete items, in order, and the error
+/// that stopped it, if one did. A runtime that parses on another thread than the core's
+/// sends these to [`Component::handle_parsed`](crate::Component::handle_parsed).
+#[derive(Debug, Default)]
+pub struct Parsed {
+    /// The items, in the order they were received.
+    pub items: Vec<StreamItem>,
+    /// Why the parser stopped: the stream cannot go on after this.
+    pub error: Option<ParseError>,
+}
+
+impl Parsed {
+    /// Whether there is nothing in it.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty() && self.error.is_none()
+    }
+}
+
 /// Why the stream cannot be parsed any further. Each maps to a stream error condition.
 #[derive(Debug, Clone, thiserror::Error, PartialEq)]
 #[non_exhaustive]
@@ -180,6 +198,14 @@ impl StreamParser {
     /// Whether the peer closed its stream.
     pub fn is_closed(&self) -> bool {
         self.closed
+    }
+
+    /// Feeds bytes; complete items are appended to `parsed.items`, and an error (the first,
+    /// or again the same one once failed) is put in `parsed.error`.
+    pub fn parse(&mut self, data: &[u8], parsed: &mut Parsed) {
+        if let Err(error) = self.feed(data, &mut parsed.items) {
+            parsed.error = Some(error);
+        }
     }
 
     /// Feeds bytes; complete items are appended to `out`. After an error the parser stays

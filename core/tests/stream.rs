@@ -570,8 +570,115 @@ fn every_split_point_gives_the_same_stanzas() {
     assert_eq!(run_chunked(&one_by_one), whole);
 }
 
+/// Drives a component through `chunks` of server input, either with `handle_input` or, as
+/// a runtime that parses on another thread does, with its own `stream_parser` and
+/// `handle_parsed`; returns everything it wrote and the events it gave, in order.
+fn drive(chunks: &[&[u8]], parse_elsewhere: bool) -> (String, Vec<String>) {
+    use exampple_core::Conn;
+    use exampple_core::parser::Parsed;
+    let now = Instant::now();
+    let router = Router::new().fallback(|conn: Conn, _p: Vec<exampple_core::Element>| {
+        let _ = conn.send(conn.stanza().clone());
+    });
+    let mut c = Component::new(config(), router, now).unwrap();
+    c.connect(now);
+    c.handle_connected(now);
+    let mut parser = c.stream_parser();
+    let mut written = transmit(&mut c);
+    let mut seen = Vec::new();
+    for chunk in chunks {
+        if parse_elsewhere {
+            let mut parsed = Parsed::default();
+            parser.parse(chunk, &mut parsed);
+            c.handle_parsed(now, &mut parsed);
+            assert!(parsed.is_empty(), "handle_parsed takes everything");
+        } else {
+            c.handle_input(now, chunk);
+        }
+        while let Some(ev) = c.poll_event() {
+            match ev {
+                Event::Dispatch(d) => d.run(),
+                other => seen.push(
+                    format!("{other:?}")
+                        .split([' ', '(', '{'])
+                        .next()
+                        .unwrap_or("")
+                        .to_string(),
+                ),
+            }
+        }
+        c.handle_outbox(now);
+        written.push_str(&transmit(&mut c));
+    }
+    (written, seen)
+}
+
+/// Server inputs for `drive`: a good stream, and streams that end in each way.
+fn server_inputs() -> Vec<Vec<u8>> {
+    let good = stream_bytes();
+    let mut bad_xml = good.clone();
+    bad_xml.extend_from_slice(b"<iq type='get' id='2'></message><presence/>");
+    let mut closed = good.clone();
+    closed.extend_from_slice(b"</stream:stream>");
+    let mut too_deep = good.clone();
+    too_deep.extend_from_slice(&b"<a>".repeat(100));
+    let stream_error = format!(
+        "{SERVER_HEADER}<stream:error><not-authorized xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>"
+    )
+    .into_bytes();
+    vec![good, bad_xml, closed, too_deep, stream_error]
+}
+
+fn chunked<'a>(bytes: &'a [u8], sizes: &[usize]) -> Vec<&'a [u8]> {
+    let mut chunks = Vec::new();
+    let mut rest = bytes;
+    let mut i = 0;
+    while !rest.is_empty() {
+        let n = sizes[i % sizes.len()].min(rest.len());
+        let (a, b) = rest.split_at(n);
+        chunks.push(a);
+        rest = b;
+        i += 1;
+    }
+    chunks
+}
+
+#[test]
+fn parsing_elsewhere_ends_streams_the_same_way() {
+    for input in server_inputs() {
+        let (written, events) = drive(&[&input], true);
+        assert_eq!((written.clone(), events.clone()), drive(&[&input], false));
+        assert!(written.contains("<handshake>"), "{written}");
+    }
+    // The bad inputs do end the stream, each with its stream error or disconnect.
+    let ends: Vec<Vec<String>> = server_inputs()
+        .iter()
+        .map(|i| drive(&[i], true).1)
+        .collect();
+    assert_eq!(ends[0], ["Connect", "Online"]);
+    for end in &ends[1..] {
+        assert!(
+            matches!(
+                end.last().map(String::as_str),
+                Some("Disconnected" | "Failed")
+            ),
+            "{ends:?}"
+        );
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn parsing_elsewhere_is_handle_input(
+        sizes in proptest::collection::vec(1usize..64, 1..50),
+        which in 0usize..5,
+    ) {
+        let input = &server_inputs()[which];
+        let chunks = chunked(input, &sizes);
+        prop_assert_eq!(drive(&chunks, true), drive(&chunks, false));
+    }
 
     #[test]
     fn any_chunking_gives_the_same_stanzas(sizes in proptest::collection::vec(1usize..40, 1..200)) {
