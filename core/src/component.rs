@@ -59,7 +59,7 @@ use crate::conn::{
 use crate::controller::{Controller, Outcome};
 use crate::delegation::{self, Envelope};
 use crate::observe::{self, Observer, RequestEvent, RequestOutcome};
-use crate::parser::{Limits, ParseError, Parsed, StreamItem, StreamParser};
+use crate::parser::{Limits, ParseError, StreamBuilder, StreamItem, StreamLexer, Tokens};
 use crate::router::{RouteTable, Router, RouterError};
 use crate::stanza::{self, Condition, Head, IqType, StanzaError, StanzaKind, StanzaType};
 use crate::{ns, xml};
@@ -313,7 +313,10 @@ pub struct Component {
     outbox: Arc<Outbox>,
     domain: Arc<str>,
     state: State,
-    parser: StreamParser,
+    /// The tokeniser of `handle_input` (runtimes may run their own, see `stream_lexer`).
+    lexer: StreamLexer,
+    /// Tokens into elements, for the current connection.
+    builder: StreamBuilder,
     transmit: Vec<u8>,
     events: VecDeque<Event>,
     queue: VecDeque<Element>,
@@ -328,7 +331,8 @@ pub struct Component {
     attempts: u32,
     rng: u64,
     observer: Option<Arc<dyn Observer>>,
-    parsed: Parsed,
+    tokens: Tokens,
+    items: Vec<StreamItem>,
     drained: Vec<OutboxItem>,
     delegated: Vec<String>,
     handshake_stream_id: Option<String>,
@@ -352,7 +356,8 @@ impl Component {
             table: Arc::new(table),
             outbox,
             state: State::Idle,
-            parser: StreamParser::new(limits),
+            lexer: StreamLexer::new(limits),
+            builder: StreamBuilder::new(),
             transmit: Vec::with_capacity(8192),
             events: VecDeque::new(),
             queue: VecDeque::new(),
@@ -367,7 +372,8 @@ impl Component {
             attempts: 0,
             rng: seed,
             observer: None,
-            parsed: Parsed::default(),
+            tokens: Tokens::default(),
+            items: Vec::new(),
             drained: Vec::new(),
             delegated: Vec::new(),
             handshake_stream_id: None,
@@ -454,7 +460,8 @@ impl Component {
             return;
         }
         self.transmit.clear();
-        self.parser = StreamParser::new(self.parser.limits());
+        self.lexer = StreamLexer::new(self.lexer.limits());
+        self.builder = StreamBuilder::new();
         self.transmit.extend_from_slice(b"<?xml version='1.0'?><stream:stream xmlns='jabber:component:accept' xmlns:stream='http://etherx.jabber.org/streams' to='");
         self.transmit
             .extend_from_slice(xml::escape(&self.config.domain).as_bytes());
@@ -489,42 +496,46 @@ impl Component {
             self.drain_outbox(now);
             return;
         }
-        let mut parsed = std::mem::take(&mut self.parsed);
-        self.parser.parse(bytes, &mut parsed);
-        self.handle_parsed(now, &mut parsed);
-        self.parsed = parsed;
+        let mut tokens = std::mem::take(&mut self.tokens);
+        self.lexer.lex(bytes, &mut tokens);
+        self.handle_tokens(now, &mut tokens);
+        self.tokens = tokens;
     }
 
-    /// A parser for the connection just opened, for a runtime that parses on another thread
-    /// than the core's: it feeds this parser the bytes it reads, and passes what comes out to
-    /// [`Component::handle_parsed`] instead of calling [`Component::handle_input`]. Take a
-    /// new one after each [`Component::handle_connected`]: a parser holds one stream.
-    pub fn stream_parser(&self) -> StreamParser {
-        StreamParser::new(self.parser.limits())
+    /// A tokeniser for the connection just opened, for a runtime that reads on another
+    /// thread than the core's: it feeds this lexer the bytes it reads, and passes the
+    /// [`Tokens`] to [`Component::handle_tokens`] instead of calling
+    /// [`Component::handle_input`]. Tokenising is the larger part of parsing, and it needs
+    /// nothing of the core; the elements are built (and later freed) on the core's thread.
+    /// Take a new lexer for each connection: one holds one stream.
+    pub fn stream_lexer(&self) -> StreamLexer {
+        StreamLexer::new(self.lexer.limits())
     }
 
-    /// What a [`Component::stream_parser`] made of the server's bytes: the same as handing
-    /// those bytes to [`Component::handle_input`]. `parsed` is left empty, to be reused.
-    pub fn handle_parsed(&mut self, now: Instant, parsed: &mut Parsed) {
+    /// What a [`Component::stream_lexer`] made of the server's bytes: the same as handing
+    /// those bytes to [`Component::handle_input`]. `tokens` is left empty, to be reused.
+    pub fn handle_tokens(&mut self, now: Instant, tokens: &mut Tokens) {
         self.drain_outbox(now);
         if !self.is_reading() {
-            parsed.items.clear();
-            parsed.error = None;
+            tokens.events.clear();
+            tokens.error = None;
             return;
         }
         self.last_input = now;
         self.ping_deadline = None;
+        let mut items = std::mem::take(&mut self.items);
+        let result = self.builder.build(tokens, &mut items);
         let mut alive = true;
-        for item in parsed.items.drain(..) {
+        for item in items.drain(..) {
             if alive {
                 alive = self.on_item(now, item);
             }
         }
-        let error = parsed.error.take();
+        self.items = items;
         if !alive {
             return;
         }
-        if let Some(error) = error {
+        if let Err(error) = result {
             self.fail_stream(now, error.condition(), error.to_string(), &error);
         }
     }

@@ -85,24 +85,6 @@ pub enum StreamItem {
     Close,
 }
 
-/// What a [`StreamParser`] made of some bytes: the complete items, in order, and the error
-/// that stopped it, if one did. A runtime that parses on another thread than the core's
-/// sends these to [`Component::handle_parsed`](crate::Component::handle_parsed).
-#[derive(Debug, Default)]
-pub struct Parsed {
-    /// The items, in the order they were received.
-    pub items: Vec<StreamItem>,
-    /// Why the parser stopped: the stream cannot go on after this.
-    pub error: Option<ParseError>,
-}
-
-impl Parsed {
-    /// Whether there is nothing in it.
-    pub fn is_empty(&self) -> bool {
-        self.items.is_empty() && self.error.is_none()
-    }
-}
-
 /// Why the stream cannot be parsed any further. Each maps to a stream error condition.
 #[derive(Debug, Clone, thiserror::Error, PartialEq)]
 #[non_exhaustive]
@@ -146,27 +128,52 @@ impl ParseError {
     }
 }
 
-/// The incremental stream parser. Feed it bytes as they come; it never panics and keeps at
-/// most one stanza in memory.
-pub struct StreamParser {
+/// The first stage of parsing, which can run on another thread than the core: rxml's
+/// tokeniser, with the stream's limits (stanza size, nesting depth), the checks that need
+/// only the tokens (text between stanzas, DTDs, data after the close), and nothing that
+/// allocates per element. What it makes of the bytes are [`Tokens`], which the core turns
+/// into stanzas ([`Component::handle_tokens`](crate::Component::handle_tokens)).
+///
+/// The elements are built on the core's thread on purpose: they are freed there too, and
+/// memory allocated on one thread and freed on another is far slower with glibc's
+/// allocator than memory that stays on one thread.
+pub struct StreamLexer {
     raw: RawParser,
-    builder: TreeBuilder,
     limits: Limits,
-    header: Option<StreamHeader>,
+    /// Open elements, the stream's own included (1 between stanzas).
+    depth: usize,
     header_done: bool,
     closed: bool,
     failed: Option<ParseError>,
     /// Bytes of the stanza being received.
     stanza_bytes: usize,
-    /// Between a top-level element's `<name` and the end of its head.
-    stanza_head_open: bool,
     /// The last bytes fed, to recognise a DTD when rxml reports a syntax error.
     tail: [u8; 16],
     tail_len: usize,
 }
 
-impl StreamParser {
-    /// A parser expecting a stream header first.
+/// What a [`StreamLexer`] made of some bytes: rxml's events, in order, and the error that
+/// stopped it, if one did. Sent to the core as they are; reuse one once it is emptied.
+#[derive(Debug, Default)]
+pub struct Tokens {
+    pub(crate) events: Vec<RawEvent>,
+    pub(crate) error: Option<ParseError>,
+}
+
+impl Tokens {
+    /// Whether there is nothing in it.
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty() && self.error.is_none()
+    }
+
+    /// Whether lexing stopped with an error (the stream cannot go on after these tokens).
+    pub fn is_final(&self) -> bool {
+        self.error.is_some()
+    }
+}
+
+impl StreamLexer {
+    /// A lexer expecting a stream header first.
     pub fn new(limits: Limits) -> Self {
         // rxml refuses names, attribute values and references longer than this; the
         // stanza-size limit is the one that matters, so align the two.
@@ -174,17 +181,14 @@ impl StreamParser {
             max_token_length: limits.max_stanza_size.max(1024),
             ..rxml::Options::default()
         };
-        let raw = <RawParser as rxml::WithOptions>::with_options(options);
-        StreamParser {
-            raw,
-            builder: TreeBuilder::new(),
+        StreamLexer {
+            raw: <RawParser as rxml::WithOptions>::with_options(options),
             limits,
-            header: None,
+            depth: 0,
             header_done: false,
             closed: false,
             failed: None,
             stanza_bytes: 0,
-            stanza_head_open: false,
             tail: [0; 16],
             tail_len: 0,
         }
@@ -195,37 +199,21 @@ impl StreamParser {
         self.limits
     }
 
-    /// Whether the peer closed its stream.
-    pub fn is_closed(&self) -> bool {
-        self.closed
-    }
-
-    /// Feeds bytes; complete items are appended to `parsed.items`, and an error (the first,
-    /// or again the same one once failed) is put in `parsed.error`.
-    pub fn parse(&mut self, data: &[u8], parsed: &mut Parsed) {
-        if let Err(error) = self.feed(data, &mut parsed.items) {
-            parsed.error = Some(error);
-        }
-    }
-
-    /// Feeds bytes; complete items are appended to `out`. After an error the parser stays
-    /// failed and returns the same error.
-    pub fn feed(&mut self, mut data: &[u8], out: &mut Vec<StreamItem>) -> Result<(), ParseError> {
+    /// Feeds bytes; their events are appended to `tokens`, and an error (the first one, or
+    /// the same one again once failed) is put in `tokens`.
+    pub fn lex(&mut self, data: &[u8], tokens: &mut Tokens) {
         if let Some(e) = &self.failed {
-            return Err(e.clone());
+            tokens.error = Some(e.clone());
+            return;
         }
-        let result = self.feed_inner(&mut data, out);
-        if let Err(e) = &result {
+        let mut data = data;
+        if let Err(e) = self.lex_inner(&mut data, &mut tokens.events) {
             self.failed = Some(e.clone());
+            tokens.error = Some(e);
         }
-        result
     }
 
-    fn feed_inner(
-        &mut self,
-        data: &mut &[u8],
-        out: &mut Vec<StreamItem>,
-    ) -> Result<(), ParseError> {
+    fn lex_inner(&mut self, data: &mut &[u8], out: &mut Vec<RawEvent>) -> Result<(), ParseError> {
         let chunk = *data;
         if self.closed {
             if chunk.iter().all(u8::is_ascii_whitespace) {
@@ -238,9 +226,9 @@ impl StreamParser {
             let result = self.raw.parse(data, false);
             let consumed = before - data.len();
             let opens_stanza = self.header_done
-                && self.builder.depth() == 1
+                && self.depth == 1
                 && matches!(result, Ok(Some(RawEvent::ElementHeadOpen(..))));
-            if self.builder.depth() >= 2 || self.in_stanza_head() || opens_stanza {
+            if self.depth >= 2 || opens_stanza {
                 self.stanza_bytes += consumed;
                 if self.stanza_bytes > self.limits.max_stanza_size {
                     return Err(ParseError::StanzaTooLarge {
@@ -249,130 +237,80 @@ impl StreamParser {
                 }
             }
             match result {
-                Err(EndOrError::NeedMoreData) => {
+                Err(EndOrError::NeedMoreData) | Ok(None) => {
                     self.remember_tail(chunk);
                     return Ok(());
                 }
                 Err(EndOrError::Error(e)) => return Err(self.classify(e, chunk)),
-                Ok(None) => {
-                    self.remember_tail(chunk);
-                    return Ok(());
+                Ok(Some(event)) => {
+                    if let Some(event) = self.check(event)? {
+                        out.push(event);
+                    }
+                    if self.closed {
+                        // Whatever follows the close in this chunk must be whitespace.
+                        let rest = *data;
+                        self.remember_tail(chunk);
+                        if rest.iter().all(u8::is_ascii_whitespace) {
+                            return Ok(());
+                        }
+                        return Err(ParseError::AfterClose);
+                    }
                 }
-                Ok(Some(event)) => self.on_event(event, out)?,
             }
         }
     }
 
-    /// Whether a top-level element's head is being read (its bytes count towards the stanza).
-    fn in_stanza_head(&self) -> bool {
-        self.stanza_head_open
-    }
-
-    fn on_event(&mut self, event: RawEvent, out: &mut Vec<StreamItem>) -> Result<(), ParseError> {
-        let depth = self.builder.depth();
+    /// Checks an event against the stream's rules; the events the builder needs are
+    /// returned, whitespace between stanzas is dropped.
+    fn check(&mut self, event: RawEvent) -> Result<Option<RawEvent>, ParseError> {
         if !self.header_done {
-            return self.on_header_event(event, out);
+            match &event {
+                RawEvent::Text(..) => return Ok(None),
+                RawEvent::ElementHeadOpen(..) => self.depth += 1,
+                RawEvent::ElementHeadClose(_) => self.header_done = true,
+                RawEvent::ElementFoot(_) => {
+                    // `<stream:stream/>`: opened and closed at once.
+                    self.header_done = true;
+                    self.closed = true;
+                    self.depth = 0;
+                }
+                RawEvent::XmlDeclaration(..) | RawEvent::Attribute(..) => {}
+            }
+            return Ok(Some(event));
         }
         match &event {
-            RawEvent::Text(_, text) if depth == 1 => {
+            RawEvent::Text(_, text) if self.depth == 1 => {
                 // Whitespace between stanzas (keepalives) never reaches the tree.
                 self.stanza_bytes = 0;
                 if text.chars().all(|c| c.is_ascii_whitespace()) {
-                    return Ok(());
+                    return Ok(None);
                 }
                 return Err(ParseError::StrayText);
             }
-            RawEvent::ElementHeadOpen(..) if depth > self.limits.max_depth => {
-                return Err(ParseError::TooDeep {
-                    limit: self.limits.max_depth,
-                });
+            RawEvent::ElementHeadOpen(..) => {
+                if self.depth > self.limits.max_depth {
+                    return Err(ParseError::TooDeep {
+                        limit: self.limits.max_depth,
+                    });
+                }
+                self.depth += 1;
             }
             RawEvent::XmlDeclaration(..) => {
                 return Err(ParseError::NotWellFormed(
                     "XML declaration inside the stream".into(),
                 ));
             }
-            _ => {}
-        }
-        let is_foot = matches!(event, RawEvent::ElementFoot(_));
-        match &event {
-            RawEvent::ElementHeadOpen(..) if depth == 1 => self.stanza_head_open = true,
-            RawEvent::ElementHeadClose(_) | RawEvent::ElementFoot(_) => {
-                self.stanza_head_open = false
-            }
-            _ => {}
-        }
-        self.builder
-            .process_event(event)
-            .map_err(|e| ParseError::NotWellFormed(e.to_string()))?;
-        if is_foot {
-            match self.builder.depth() {
-                1 => {
-                    self.stanza_bytes = 0;
-                    if let Some(el) = self.builder.unshift_child() {
-                        out.push(StreamItem::Element(el));
-                    }
-                }
-                0 => {
-                    self.closed = true;
-                    self.builder.root = None;
-                    out.push(StreamItem::Close);
-                }
-                _ => {}
-            }
-        }
-        Ok(())
-    }
-
-    fn on_header_event(
-        &mut self,
-        event: RawEvent,
-        out: &mut Vec<StreamItem>,
-    ) -> Result<(), ParseError> {
-        match &event {
-            RawEvent::XmlDeclaration(..) => return Ok(()),
-            RawEvent::ElementHeadOpen(_, (prefix, local)) => {
-                self.header = Some(StreamHeader {
-                    name: local.to_string(),
-                    prefix: prefix.as_ref().map(|p| p.to_string()),
-                    ..StreamHeader::default()
-                });
-            }
-            RawEvent::Attribute(_, (prefix, local), value) => {
-                if let Some(h) = self.header.as_mut() {
-                    let value = Some(value.to_string());
-                    match (prefix.as_ref().map(|p| p.as_str()), local.as_str()) {
-                        (None, "id") => h.id = value,
-                        (None, "from") => h.from = value,
-                        (None, "to") => h.to = value,
-                        (None, "version") => h.version = value,
-                        (None, "xmlns") => h.default_ns = value,
-                        (Some("xmlns"), p) if Some(p) == h.prefix.as_deref() => h.stream_ns = value,
-                        _ => {}
-                    }
-                }
-            }
-            RawEvent::ElementHeadClose(_) => {
-                self.header_done = true;
-                self.builder
-                    .process_event(event)
-                    .map_err(|e| ParseError::NotWellFormed(e.to_string()))?;
-                out.push(StreamItem::Header(self.header.take().unwrap_or_default()));
-                return Ok(());
-            }
             RawEvent::ElementFoot(_) => {
-                // `<stream:stream/>`: opened and closed at once.
-                self.header_done = true;
-                self.closed = true;
-                out.push(StreamItem::Header(self.header.take().unwrap_or_default()));
-                out.push(StreamItem::Close);
-                return Ok(());
+                self.depth = self.depth.saturating_sub(1);
+                match self.depth {
+                    1 => self.stanza_bytes = 0,
+                    0 => self.closed = true,
+                    _ => {}
+                }
             }
-            RawEvent::Text(..) => return Ok(()),
+            RawEvent::Text(..) | RawEvent::Attribute(..) | RawEvent::ElementHeadClose(_) => {}
         }
-        self.builder
-            .process_event(event)
-            .map_err(|e| ParseError::NotWellFormed(e.to_string()))
+        Ok(Some(event))
     }
 
     fn remember_tail(&mut self, chunk: &[u8]) {
@@ -424,12 +362,186 @@ impl StreamParser {
     }
 }
 
+impl std::fmt::Debug for StreamLexer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamLexer")
+            .field("limits", &self.limits)
+            .field("depth", &self.depth)
+            .field("closed", &self.closed)
+            .field("failed", &self.failed)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The second stage of parsing: a [`StreamLexer`]'s tokens into the stream header and
+/// complete top-level elements. It runs on the core's thread.
+pub(crate) struct StreamBuilder {
+    builder: TreeBuilder,
+    header: Option<StreamHeader>,
+    header_done: bool,
+    failed: bool,
+}
+
+impl StreamBuilder {
+    pub(crate) fn new() -> Self {
+        StreamBuilder {
+            builder: TreeBuilder::new(),
+            header: None,
+            header_done: false,
+            failed: false,
+        }
+    }
+
+    /// Builds what `tokens` hold into `out`, emptying `tokens`: the items in order, then
+    /// the error that ends the stream (the builder's own, or the lexer's), if any.
+    pub(crate) fn build(
+        &mut self,
+        tokens: &mut Tokens,
+        out: &mut Vec<StreamItem>,
+    ) -> Result<(), ParseError> {
+        let mut result = Ok(());
+        for event in tokens.events.drain(..) {
+            if self.failed {
+                continue;
+            }
+            if let Err(e) = self.on_event(event, out) {
+                self.failed = true;
+                result = Err(e);
+            }
+        }
+        let lexer_error = tokens.error.take();
+        result?;
+        match lexer_error {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    fn on_event(&mut self, event: RawEvent, out: &mut Vec<StreamItem>) -> Result<(), ParseError> {
+        if !self.header_done {
+            return self.on_header_event(event, out);
+        }
+        let is_foot = matches!(event, RawEvent::ElementFoot(_));
+        self.builder
+            .process_event(event)
+            .map_err(|e| ParseError::NotWellFormed(e.to_string()))?;
+        if is_foot {
+            match self.builder.depth() {
+                1 => {
+                    if let Some(el) = self.builder.unshift_child() {
+                        out.push(StreamItem::Element(el));
+                    }
+                }
+                0 => {
+                    self.builder.root = None;
+                    out.push(StreamItem::Close);
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn on_header_event(
+        &mut self,
+        event: RawEvent,
+        out: &mut Vec<StreamItem>,
+    ) -> Result<(), ParseError> {
+        match &event {
+            RawEvent::XmlDeclaration(..) | RawEvent::Text(..) => return Ok(()),
+            RawEvent::ElementHeadOpen(_, (prefix, local)) => {
+                self.header = Some(StreamHeader {
+                    name: local.to_string(),
+                    prefix: prefix.as_ref().map(|p| p.to_string()),
+                    ..StreamHeader::default()
+                });
+            }
+            RawEvent::Attribute(_, (prefix, local), value) => {
+                if let Some(h) = self.header.as_mut() {
+                    let value = Some(value.to_string());
+                    match (prefix.as_ref().map(|p| p.as_str()), local.as_str()) {
+                        (None, "id") => h.id = value,
+                        (None, "from") => h.from = value,
+                        (None, "to") => h.to = value,
+                        (None, "version") => h.version = value,
+                        (None, "xmlns") => h.default_ns = value,
+                        (Some("xmlns"), p) if Some(p) == h.prefix.as_deref() => h.stream_ns = value,
+                        _ => {}
+                    }
+                }
+            }
+            RawEvent::ElementHeadClose(_) => {
+                self.header_done = true;
+                self.builder
+                    .process_event(event)
+                    .map_err(|e| ParseError::NotWellFormed(e.to_string()))?;
+                out.push(StreamItem::Header(self.header.take().unwrap_or_default()));
+                return Ok(());
+            }
+            RawEvent::ElementFoot(_) => {
+                // `<stream:stream/>`: opened and closed at once.
+                self.header_done = true;
+                out.push(StreamItem::Header(self.header.take().unwrap_or_default()));
+                out.push(StreamItem::Close);
+                return Ok(());
+            }
+        }
+        self.builder
+            .process_event(event)
+            .map_err(|e| ParseError::NotWellFormed(e.to_string()))
+    }
+}
+
+/// The incremental stream parser: a [`StreamLexer`] and the builder of elements, on one
+/// thread. Feed it bytes as they come; it never panics and keeps at most one stanza in
+/// memory.
+pub struct StreamParser {
+    lexer: StreamLexer,
+    builder: StreamBuilder,
+    tokens: Tokens,
+    failed: Option<ParseError>,
+}
+
+impl StreamParser {
+    /// A parser expecting a stream header first.
+    pub fn new(limits: Limits) -> Self {
+        StreamParser {
+            lexer: StreamLexer::new(limits),
+            builder: StreamBuilder::new(),
+            tokens: Tokens::default(),
+            failed: None,
+        }
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> Limits {
+        self.lexer.limits()
+    }
+
+    /// Whether the peer closed its stream.
+    pub fn is_closed(&self) -> bool {
+        self.lexer.closed
+    }
+
+    /// Feeds bytes; complete items are appended to `out`. After an error the parser stays
+    /// failed and returns the same error.
+    pub fn feed(&mut self, data: &[u8], out: &mut Vec<StreamItem>) -> Result<(), ParseError> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        self.lexer.lex(data, &mut self.tokens);
+        let result = self.builder.build(&mut self.tokens, out);
+        if let Err(e) = &result {
+            self.failed = Some(e.clone());
+        }
+        result
+    }
+}
+
 impl std::fmt::Debug for StreamParser {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StreamParser")
-            .field("limits", &self.limits)
-            .field("header_done", &self.header_done)
-            .field("closed", &self.closed)
+            .field("lexer", &self.lexer)
             .field("failed", &self.failed)
             .finish_non_exhaustive()
     }

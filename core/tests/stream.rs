@@ -571,11 +571,11 @@ fn every_split_point_gives_the_same_stanzas() {
 }
 
 /// Drives a component through `chunks` of server input, either with `handle_input` or, as
-/// a runtime that parses on another thread does, with its own `stream_parser` and
-/// `handle_parsed`; returns everything it wrote and the events it gave, in order.
-fn drive(chunks: &[&[u8]], parse_elsewhere: bool) -> (String, Vec<String>) {
+/// a runtime that reads on another thread does, with its own `stream_lexer` and
+/// `handle_tokens`; returns everything it wrote and the events it gave, in order.
+fn drive(chunks: &[&[u8]], lex_elsewhere: bool) -> (String, Vec<String>) {
     use exampple_core::Conn;
-    use exampple_core::parser::Parsed;
+    use exampple_core::parser::Tokens;
     let now = Instant::now();
     let router = Router::new().fallback(|conn: Conn, _p: Vec<exampple_core::Element>| {
         let _ = conn.send(conn.stanza().clone());
@@ -583,15 +583,15 @@ fn drive(chunks: &[&[u8]], parse_elsewhere: bool) -> (String, Vec<String>) {
     let mut c = Component::new(config(), router, now).unwrap();
     c.connect(now);
     c.handle_connected(now);
-    let mut parser = c.stream_parser();
+    let mut lexer = c.stream_lexer();
     let mut written = transmit(&mut c);
     let mut seen = Vec::new();
     for chunk in chunks {
-        if parse_elsewhere {
-            let mut parsed = Parsed::default();
-            parser.parse(chunk, &mut parsed);
-            c.handle_parsed(now, &mut parsed);
-            assert!(parsed.is_empty(), "handle_parsed takes everything");
+        if lex_elsewhere {
+            let mut tokens = Tokens::default();
+            lexer.lex(chunk, &mut tokens);
+            c.handle_tokens(now, &mut tokens);
+            assert!(tokens.is_empty(), "handle_tokens takes everything");
         } else {
             c.handle_input(now, chunk);
         }
@@ -644,7 +644,7 @@ fn chunked<'a>(bytes: &'a [u8], sizes: &[usize]) -> Vec<&'a [u8]> {
 }
 
 #[test]
-fn parsing_elsewhere_ends_streams_the_same_way() {
+fn lexing_elsewhere_ends_streams_the_same_way() {
     for input in server_inputs() {
         let (written, events) = drive(&[&input], true);
         assert_eq!((written.clone(), events.clone()), drive(&[&input], false));
@@ -671,7 +671,7 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
     #[test]
-    fn parsing_elsewhere_is_handle_input(
+    fn lexing_elsewhere_is_handle_input(
         sizes in proptest::collection::vec(1usize..64, 1..50),
         which in 0usize..5,
     ) {

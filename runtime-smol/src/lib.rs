@@ -11,6 +11,7 @@
 #![warn(missing_docs)]
 
 pub mod client;
+mod reader;
 mod runtime;
 
 pub use runtime::{Handle, Runtime, RuntimeError, SyncControllers};

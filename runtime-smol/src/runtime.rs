@@ -12,7 +12,9 @@ use exampple_core::observe::Observer;
 use exampple_core::{Config, RequestId, Router, Sender};
 use smol::channel;
 use smol::future::FutureExt as _;
-use smol::io::{AsyncReadExt, AsyncWriteExt};
+use smol::io::AsyncWriteExt;
+
+use crate::reader::{Connection, Input};
 
 /// Why the runtime stopped.
 #[derive(Debug, thiserror::Error)]
@@ -234,11 +236,8 @@ impl Runtime {
         core.set_waker(Arc::new(move || {
             let _ = wake_tx.try_send(());
         }));
-        let mut socket: Option<Arc<Async<TcpStream>>> = None;
-        // 16 KiB reads: large enough to batch (one write per drain answers them all), small
-        // enough that a batch's stanzas, conns and replies stay in cache (64 KiB reads were
-        // ~9% slower at window 1000).
-        let mut buffer = vec![0u8; 16 * 1024];
+        // The open connection: its socket, and its reader thread's parsed input.
+        let mut connection: Option<Connection> = None;
         // The output buffer, swapped with the core's (no allocation per drain).
         let mut out: Vec<u8> = Vec::with_capacity(64 * 1024);
         let mut tasks: HashMap<RequestId, smol::Task<()>> = HashMap::new();
@@ -254,10 +253,10 @@ impl Runtime {
         loop {
             // 1. Write what the core has for the socket: one write per drain.
             while core.poll_transmit_into(&mut out) {
-                if let Some(s) = &socket
-                    && let Err(e) = write_out(s, &out, write_timeout).await
+                if let Some(c) = &connection
+                    && let Err(e) = write_out(&c.socket, &out, write_timeout).await
                 {
-                    socket = None;
+                    connection = None;
                     core.handle_closed(Instant::now(), e);
                 }
                 out.clear();
@@ -268,11 +267,17 @@ impl Runtime {
                     Event::Connect { address } => {
                         let timeout = core.config().handshake_timeout;
                         match connect(&address, timeout).await {
-                            Ok(s) => {
-                                log::info!(target: "exampple", "connected to {address}");
-                                socket = Some(Arc::new(s));
-                                core.handle_connected(Instant::now());
-                            }
+                            Ok(s) => match Connection::start(s, core.stream_lexer()) {
+                                Ok(c) => {
+                                    log::info!(target: "exampple", "connected to {address}");
+                                    connection = Some(c);
+                                    core.handle_connected(Instant::now());
+                                }
+                                Err(e) => {
+                                    log::error!(target: "exampple", "cannot start the reader thread: {e}");
+                                    core.handle_connect_failed(Instant::now(), e.to_string());
+                                }
+                            },
                             Err(e) => {
                                 log::warn!(target: "exampple", "cannot connect to {address}: {e}");
                                 core.handle_connect_failed(Instant::now(), e);
@@ -303,7 +308,7 @@ impl Runtime {
                         // Dropping the task cancels it at its next await point.
                         tasks.remove(&request);
                     }
-                    Event::Disconnected { .. } => socket = None,
+                    Event::Disconnected { .. } => connection = None,
                     Event::Failed(error) => return Err(error.into()),
                     Event::Closed => return Ok(()),
                     Event::Online { .. } | Event::Delegated { .. } => {}
@@ -330,8 +335,8 @@ impl Runtime {
             // Right after work, poll the socket and the outbox for a few microseconds before
             // sleeping: a busy peer's next request usually comes within that, and waking a
             // sleeping thread (on a VM, a halted vCPU) costs more. Never when idle.
-            let spun = match (&socket, busy) {
-                (Some(s), true) => spin_for_input(s, &mut buffer, &core),
+            let spun = match (&connection, busy) {
+                (Some(c), true) => spin_for_input(c, &core),
                 _ => None,
             };
             let mut command_too = None;
@@ -347,8 +352,11 @@ impl Runtime {
                 Some(wake) => wake,
                 None => {
                     let read = async {
-                        match &socket {
-                            Some(s) => Wake::Read((&**s).read(&mut buffer).await),
+                        match &connection {
+                            Some(c) => match c.inputs.recv().await {
+                                Ok(input) => Wake::Input(input),
+                                Err(_) => Wake::ReaderGone,
+                            },
                             None => std::future::pending().await,
                         }
                     };
@@ -378,17 +386,26 @@ impl Runtime {
                     read.or(woken).or(command).or(timer).await
                 }
             };
-            busy = matches!(wake, Wake::Read(Ok(1..)) | Wake::Outbox);
+            busy = matches!(wake, Wake::Input(Input::Tokens(_)) | Wake::Outbox);
             let now = Instant::now();
             match wake {
-                Wake::Read(Ok(0)) => {
-                    socket = None;
-                    core.handle_closed(now, "the server closed the connection");
+                Wake::Input(Input::Tokens(mut tokens)) => {
+                    core.handle_tokens(now, &mut tokens);
+                    if let Some(c) = &connection {
+                        c.recycle(tokens);
+                    }
                 }
-                Wake::Read(Ok(n)) => core.handle_input(now, &buffer[..n]),
-                Wake::Read(Err(e)) => {
-                    socket = None;
-                    core.handle_closed(now, e.to_string());
+                Wake::Input(Input::Closed(reason)) => {
+                    connection = None;
+                    core.handle_closed(now, reason);
+                }
+                Wake::ReaderGone => {
+                    // The reader ends after its last batch (the core has already answered a
+                    // parse error and dropped the connection): with the connection still
+                    // here, it ended unexpectedly.
+                    if connection.take().is_some() {
+                        core.handle_closed(now, "the reader stopped");
+                    }
                 }
                 Wake::Outbox => core.handle_outbox(now),
                 Wake::Command(Command::Connect) => core.connect(now),
@@ -414,17 +431,15 @@ impl Runtime {
 /// How long the core polls for more input after doing work, before it sleeps.
 const SPIN: Duration = Duration::from_micros(50);
 
-/// Polls the socket (non-blocking reads) and the outbox until one has something or
-/// [`SPIN`] has passed.
-fn spin_for_input(socket: &Async<TcpStream>, buffer: &mut [u8], core: &Component) -> Option<Wake> {
+/// Polls the reader's output and the outbox until one has something or [`SPIN`] has
+/// passed.
+fn spin_for_input(connection: &Connection, core: &Component) -> Option<Wake> {
     let until = Instant::now() + SPIN;
     loop {
-        let mut raw: &TcpStream = socket.get_ref();
-        match std::io::Read::read(&mut raw, buffer) {
-            Ok(n) => return Some(Wake::Read(Ok(n))),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-            Err(e) => return Some(Wake::Read(Err(e))),
+        match connection.inputs.try_recv() {
+            Ok(input) => return Some(Wake::Input(input)),
+            Err(channel::TryRecvError::Closed) => return Some(Wake::ReaderGone),
+            Err(channel::TryRecvError::Empty) => {}
         }
         if core.has_outbox() {
             return Some(Wake::Outbox);
@@ -470,7 +485,8 @@ async fn write_out(
 }
 
 enum Wake {
-    Read(std::io::Result<usize>),
+    Input(Input),
+    ReaderGone,
     Outbox,
     Command(Command),
     CommandsClosed,
