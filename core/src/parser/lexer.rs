@@ -1,0 +1,256 @@
+//! The first stage of parsing: rxml's tokeniser and the stream's limits.
+
+use rxml::{Parse, RawEvent, RawParser, error::EndOrError};
+
+use super::{Limits, ParseError};
+
+/// The first stage of parsing, which can run on another thread than the core: rxml's
+/// tokeniser, with the stream's limits (stanza size, nesting depth), the checks that need
+/// only the tokens (text between stanzas, DTDs, data after the close), and nothing that
+/// allocates per element. What it makes of the bytes are [`Tokens`], which the core turns
+/// into stanzas ([`Component::handle_tokens`](crate::Component::handle_tokens)).
+///
+/// The elements are built on the core's thread on purpose: they are freed there too, and
+/// memory allocated on one thread and freed on another is far slower with glibc's
+/// allocator than memory that stays on one thread.
+pub struct StreamLexer {
+    raw: RawParser,
+    limits: Limits,
+    /// Open elements, the stream's own included (1 between stanzas).
+    depth: usize,
+    header_done: bool,
+    closed: bool,
+    failed: Option<ParseError>,
+    /// Bytes of the stanza being received.
+    stanza_bytes: usize,
+    /// The last bytes fed, to recognise a DTD when rxml reports a syntax error.
+    tail: [u8; 16],
+    tail_len: usize,
+}
+
+/// What a [`StreamLexer`] made of some bytes: rxml's events, in order, and the error that
+/// stopped it, if one did. Sent to the core as they are; reuse one once it is emptied.
+#[derive(Debug, Default)]
+pub struct Tokens {
+    pub(crate) events: Vec<RawEvent>,
+    pub(crate) error: Option<ParseError>,
+}
+
+impl Tokens {
+    /// Whether there is nothing in it.
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty() && self.error.is_none()
+    }
+
+    /// Whether lexing stopped with an error (the stream cannot go on after these tokens).
+    pub fn is_final(&self) -> bool {
+        self.error.is_some()
+    }
+}
+
+impl StreamLexer {
+    /// A lexer expecting a stream header first.
+    pub fn new(limits: Limits) -> Self {
+        // rxml refuses names, attribute values and references longer than this; the
+        // stanza-size limit is the one that matters, so align the two.
+        let options = rxml::Options {
+            max_token_length: limits.max_stanza_size.max(1024),
+            ..rxml::Options::default()
+        };
+        StreamLexer {
+            raw: <RawParser as rxml::WithOptions>::with_options(options),
+            limits,
+            depth: 0,
+            header_done: false,
+            closed: false,
+            failed: None,
+            stanza_bytes: 0,
+            tail: [0; 16],
+            tail_len: 0,
+        }
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// Whether the peer closed its stream.
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// Feeds bytes; their events are appended to `tokens`, and an error (the first one, or
+    /// the same one again once failed) is put in `tokens`.
+    pub fn lex(&mut self, data: &[u8], tokens: &mut Tokens) {
+        if let Some(e) = &self.failed {
+            tokens.error = Some(e.clone());
+            return;
+        }
+        let mut data = data;
+        if let Err(e) = self.lex_inner(&mut data, &mut tokens.events) {
+            self.failed = Some(e.clone());
+            tokens.error = Some(e);
+        }
+    }
+
+    fn lex_inner(&mut self, data: &mut &[u8], out: &mut Vec<RawEvent>) -> Result<(), ParseError> {
+        let chunk = *data;
+        if self.closed {
+            if chunk.iter().all(u8::is_ascii_whitespace) {
+                return Ok(());
+            }
+            return Err(ParseError::AfterClose);
+        }
+        loop {
+            let before = data.len();
+            let result = self.raw.parse(data, false);
+            let consumed = before - data.len();
+            let opens_stanza = self.header_done
+                && self.depth == 1
+                && matches!(result, Ok(Some(RawEvent::ElementHeadOpen(..))));
+            if self.depth >= 2 || opens_stanza {
+                self.stanza_bytes += consumed;
+                if self.stanza_bytes > self.limits.max_stanza_size {
+                    return Err(ParseError::StanzaTooLarge {
+                        limit: self.limits.max_stanza_size,
+                    });
+                }
+            }
+            match result {
+                Err(EndOrError::NeedMoreData) | Ok(None) => {
+                    self.remember_tail(chunk);
+                    return Ok(());
+                }
+                Err(EndOrError::Error(e)) => return Err(self.classify(e, chunk)),
+                Ok(Some(event)) => {
+                    if let Some(event) = self.check(event)? {
+                        out.push(event);
+                    }
+                    if self.closed {
+                        // Whatever follows the close in this chunk must be whitespace.
+                        let rest = *data;
+                        self.remember_tail(chunk);
+                        if rest.iter().all(u8::is_ascii_whitespace) {
+                            return Ok(());
+                        }
+                        return Err(ParseError::AfterClose);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Checks an event against the stream's rules; the events the builder needs are
+    /// returned, whitespace between stanzas is dropped.
+    fn check(&mut self, event: RawEvent) -> Result<Option<RawEvent>, ParseError> {
+        if !self.header_done {
+            match &event {
+                RawEvent::Text(..) => return Ok(None),
+                RawEvent::ElementHeadOpen(..) => self.depth += 1,
+                RawEvent::ElementHeadClose(_) => self.header_done = true,
+                RawEvent::ElementFoot(_) => {
+                    // `<stream:stream/>`: opened and closed at once.
+                    self.header_done = true;
+                    self.closed = true;
+                    self.depth = 0;
+                }
+                RawEvent::XmlDeclaration(..) | RawEvent::Attribute(..) => {}
+            }
+            return Ok(Some(event));
+        }
+        match &event {
+            RawEvent::Text(_, text) if self.depth == 1 => {
+                // Whitespace between stanzas (keepalives) never reaches the tree.
+                self.stanza_bytes = 0;
+                if text.chars().all(|c| c.is_ascii_whitespace()) {
+                    return Ok(None);
+                }
+                return Err(ParseError::StrayText);
+            }
+            RawEvent::ElementHeadOpen(..) => {
+                if self.depth > self.limits.max_depth {
+                    return Err(ParseError::TooDeep {
+                        limit: self.limits.max_depth,
+                    });
+                }
+                self.depth += 1;
+            }
+            RawEvent::XmlDeclaration(..) => {
+                return Err(ParseError::NotWellFormed(
+                    "XML declaration inside the stream".into(),
+                ));
+            }
+            RawEvent::ElementFoot(_) => {
+                self.depth = self.depth.saturating_sub(1);
+                match self.depth {
+                    1 => self.stanza_bytes = 0,
+                    0 => self.closed = true,
+                    _ => {}
+                }
+            }
+            RawEvent::Text(..) | RawEvent::Attribute(..) | RawEvent::ElementHeadClose(_) => {}
+        }
+        Ok(Some(event))
+    }
+
+    fn remember_tail(&mut self, chunk: &[u8]) {
+        let keep = chunk.len().min(self.tail.len());
+        if keep == self.tail.len() {
+            self.tail.copy_from_slice(&chunk[chunk.len() - keep..]);
+            self.tail_len = keep;
+        } else {
+            let old_keep = (self.tail.len() - keep).min(self.tail_len);
+            let mut new_tail = [0u8; 16];
+            new_tail[..old_keep]
+                .copy_from_slice(&self.tail[self.tail_len - old_keep..self.tail_len]);
+            new_tail[old_keep..old_keep + keep].copy_from_slice(&chunk[chunk.len() - keep..]);
+            self.tail = new_tail;
+            self.tail_len = old_keep + keep;
+        }
+    }
+
+    fn classify(&self, error: rxml::Error, chunk: &[u8]) -> ParseError {
+        let text = error.to_string();
+        if let rxml::Error::RestrictedXml(what) = &error {
+            if !what.contains("long name") {
+                return ParseError::RestrictedXml(text);
+            }
+            return ParseError::StanzaTooLarge {
+                limit: self.limits.max_stanza_size,
+            };
+        }
+        // rxml rejects `<!DOCTYPE` and `<!ENTITY` as a syntax error: recognise them.
+        let mut window = self.tail[..self.tail_len].to_vec();
+        window.extend_from_slice(&chunk[..chunk.len().min(4096)]);
+        let dtd = [
+            b"<!DOCTYPE".as_slice(),
+            b"<!ENTITY",
+            b"<!ELEMENT",
+            b"<!ATTLIST",
+        ]
+        .iter()
+        .any(|marker| window.windows(marker.len()).any(|w| w == *marker))
+            || window.ends_with(b"<!D")
+            || window.ends_with(b"<!E");
+        if dtd {
+            ParseError::RestrictedXml(format!(
+                "DTDs and entity declarations are not allowed ({text})"
+            ))
+        } else {
+            ParseError::NotWellFormed(text)
+        }
+    }
+}
+
+impl std::fmt::Debug for StreamLexer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamLexer")
+            .field("limits", &self.limits)
+            .field("depth", &self.depth)
+            .field("closed", &self.closed)
+            .field("failed", &self.failed)
+            .finish_non_exhaustive()
+    }
+}
+
