@@ -223,3 +223,50 @@ fn smol_server_down_at_start() {
 fn std_server_down_at_start() {
     server_down_at_start_backs_off(Which::Std);
 }
+
+/// exampple-std's pool wakes a worker for a batch only when none is awake, so an awake
+/// worker held by a blocking controller must not leave the requests queued behind it
+/// waiting: the core wakes more workers when the pool stops taking work. Three controllers
+/// that block for 2 s on four workers, and twenty pings behind them in the same batch.
+#[test]
+fn std_pool_does_not_queue_fast_requests_behind_a_blocking_one() {
+    let server = FakeServer::new();
+    let config = config(server.port()).stanza_timeout(Duration::from_secs(5));
+    let rt = exampple::blocking::Runtime::new(config, router())
+        .unwrap()
+        .workers(4);
+    let handle = rt.handle();
+    let join = std::thread::spawn(move || rt.run().map_err(|e| e.to_string()));
+    let mut session = server.accept(true);
+    // Three controllers that block for 2 s, then pings: one batch or several, the pings
+    // are answered long before the slow ones end.
+    let mut burst = String::new();
+    for i in 0..3 {
+        burst.push_str(&xml::to_string(&request(
+            &format!("slow-{i}"),
+            "urn:test:slow",
+        )));
+    }
+    for i in 0..20 {
+        burst.push_str(&xml::to_string(&request(&format!("p{i}"), "urn:xmpp:ping")));
+    }
+    let sent = Instant::now();
+    session.write(&burst);
+    let mut pings = 0;
+    while pings < 20 {
+        let answer = session.receive(T).expect("an answer");
+        let id = answer.attr("id").unwrap_or_default();
+        assert!(id.starts_with('p'), "a slow one ended first: {id}");
+        pings += 1;
+    }
+    let took = sent.elapsed();
+    eprintln!("20 pings behind 3 blocking controllers answered in {took:?}");
+    assert!(took < Duration::from_secs(1), "{took:?}");
+    for _ in 0..3 {
+        let answer = session.receive(T).expect("the slow answers");
+        assert!(answer.attr("id").unwrap_or_default().starts_with("slow-"));
+    }
+    handle.shutdown(Duration::from_secs(1));
+    session.close();
+    assert_eq!(join.join().unwrap(), Ok(()));
+}

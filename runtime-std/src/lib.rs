@@ -12,6 +12,7 @@
 
 pub mod client;
 mod executor;
+mod pool;
 mod runtime;
 
 pub use runtime::{Handle, Runtime, RuntimeError};

@@ -1,6 +1,5 @@
 //! The blocking component runtime: a reader thread, the core's thread, a bounded worker pool.
 
-use std::collections::VecDeque;
 use std::io::{IsTerminal, Read, Write};
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -9,7 +8,10 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use exampple_core::component::{Component, ComponentError, Dispatch, Event};
+
+use crate::pool::WorkerPool;
 use exampple_core::observe::Observer;
+use exampple_core::parser::{StreamLexer, Tokens};
 use exampple_core::{Config, Router, Sender};
 
 /// Why the runtime stopped.
@@ -25,7 +27,8 @@ pub enum RuntimeError {
 }
 
 enum Input {
-    Bytes(u64, Vec<u8>),
+    /// Tokens of `.2` bytes read on connection `.0`.
+    Tokens(u64, Tokens, usize),
     Closed(u64, String),
     Wake,
     Connect,
@@ -167,21 +170,8 @@ impl Runtime {
             ..
         } = self;
 
-        // The worker pool: a fixed number of threads taking dispatches from one queue.
-        let work = Arc::new(WorkQueue::default());
-        let pool: Vec<_> = (0..workers)
-            .filter_map(|i| {
-                let work = work.clone();
-                std::thread::Builder::new()
-                    .name(format!("exampple-worker-{i}"))
-                    .spawn(move || {
-                        while let Some(dispatch) = work.take() {
-                            dispatch.run();
-                        }
-                    })
-                    .ok()
-            })
-            .collect();
+        // Sync controllers run on the pool's threads.
+        let mut pool = WorkerPool::start(workers).map_err(RuntimeError::Thread)?;
         // The dispatches of one drain, handed to the pool together.
         let mut batch: Vec<Dispatch> = Vec::new();
         // The output buffer, swapped with the core's (no allocation per drain).
@@ -231,6 +221,7 @@ impl Runtime {
                                     Ok(reader) => {
                                         spawn_reader(
                                             reader,
+                                            core.stream_lexer(),
                                             generation,
                                             input_tx.clone(),
                                             budget.clone(),
@@ -253,8 +244,6 @@ impl Runtime {
                     Event::Dispatch(dispatch) => {
                         if dispatch.is_async() {
                             executor.spawn(dispatch.request, Box::pin(dispatch.into_future()));
-                        } else if pool.is_empty() {
-                            dispatch.run();
                         } else {
                             batch.push(dispatch);
                         }
@@ -270,7 +259,7 @@ impl Runtime {
                     _ => {}
                 }
             }
-            work.give(&mut batch);
+            pool.give(&mut batch);
             if let Some(result) = stop {
                 break result;
             }
@@ -282,9 +271,14 @@ impl Runtime {
             // thread (on a VM, a halted vCPU) costs more. Never when idle; the spin yields,
             // so the reader and the workers still get the CPU.
             let spun = if busy { spin_recv(&input_rx) } else { None };
+            let pool_check = pool.watch(Instant::now());
+            let deadline = match (core.poll_timeout(), pool_check) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             let input = match spun {
                 Some(input) => Some(input),
-                None => match core.poll_timeout() {
+                None => match deadline {
                     Some(deadline) => {
                         let wait = deadline.saturating_duration_since(Instant::now());
                         match input_rx.recv_timeout(wait) {
@@ -296,14 +290,14 @@ impl Runtime {
                     None => input_rx.recv().ok(),
                 },
             };
-            busy = matches!(input, Some(Input::Bytes(..) | Input::Wake));
+            busy = matches!(input, Some(Input::Tokens(..) | Input::Wake));
             let now = Instant::now();
             match input {
-                Some(Input::Bytes(g, bytes)) => {
-                    budget.give_back(bytes.len());
+                Some(Input::Tokens(g, mut tokens, bytes)) => {
                     if g == generation {
-                        core.handle_input(now, &bytes);
+                        core.handle_tokens(now, &mut tokens);
                     }
+                    budget.give_back(bytes, tokens);
                 }
                 Some(Input::Closed(g, reason)) if g == generation => {
                     socket = None;
@@ -324,70 +318,8 @@ impl Runtime {
         if let Some(s) = socket.take() {
             let _ = s.shutdown(Shutdown::Both);
         }
-        work.close();
-        for worker in pool {
-            let _ = worker.join();
-        }
+        pool.close();
         result
-    }
-}
-
-/// The pool's queue: the core hands over a drain's dispatches under one lock and wakes one
-/// idle worker; a worker that takes a dispatch while more wait wakes the next one, so as
-/// many workers run as there is work (a blocking controller holds one worker, and the
-/// next dispatch goes to another) without waking every worker for every batch.
-#[derive(Default)]
-struct WorkQueue {
-    state: Mutex<WorkState>,
-    ready: Condvar,
-}
-
-#[derive(Default)]
-struct WorkState {
-    queue: VecDeque<Dispatch>,
-    idle: usize,
-    closed: bool,
-}
-
-impl WorkQueue {
-    fn give(&self, batch: &mut Vec<Dispatch>) {
-        if batch.is_empty() {
-            return;
-        }
-        let wake = {
-            let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-            state.queue.extend(batch.drain(..));
-            state.idle > 0
-        };
-        if wake {
-            self.ready.notify_one();
-        }
-    }
-
-    /// The next dispatch; `None` once closed and empty (queued work is still run).
-    fn take(&self) -> Option<Dispatch> {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        loop {
-            if let Some(dispatch) = state.queue.pop_front() {
-                let more = !state.queue.is_empty() && state.idle > 0;
-                drop(state);
-                if more {
-                    self.ready.notify_one();
-                }
-                return Some(dispatch);
-            }
-            if state.closed {
-                return None;
-            }
-            state.idle += 1;
-            state = self.ready.wait(state).unwrap_or_else(|p| p.into_inner());
-            state.idle -= 1;
-        }
-    }
-
-    fn close(&self) {
-        self.state.lock().unwrap_or_else(|p| p.into_inner()).closed = true;
-        self.ready.notify_all();
     }
 }
 
@@ -425,43 +357,70 @@ fn connect(address: &str, timeout: Duration) -> Result<TcpStream, String> {
     Err(last)
 }
 
-/// How many bytes read from the socket may wait for the core: past that the reader stops
-/// reading, the kernel's receive window fills, and a server that floods without reading our
-/// answers is slowed down instead of filling our memory.
-const READ_BUDGET: usize = 1 << 20;
+/// How many bytes read from the socket may wait for the core (as tokens, which take a few
+/// times the memory of their bytes): past that the reader stops reading, the kernel's
+/// receive window fills, and a server that floods without reading our answers is slowed
+/// down instead of filling our memory.
+const READ_BUDGET: usize = 64 * 1024;
 
-/// The bytes read but not yet handled by the core (the reader's backpressure).
+/// How many bytes of a read are tokenised before their tokens go to the core (~18 pings),
+/// so that the core builds, routes and answers the first stanzas of a large read while the
+/// rest are tokenised.
+const PIECE: usize = 2048;
+
+/// The bytes read but not yet handled by the core (the reader's backpressure), and the
+/// emptied token buffers on their way back to the reader.
 #[derive(Default)]
 struct ReadBudget {
-    state: Mutex<(usize, bool)>,
+    state: Mutex<BudgetState>,
     changed: Condvar,
+}
+
+#[derive(Default)]
+struct BudgetState {
+    pending: usize,
+    stopped: bool,
+    spare: Vec<Tokens>,
 }
 
 impl ReadBudget {
     /// Waits until `n` more bytes fit; false when the runtime stopped.
     fn take(&self, n: usize) -> bool {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        while state.0 >= READ_BUDGET && !state.1 {
+        while state.pending >= READ_BUDGET && !state.stopped {
             state = self.changed.wait(state).unwrap_or_else(|p| p.into_inner());
         }
-        state.0 += n;
-        !state.1
+        state.pending += n;
+        !state.stopped
     }
 
-    fn give_back(&self, n: usize) {
+    /// `n` bytes were handled; `tokens` (emptied) can be filled again.
+    fn give_back(&self, n: usize, tokens: Tokens) {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        state.0 = state.0.saturating_sub(n);
+        state.pending = state.pending.saturating_sub(n);
+        if state.spare.len() < 16 {
+            state.spare.push(tokens);
+        }
         self.changed.notify_all();
     }
 
+    /// An emptied token buffer, if one came back.
+    fn spare(&self) -> Tokens {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        state.spare.pop().unwrap_or_default()
+    }
+
     fn stop(&self) {
-        self.state.lock().unwrap_or_else(|p| p.into_inner()).1 = true;
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).stopped = true;
         self.changed.notify_all();
     }
 }
 
+/// The connection's reader: reads the socket and tokenises what it reads (the larger part
+/// of parsing) on its own thread; the core builds the elements from the tokens.
 fn spawn_reader(
     mut stream: TcpStream,
+    mut lexer: StreamLexer,
     generation: u64,
     inputs: mpsc::Sender<Input>,
     budget: Arc<ReadBudget>,
@@ -471,8 +430,9 @@ fn spawn_reader(
         .spawn(move || {
             // 16 KiB reads keep a batch's stanzas in cache (64 KiB: ~7% slower at window 1000).
             let mut buffer = vec![0u8; 16 * 1024];
+            let mut tokens = Tokens::default();
             loop {
-                match stream.read(&mut buffer) {
+                let n = match stream.read(&mut buffer) {
                     Ok(0) => {
                         let _ = inputs.send(Input::Closed(
                             generation,
@@ -480,20 +440,33 @@ fn spawn_reader(
                         ));
                         return;
                     }
-                    Ok(n) => {
-                        if !budget.take(n)
-                            || inputs
-                                .send(Input::Bytes(generation, buffer[..n].to_vec()))
-                                .is_err()
-                        {
-                            return;
-                        }
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Ok(n) => n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                     Err(e) => {
                         let _ = inputs.send(Input::Closed(generation, e.to_string()));
                         return;
                     }
+                };
+                let mut pieces = buffer[..n].chunks(PIECE).peekable();
+                let mut unsent = 0;
+                while let Some(piece) = pieces.next() {
+                    lexer.lex(piece, &mut tokens);
+                    unsent += piece.len();
+                    if tokens.is_empty() && pieces.peek().is_some() {
+                        continue;
+                    }
+                    // Every byte is accounted for, even those still inside a stanza.
+                    let last = tokens.is_final();
+                    let batch = std::mem::replace(&mut tokens, budget.spare());
+                    if !budget.take(unsent)
+                        || inputs
+                            .send(Input::Tokens(generation, batch, unsent))
+                            .is_err()
+                        || last
+                    {
+                        return;
+                    }
+                    unsent = 0;
                 }
             }
         });

@@ -123,4 +123,3 @@ impl StreamBuilder {
             .map_err(|e| ParseError::NotWellFormed(e.to_string()))
     }
 }
-

@@ -253,4 +253,3 @@ impl std::fmt::Debug for StreamLexer {
             .finish_non_exhaustive()
     }
 }
-
