@@ -513,12 +513,12 @@ impl Component {
     }
 
     /// What a [`Component::stream_lexer`] made of the server's bytes: the same as handing
-    /// those bytes to [`Component::handle_input`]. `tokens` is left empty, to be reused.
+    /// those bytes to [`Component::handle_input`]. `tokens` is left spent: give it back to
+    /// the lexer's thread, which drops and refills it (see [`Tokens`]).
     pub fn handle_tokens(&mut self, now: Instant, tokens: &mut Tokens) {
         self.drain_outbox(now);
         if !self.is_reading() {
-            tokens.events.clear();
-            tokens.error = None;
+            tokens.spent = true;
             return;
         }
         self.last_input = now;

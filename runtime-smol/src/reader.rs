@@ -64,7 +64,8 @@ impl Connection {
         })
     }
 
-    /// Gives emptied tokens back to the reader, to fill again without allocating.
+    /// Gives spent tokens back to the reader, which drops what they hold (rxml's strings,
+    /// allocated on its thread) and fills them again.
     pub(crate) fn recycle(&self, tokens: Tokens) {
         let _ = self.recycle.try_send(tokens);
     }

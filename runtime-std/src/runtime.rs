@@ -369,7 +369,7 @@ const READ_BUDGET: usize = 64 * 1024;
 const PIECE: usize = 2048;
 
 /// The bytes read but not yet handled by the core (the reader's backpressure), and the
-/// emptied token buffers on their way back to the reader.
+/// spent tokens on their way back to the reader.
 #[derive(Default)]
 struct ReadBudget {
     state: Mutex<BudgetState>,
@@ -394,7 +394,8 @@ impl ReadBudget {
         !state.stopped
     }
 
-    /// `n` bytes were handled; `tokens` (emptied) can be filled again.
+    /// `n` bytes were handled; `tokens` (spent) go back to the reader, which drops what
+    /// they hold on its own thread and fills them again.
     fn give_back(&self, n: usize, tokens: Tokens) {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         state.pending = state.pending.saturating_sub(n);
@@ -404,7 +405,7 @@ impl ReadBudget {
         self.changed.notify_all();
     }
 
-    /// An emptied token buffer, if one came back.
+    /// Spent tokens to fill again, if some came back.
     fn spare(&self) -> Tokens {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         state.spare.pop().unwrap_or_default()

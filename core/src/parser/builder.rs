@@ -66,17 +66,21 @@ impl StreamBuilder {
         }
     }
 
-    /// Builds what `tokens` hold into `out`, emptying `tokens`: the items in order, then
-    /// the error that ends the stream (the builder's own, or the lexer's), if any.
+    /// Builds what `tokens` hold into `out`, leaving them spent (see [`Tokens`]): the items
+    /// in order, then the error that ends the stream (the builder's own, or the lexer's).
     pub(crate) fn build(
         &mut self,
         tokens: &mut Tokens,
         out: &mut Vec<StreamItem>,
     ) -> Result<(), ParseError> {
+        if tokens.spent {
+            return Ok(());
+        }
+        tokens.spent = true;
         let mut result = Ok(());
-        for event in tokens.events.drain(..) {
+        for event in &tokens.events {
             if self.failed {
-                continue;
+                break;
             }
             if let Err(e) = self.on_event(event, out) {
                 self.failed = true;
@@ -91,10 +95,11 @@ impl StreamBuilder {
         }
     }
 
-    fn on_event(&mut self, event: RawEvent, out: &mut Vec<StreamItem>) -> Result<(), ParseError> {
+    fn on_event(&mut self, event: &RawEvent, out: &mut Vec<StreamItem>) -> Result<(), ParseError> {
         match event {
             RawEvent::XmlDeclaration(..) => Ok(()),
             RawEvent::ElementHeadOpen(_, (prefix, name)) => {
+                let (prefix, name) = (prefix.clone(), name.clone());
                 if !self.header_done {
                     self.header = Some(StreamHeader {
                         name: name.to_string(),
@@ -114,8 +119,9 @@ impl StreamBuilder {
             }
             RawEvent::Attribute(_, (prefix, name), value) => {
                 if !self.header_done {
-                    self.header_attribute(prefix.as_ref().map(|p| p.as_str()), &name, &value);
+                    self.header_attribute(prefix.as_ref().map(|p| p.as_str()), name, value);
                 }
+                let (prefix, name, value) = (prefix.clone(), name.clone(), value.clone());
                 let Some(head) = self.head.as_mut() else {
                     return Ok(());
                 };
@@ -164,7 +170,7 @@ impl StreamBuilder {
                 // Text at stream level never comes here: the lexer drops whitespace
                 // between stanzas and refuses anything else.
                 if let Some(top) = self.stack.last_mut() {
-                    top.append_text(text);
+                    top.append_text(text.as_str());
                 }
                 Ok(())
             }

@@ -29,17 +29,33 @@ pub struct StreamLexer {
 }
 
 /// What a [`StreamLexer`] made of some bytes: rxml's events, in order, and the error that
-/// stopped it, if one did. Sent to the core as they are; reuse one once it is emptied.
+/// stopped it, if one did.
+///
+/// The core reads the tokens without taking them apart
+/// ([`Component::handle_tokens`](crate::Component::handle_tokens) leaves them *spent*), so
+/// that the strings rxml allocated on the lexer's thread can be freed there too: give spent
+/// tokens back to the lexer, whose next [`StreamLexer::lex`] drops them before it refills.
+/// Memory freed by another thread than the one that allocated it costs glibc's allocator its
+/// fast path on both threads.
 #[derive(Debug, Default)]
 pub struct Tokens {
     pub(crate) events: Vec<RawEvent>,
     pub(crate) error: Option<ParseError>,
+    /// Read by the core: the events are only waiting to be dropped.
+    pub(crate) spent: bool,
 }
 
 impl Tokens {
-    /// Whether there is nothing in it.
+    /// Whether there is nothing in it for the core (nothing lexed, or spent already).
     pub fn is_empty(&self) -> bool {
-        self.events.is_empty() && self.error.is_none()
+        self.spent || (self.events.is_empty() && self.error.is_none())
+    }
+
+    /// Drops what the tokens hold: do it on the lexer's thread.
+    pub fn clear(&mut self) {
+        self.events.clear();
+        self.error = None;
+        self.spent = false;
     }
 
     /// Whether lexing stopped with an error (the stream cannot go on after these tokens).
@@ -83,6 +99,9 @@ impl StreamLexer {
     /// Feeds bytes; their events are appended to `tokens`, and an error (the first one, or
     /// the same one again once failed) is put in `tokens`.
     pub fn lex(&mut self, data: &[u8], tokens: &mut Tokens) {
+        if tokens.spent {
+            tokens.clear();
+        }
         if let Some(e) = &self.failed {
             tokens.error = Some(e.clone());
             return;
