@@ -58,6 +58,7 @@ use crate::conn::{
 };
 use crate::controller::{Controller, Outcome};
 use crate::delegation::{self, Envelope};
+use crate::in_flight::InFlightTable;
 use crate::observe::{self, Observer, RequestEvent, RequestOutcome};
 use crate::parser::{Limits, ParseError, StreamBuilder, StreamItem, StreamLexer, Tokens};
 use crate::router::{RouteTable, Router, RouterError};
@@ -297,7 +298,6 @@ struct InFlight {
     state: Arc<RequestState>,
     controller: Arc<str>,
     started: Instant,
-    deadline: Instant,
 }
 
 struct PendingCall {
@@ -320,8 +320,7 @@ pub struct Component {
     transmit: Vec<u8>,
     events: VecDeque<Event>,
     queue: VecDeque<Element>,
-    requests: HashMap<RequestId, InFlight>,
-    deadlines: BTreeSet<(Instant, RequestId)>,
+    requests: InFlightTable<InFlight>,
     calls: HashMap<String, PendingCall>,
     call_deadlines: BTreeSet<(Instant, String)>,
     next_request: u64,
@@ -333,6 +332,7 @@ pub struct Component {
     observer: Option<Arc<dyn Observer>>,
     tokens: Tokens,
     items: Vec<StreamItem>,
+    valid_jids: crate::jid::ValidJids,
     drained: Vec<OutboxItem>,
     delegated: Vec<String>,
     handshake_stream_id: Option<String>,
@@ -361,8 +361,7 @@ impl Component {
             transmit: Vec::with_capacity(8192),
             events: VecDeque::new(),
             queue: VecDeque::new(),
-            requests: HashMap::new(),
-            deadlines: BTreeSet::new(),
+            requests: InFlightTable::new(),
             calls: HashMap::new(),
             call_deadlines: BTreeSet::new(),
             next_request: 1,
@@ -374,6 +373,7 @@ impl Component {
             observer: None,
             tokens: Tokens::default(),
             items: Vec::new(),
+            valid_jids: crate::jid::ValidJids::new(),
             drained: Vec::new(),
             delegated: Vec::new(),
             handshake_stream_id: None,
@@ -649,7 +649,7 @@ impl Component {
                 next = Some(next.map_or(t, |n| n.min(t)));
             }
         };
-        consider(self.deadlines.first().map(|(t, _)| *t));
+        consider(self.requests.next_deadline());
         consider(self.call_deadlines.first().map(|(t, _)| *t));
         match self.state {
             State::Waiting(at)
@@ -1140,22 +1140,6 @@ impl Component {
         if self.config.trimmed {
             xml::trim(&mut stanza);
         }
-        if kind == StanzaKind::Iq {
-            let head = Head::of(&stanza);
-            if matches!(head.kind, Some("result") | Some("error")) {
-                if head
-                    .id
-                    .is_some_and(|id| id.starts_with(KEEPALIVE_ID_PREFIX))
-                {
-                    // The answer to our own keepalive ping: any input already proved the
-                    // peer alive.
-                    return;
-                }
-                if !self.calls.is_empty() && self.answer_call(&stanza) {
-                    return;
-                }
-            }
-        }
         if kind == StanzaKind::Message
             && let Some(namespaces) = delegation::advertised_namespaces(&stanza)
         {
@@ -1189,8 +1173,23 @@ impl Component {
         stanza: Element,
         envelope: Option<Envelope>,
     ) {
+        // Read once: the checks below all look at these attributes.
         let head = Head::of(&stanza);
         let type_attr = head.kind;
+        if kind == StanzaKind::Iq && matches!(type_attr, Some("result") | Some("error")) {
+            // (Answers are never wrapped in an envelope: only a `set` is unwrapped.)
+            if head
+                .id
+                .is_some_and(|id| id.starts_with(KEEPALIVE_ID_PREFIX))
+            {
+                // The answer to our own keepalive ping: any input already proved the peer
+                // alive.
+                return;
+            }
+            if !self.calls.is_empty() && self.answer_call(&stanza) {
+                return;
+            }
+        }
         let stanza_type = match (kind, StanzaType::of(kind, type_attr)) {
             (_, Some(t)) => t,
             (StanzaKind::Message, None) => StanzaType::Message(crate::MessageType::Normal),
@@ -1229,7 +1228,7 @@ impl Component {
         }
         for (attr, value) in [("from", head.from), ("to", head.to)] {
             if let Some(jid) = value
-                && crate::jid::Jid::new(jid).is_err()
+                && !self.valid_jids.check(jid)
             {
                 let error = StanzaError::new(Condition::JidMalformed)
                     .with_text("en", format!("malformed `{attr}` JID"));
@@ -1294,15 +1293,14 @@ impl Component {
         let controller_name: Arc<str> = controller.name_arc();
         self.requests.insert(
             request,
+            deadline,
             InFlight {
                 conn: conn.clone(),
                 state,
                 controller: controller_name,
                 started: now,
-                deadline,
             },
         );
-        self.deadlines.insert((deadline, request));
         self.events.push_back(Event::Dispatch(Dispatch {
             request,
             controller,
@@ -1380,7 +1378,6 @@ impl Component {
             }
             return;
         };
-        self.deadlines.remove(&(flight.deadline, request));
         let duration = now.saturating_duration_since(flight.started);
         let conn = &flight.conn;
         let error = outcome.stanza_error();
@@ -1407,14 +1404,7 @@ impl Component {
     }
 
     fn expire_requests(&mut self, now: Instant) {
-        while let Some(&(deadline, request)) = self.deadlines.first() {
-            if deadline > now {
-                break;
-            }
-            self.deadlines.pop_first();
-            let Some(flight) = self.requests.remove(&request) else {
-                continue;
-            };
+        while let Some((request, flight)) = self.requests.pop_expired(now) {
             flight.state.expired.store(true, Ordering::Relaxed);
             let error = StanzaError::new(Condition::RemoteServerTimeout)
                 .with_text("en", "the request took too long to be processed");

@@ -64,9 +64,82 @@ pub fn is_domain(text: &str, domain: &str) -> bool {
     !text.contains(['@', '/']) && text.eq_ignore_ascii_case(domain)
 }
 
+/// Strings already found to be valid JIDs, so that the addresses a stream repeats (the
+/// component's own domain in every `to`, the same users in `from`) are validated once.
+/// Validity depends on the string alone, so finding it here is as good as checking it.
+///
+/// Direct-mapped: [`ValidJids::SLOTS`] strings of at most [`ValidJids::MAX_LEN`] bytes,
+/// each slot keeping the last valid JID that hashed to it; a peer sending ever new JIDs
+/// only makes it forget.
+pub(crate) struct ValidJids {
+    slots: Vec<Option<Box<str>>>,
+}
+
+impl ValidJids {
+    pub(crate) const SLOTS: usize = 256;
+    pub(crate) const MAX_LEN: usize = 256;
+
+    pub(crate) fn new() -> Self {
+        ValidJids {
+            slots: vec![None; Self::SLOTS],
+        }
+    }
+
+    /// Whether `text` is a valid JID ([`Jid::new`] accepts it).
+    pub(crate) fn check(&mut self, text: &str) -> bool {
+        let slot = &mut self.slots[slot_of(text)];
+        if slot.as_deref() == Some(text) {
+            return true;
+        }
+        let valid = Jid::new(text).is_ok();
+        if valid && text.len() <= Self::MAX_LEN {
+            *slot = Some(text.into());
+        }
+        valid
+    }
+}
+
+/// A slot for `text`: a multiplicative hash of its bytes, eight at a time.
+fn slot_of(text: &str) -> usize {
+    let mut hash = text.len() as u64;
+    for chunk in text.as_bytes().chunks(8) {
+        let mut word = [0u8; 8];
+        word[..chunk.len()].copy_from_slice(chunk);
+        hash = (hash.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+    (hash >> 32) as usize % ValidJids::SLOTS
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_cache_answers_as_the_validator_does() {
+        let mut cache = ValidJids::new();
+        let samples: Vec<String> = (0..2000)
+            .map(|i| match i % 5 {
+                0 => format!("user{i}@localhost/res"),
+                1 => format!("@bad{i}"),
+                2 => "component.localhost".to_string(),
+                3 => format!("{}@x.lit", "n".repeat(i % 1500)),
+                _ => format!("a{i}@b/c@d"),
+            })
+            .collect();
+        // Twice: the second round answers from the slots where it can.
+        for _ in 0..2 {
+            for text in &samples {
+                assert_eq!(cache.check(text), Jid::new(text).is_ok(), "{text}");
+            }
+        }
+        assert!(
+            cache
+                .slots
+                .iter()
+                .flatten()
+                .all(|s| s.len() <= ValidJids::MAX_LEN)
+        );
+    }
 
     #[test]
     fn forms() {

@@ -20,6 +20,7 @@ pub mod controller;
 pub mod delegation;
 pub mod disco;
 pub mod forms;
+mod in_flight;
 pub mod jid;
 pub mod matching;
 pub mod ns;
