@@ -210,7 +210,10 @@ impl Dispatch {
     }
 
     /// The controller as a future that reports its outcome to the core when it ends.
-    pub fn into_future(self) -> impl std::future::Future<Output = ()> + Send + 'static {
+    ///
+    /// It is `Unpin`: a runtime can poll it where it is (most controllers finish in their
+    /// first poll) and move it into a task only if it has to wait.
+    pub fn into_future(self) -> DispatchFuture {
         let Dispatch {
             request,
             controller,
@@ -218,11 +221,48 @@ impl Dispatch {
             payload,
             outbox,
         } = self;
-        let future = controller.call(conn, payload);
-        async move {
-            let outcome = future.await;
-            outbox.push(OutboxItem::Finished { request, outcome });
+        DispatchFuture {
+            future: controller.call(conn, payload),
+            request,
+            outbox,
         }
+    }
+}
+
+/// A running controller ([`Dispatch::into_future`]): reports its outcome to the core when it
+/// ends.
+#[must_use = "a future does nothing unless polled"]
+pub struct DispatchFuture {
+    future: crate::controller::ControllerFuture,
+    request: RequestId,
+    outbox: Arc<Outbox>,
+}
+
+impl std::future::Future for DispatchFuture {
+    type Output = ();
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        match std::pin::Pin::new(&mut self.future).poll(cx) {
+            std::task::Poll::Ready(outcome) => {
+                self.outbox.push(OutboxItem::Finished {
+                    request: self.request,
+                    outcome,
+                });
+                std::task::Poll::Ready(())
+            }
+            std::task::Poll::Pending => std::task::Poll::Pending,
+        }
+    }
+}
+
+impl std::fmt::Debug for DispatchFuture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DispatchFuture")
+            .field("request", &self.request)
+            .finish_non_exhaustive()
     }
 }
 

@@ -291,9 +291,11 @@ impl Runtime {
                             // that answers without waiting (most do) then costs no task and
                             // no hand-off to another thread. One that waits goes on as a
                             // task on the executor.
-                            let mut future = Box::pin(dispatch.into_future());
+                            let mut future = dispatch.into_future();
                             let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-                            if std::future::Future::poll(future.as_mut(), &mut cx).is_pending() {
+                            let polled =
+                                std::future::Future::poll(std::pin::Pin::new(&mut future), &mut cx);
+                            if polled.is_pending() {
                                 tasks.insert(request, executor.spawn(future));
                             }
                         } else {

@@ -30,6 +30,67 @@ pub(crate) struct StreamBuilder {
     header: Option<StreamHeader>,
     header_done: bool,
     failed: bool,
+    templates: Templates,
+}
+
+/// Bare elements recently built, by name and namespace: a clone of one shares its
+/// namespace (minidom keeps it in an `Arc`) where `Element::bare` allocates the namespace
+/// twice (a `String`, then the `Arc`). Direct-mapped, so a lookup costs one hash and one
+/// comparison whatever the peer sends.
+struct Templates {
+    slots: Vec<Option<Element>>,
+}
+
+impl Templates {
+    const SLOTS: usize = 64;
+
+    fn new() -> Self {
+        Templates {
+            slots: vec![None; Self::SLOTS],
+        }
+    }
+
+    /// A bare element named `name` in `namespace`.
+    fn element(&mut self, name: &str, namespace: &str) -> Element {
+        let slot = &mut self.slots[slot_of(name, namespace)];
+        if let Some(template) = slot
+            && template.name() == name
+            && template.has_ns(namespace)
+        {
+            return template.clone();
+        }
+        let element = Element::bare(name, namespace);
+        *slot = Some(element.clone());
+        element
+    }
+}
+
+/// A slot for a name in a namespace: a multiplicative hash of their lengths and of a few
+/// of their bytes (names and namespaces differ mostly in length and at their ends).
+fn slot_of(name: &str, namespace: &str) -> usize {
+    let edge = |s: &str| {
+        let b = s.as_bytes();
+        let first = b.first().copied().unwrap_or(0);
+        let last = b.last().copied().unwrap_or(0);
+        let before_last = b.len().checked_sub(2).map_or(0, |i| b[i]);
+        u64::from(first)
+            | u64::from(last) << 8
+            | u64::from(before_last) << 16
+            | (b.len() as u64) << 24
+    };
+    let key = edge(name) ^ edge(namespace).rotate_left(32);
+    (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58) as usize % Templates::SLOTS
+}
+
+/// What a prefix (or the default namespace) is bound to.
+#[derive(Clone, Copy)]
+enum Bound {
+    /// A declared namespace: an index into `namespaces`.
+    Declared(usize),
+    /// The `xml` prefix's namespace, always bound.
+    Xml,
+    /// No namespace (the default namespace undeclared).
+    Nothing,
 }
 
 /// What an open element declares.
@@ -63,6 +124,7 @@ impl StreamBuilder {
             header: None,
             header_done: false,
             failed: false,
+            templates: Templates::new(),
         }
     }
 
@@ -241,25 +303,23 @@ impl StreamBuilder {
     }
 
     fn element(
-        &self,
+        &mut self,
         prefix: Option<NcName>,
         name: NcName,
         mut attributes: AttrMap,
         prefixed: Vec<(NcName, NcName, String)>,
     ) -> Result<Option<Element>, ParseError> {
-        let namespace = match &prefix {
-            None => self
-                .scopes
-                .last()
-                .and_then(|scope| scope.default)
-                .map_or("", |i| self.namespaces[i].as_str()),
+        let bound = match &prefix {
+            None => match self.scopes.last().and_then(|scope| scope.default) {
+                Some(i) => Bound::Declared(i),
+                None => Bound::Nothing,
+            },
             Some(prefix) => self.prefix(prefix)?,
         };
         for (prefix, name, value) in prefixed {
-            let namespace = if prefix.as_str() == "xml" {
-                Namespace::xml().clone()
-            } else {
-                Namespace::from(self.prefix(&prefix)?.to_string())
+            let namespace = match self.prefix(&prefix)? {
+                Bound::Xml => Namespace::xml().clone(),
+                other => Namespace::from(self.namespace(other).to_string()),
             };
             if attributes.insert(namespace, name, value).is_some() {
                 return Err(duplicate_attribute());
@@ -268,27 +328,41 @@ impl StreamBuilder {
         if self.scopes.len() == 1 {
             return Ok(None);
         }
-        let mut element = Element::bare(String::from(name), namespace);
+        // The fields apart: the namespace borrows `namespaces`, the clone needs `templates`.
+        let namespace = match bound {
+            Bound::Declared(i) => self.namespaces[i].as_str(),
+            Bound::Xml => ns::XML,
+            Bound::Nothing => "",
+        };
+        let mut element = self.templates.element(&name, namespace);
         *element.attrs_mut() = attributes;
         Ok(Some(element))
     }
 
-    /// The namespace a prefix is bound to where the innermost scope is.
-    fn prefix(&self, prefix: &NcName) -> Result<&str, ParseError> {
+    /// What a prefix is bound to where the innermost scope is.
+    fn prefix(&self, prefix: &NcName) -> Result<Bound, ParseError> {
         if prefix.as_str() == "xml" {
-            return Ok(ns::XML);
+            return Ok(Bound::Xml);
         }
         self.scopes
             .iter()
             .rev()
             .flat_map(|scope| scope.prefixes.iter())
             .find(|(declared, _)| declared == prefix)
-            .map(|&(_, i)| self.namespaces[i].as_str())
+            .map(|&(_, i)| Bound::Declared(i))
             .ok_or_else(|| {
                 ParseError::NotWellFormed(format!(
                     "the namespace prefix `{prefix}` is not declared"
                 ))
             })
+    }
+
+    fn namespace(&self, bound: Bound) -> &str {
+        match bound {
+            Bound::Declared(i) => &self.namespaces[i],
+            Bound::Xml => ns::XML,
+            Bound::Nothing => "",
+        }
     }
 
     /// The end of an element: it joins its parent, or is a complete stanza; the end of the
