@@ -1,45 +1,29 @@
-//! A connection's reader: a thread that reads the socket and parses what it reads, so that
-//! parsing, the larger part of a stanza's cost, runs on another core than routing and
-//! writing. The core gets the parsed items ([`Component::handle_parsed`]); all protocol
-//! decisions stay there.
-//!
-//! [`Component::handle_parsed`]: exampple_core::Component::handle_parsed
+//! A connection's reader: a thread that reads the socket into the connection's
+//! [`SharedLexer`] and tokenises while the core is busy, so that tokenising, about half of
+//! a stanza's cost, runs beside the rest of it. When the reader falls behind (its CPU is
+//! shared with something else), the core's task tokenises the next piece itself instead of
+//! waiting. The core builds the elements from the tokens; all protocol decisions stay there.
 
 use std::net::{Shutdown, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_io::Async;
-use exampple_core::parser::{StreamLexer, Tokens};
-use smol::channel;
+use event_listener::Event;
+use exampple_core::parser::{SharedLexer, StreamLexer};
 use smol::io::AsyncReadExt;
-
-/// What the reader sends the core's task.
-pub(crate) enum Input {
-    /// The tokens of a piece of input (and the error that ended lexing, if any).
-    Tokens(Tokens),
-    /// The connection ended.
-    Closed(String),
-}
-
-/// How many parsed reads may wait for the core. Past that the reader stops reading: the
-/// kernel's receive window fills and a server that floods without reading our answers is
-/// slowed down instead of filling our memory (at most this many pieces of 2 KiB).
-const BACKLOG: usize = 16;
-
-/// How many bytes of a read are tokenised before their tokens go to the core (~18 pings).
-const PIECE: usize = 2048;
 
 /// How long the reader polls the socket after a read, before it sleeps in the reactor: a
 /// busy peer's next bytes usually come within that, and a wake-up costs more.
 const SPIN: Duration = Duration::from_micros(50);
 
-/// An open connection: the socket the core's task writes to, and the reader thread's
-/// output. Dropping it shuts the socket down, which ends the reader.
+/// An open connection: the socket the core's task writes to, and the input the reader
+/// puts in. Dropping it closes the input and shuts the socket down, which ends the reader.
 pub(crate) struct Connection {
     pub(crate) socket: Arc<Async<TcpStream>>,
-    pub(crate) inputs: channel::Receiver<Input>,
-    recycle: channel::Sender<Tokens>,
+    pub(crate) input: Arc<SharedLexer>,
+    /// Notified when the input has something for the core.
+    pub(crate) ready: Arc<Event>,
 }
 
 impl Connection {
@@ -49,45 +33,59 @@ impl Connection {
         lexer: StreamLexer,
     ) -> std::io::Result<Connection> {
         let socket = Arc::new(socket);
-        let (input_tx, inputs) = channel::bounded(BACKLOG);
-        let (recycle, recycled) = channel::bounded(BACKLOG);
-        let reader_socket = socket.clone();
+        let ready = Arc::new(Event::new());
+        let notify = ready.clone();
+        let input = Arc::new(SharedLexer::new(lexer, move || {
+            notify.notify(1);
+        }));
+        let (reader_socket, reader_input) = (socket.clone(), input.clone());
         std::thread::Builder::new()
             .name("exampple-reader".into())
-            .spawn(move || {
-                async_io::block_on(read_and_lex(reader_socket, lexer, input_tx, recycled))
-            })?;
+            .spawn(move || async_io::block_on(read(reader_socket, reader_input)))?;
         Ok(Connection {
             socket,
-            inputs,
-            recycle,
+            input,
+            ready,
         })
     }
 
-    /// Gives spent tokens back to the reader, which drops what they hold (rxml's strings,
-    /// allocated on its thread) and fills them again.
-    pub(crate) fn recycle(&self, tokens: Tokens) {
-        let _ = self.recycle.try_send(tokens);
+    /// Waits until the input has something for the core.
+    pub(crate) async fn readable(&self) {
+        loop {
+            // Listen first, then look: a notification in between is not lost.
+            let listener = self.ready.listen();
+            if self.input.has_work() {
+                return;
+            }
+            listener.await;
+        }
     }
 }
 
 impl Drop for Connection {
     fn drop(&mut self) {
+        self.input.close();
         let _ = self.socket.get_ref().shutdown(Shutdown::Both);
     }
 }
 
-async fn read_and_lex(
-    socket: Arc<Async<TcpStream>>,
-    mut lexer: StreamLexer,
-    inputs: channel::Sender<Input>,
-    recycled: channel::Receiver<Tokens>,
-) {
+/// Tells the core how the connection ended when the reader stops, whyever it stops.
+struct EndGuard(Arc<SharedLexer>, Option<String>);
+
+impl Drop for EndGuard {
+    fn drop(&mut self) {
+        let reason = self.1.take().unwrap_or_else(|| "the reader stopped".into());
+        self.0.end(reason);
+    }
+}
+
+async fn read(socket: Arc<Async<TcpStream>>, input: Arc<SharedLexer>) {
+    let mut end = EndGuard(input.clone(), None);
     // 16 KiB reads: large enough to batch (one write answers a read's stanzas), small
     // enough that a batch's elements stay in cache (64 KiB reads were ~9% slower at
     // window 1000).
     let mut buffer = vec![0u8; 16 * 1024];
-    let mut tokens = Tokens::default();
+    let mut scratch = Vec::new();
     let mut busy = false;
     loop {
         let spun = if busy {
@@ -101,34 +99,22 @@ async fn read_and_lex(
         };
         let n = match read {
             Ok(0) => {
-                let _ = inputs
-                    .send(Input::Closed("the server closed the connection".into()))
-                    .await;
+                end.1 = Some("the server closed the connection".into());
                 return;
             }
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => {
-                let _ = inputs.send(Input::Closed(e.to_string())).await;
+                end.1 = Some(e.to_string());
                 return;
             }
         };
         busy = true;
-        // A read is tokenised and handed over in pieces, so that the core builds, routes
-        // and answers the first stanzas of a large read while the rest are tokenised.
-        for piece in buffer[..n].chunks(PIECE) {
-            lexer.lex(piece, &mut tokens);
-            if tokens.is_empty() {
-                continue;
-            }
-            let last = tokens.is_final();
-            let batch = std::mem::replace(&mut tokens, recycled.try_recv().unwrap_or_default());
-            if inputs.send(Input::Tokens(batch)).await.is_err() || last {
-                // The core is gone, or the stream cannot go on (the core answers the
-                // error with a stream error and closes).
-                return;
-            }
+        if !input.feed(&buffer[..n]) {
+            // The core gave the connection up.
+            return;
         }
+        input.lex_pending(&mut scratch);
     }
 }
 

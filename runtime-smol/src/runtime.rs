@@ -14,7 +14,9 @@ use smol::channel;
 use smol::future::FutureExt as _;
 use smol::io::AsyncWriteExt;
 
-use crate::reader::{Connection, Input};
+use exampple_core::parser::{Next, Tokens};
+
+use crate::reader::Connection;
 
 /// Why the runtime stopped.
 #[derive(Debug, thiserror::Error)]
@@ -236,8 +238,11 @@ impl Runtime {
         core.set_waker(Arc::new(move || {
             let _ = wake_tx.try_send(());
         }));
-        // The open connection: its socket, and its reader thread's parsed input.
+        // The open connection: its socket, and the input its reader thread puts in.
         let mut connection: Option<Connection> = None;
+        // The tokens of the pieces this task tokenises itself, and their bytes.
+        let mut own_tokens = Tokens::default();
+        let mut scratch = Vec::new();
         // The output buffer, swapped with the core's (no allocation per drain).
         let mut out: Vec<u8> = Vec::with_capacity(64 * 1024);
         let mut tasks: HashMap<RequestId, smol::Task<()>> = HashMap::new();
@@ -355,10 +360,10 @@ impl Runtime {
                 None => {
                     let read = async {
                         match &connection {
-                            Some(c) => match c.inputs.recv().await {
-                                Ok(input) => Wake::Input(input),
-                                Err(_) => Wake::ReaderGone,
-                            },
+                            Some(c) => {
+                                c.readable().await;
+                                Wake::Input
+                            }
                             None => std::future::pending().await,
                         }
                     };
@@ -388,25 +393,23 @@ impl Runtime {
                     read.or(woken).or(command).or(timer).await
                 }
             };
-            busy = matches!(wake, Wake::Input(Input::Tokens(_)) | Wake::Outbox);
+            busy = matches!(wake, Wake::Input | Wake::Outbox);
             let now = Instant::now();
             match wake {
-                Wake::Input(Input::Tokens(mut tokens)) => {
-                    core.handle_tokens(now, &mut tokens);
+                Wake::Input => {
                     if let Some(c) = &connection {
-                        c.recycle(tokens);
-                    }
-                }
-                Wake::Input(Input::Closed(reason)) => {
-                    connection = None;
-                    core.handle_closed(now, reason);
-                }
-                Wake::ReaderGone => {
-                    // The reader ends after its last batch (the core has already answered a
-                    // parse error and dropped the connection): with the connection still
-                    // here, it ended unexpectedly.
-                    if connection.take().is_some() {
-                        core.handle_closed(now, "the reader stopped");
+                        match c.input.next(&mut own_tokens, &mut scratch) {
+                            Next::Queued(mut tokens) => {
+                                core.handle_tokens(now, &mut tokens);
+                                c.input.give_back(tokens);
+                            }
+                            Next::Lexed => core.handle_tokens(now, &mut own_tokens),
+                            Next::End(reason) => {
+                                connection = None;
+                                core.handle_closed(now, reason);
+                            }
+                            Next::Nothing => {}
+                        }
                     }
                 }
                 Wake::Outbox => core.handle_outbox(now),
@@ -433,15 +436,12 @@ impl Runtime {
 /// How long the core polls for more input after doing work, before it sleeps.
 const SPIN: Duration = Duration::from_micros(50);
 
-/// Polls the reader's output and the outbox until one has something or [`SPIN`] has
-/// passed.
+/// Polls the input and the outbox until one has something or [`SPIN`] has passed.
 fn spin_for_input(connection: &Connection, core: &Component) -> Option<Wake> {
     let until = Instant::now() + SPIN;
     loop {
-        match connection.inputs.try_recv() {
-            Ok(input) => return Some(Wake::Input(input)),
-            Err(channel::TryRecvError::Closed) => return Some(Wake::ReaderGone),
-            Err(channel::TryRecvError::Empty) => {}
+        if connection.input.has_work() {
+            return Some(Wake::Input);
         }
         if core.has_outbox() {
             return Some(Wake::Outbox);
@@ -487,8 +487,7 @@ async fn write_out(
 }
 
 enum Wake {
-    Input(Input),
-    ReaderGone,
+    Input,
     Outbox,
     Command(Command),
     CommandsClosed,

@@ -25,9 +25,11 @@ use crate::ns;
 
 mod builder;
 mod lexer;
+mod shared;
 
 pub(crate) use builder::StreamBuilder;
 pub use lexer::{StreamLexer, Tokens};
+pub use shared::{Next, SharedLexer};
 
 /// The limits a [`StreamParser`] enforces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
