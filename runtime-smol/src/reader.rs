@@ -69,18 +69,8 @@ impl Drop for Connection {
     }
 }
 
-/// Tells the core how the connection ended when the reader stops, whyever it stops.
-struct EndGuard(Arc<SharedLexer>, Option<String>);
-
-impl Drop for EndGuard {
-    fn drop(&mut self) {
-        let reason = self.1.take().unwrap_or_else(|| "the reader stopped".into());
-        self.0.end(reason);
-    }
-}
-
 async fn read(socket: Arc<Async<TcpStream>>, input: Arc<SharedLexer>) {
-    let mut end = EndGuard(input.clone(), None);
+    let mut end = input.end_guard();
     // 16 KiB reads: large enough to batch (one write answers a read's stanzas), small
     // enough that a batch's elements stay in cache (64 KiB reads were ~9% slower at
     // window 1000).
@@ -98,16 +88,10 @@ async fn read(socket: Arc<Async<TcpStream>>, input: Arc<SharedLexer>) {
             None => (&*socket).read(&mut buffer).await,
         };
         let n = match read {
-            Ok(0) => {
-                end.1 = Some("the server closed the connection".into());
-                return;
-            }
+            Ok(0) => return end.reason("the server closed the connection"),
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                end.1 = Some(e.to_string());
-                return;
-            }
+            Err(e) => return end.reason(e.to_string()),
         };
         busy = true;
         if !input.feed(&buffer[..n]) {

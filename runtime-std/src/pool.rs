@@ -98,6 +98,11 @@ impl WorkerPool {
         }
     }
 
+    /// How many dispatches wait for a worker.
+    pub(crate) fn backlog(&self) -> usize {
+        self.shared.queued.load(Ordering::Acquire)
+    }
+
     /// Wakes another worker if work has waited [`STALL`] without the pool taking any;
     /// returns when to look again (`None`: nothing waits).
     pub(crate) fn watch(&mut self, now: Instant) -> Option<Instant> {

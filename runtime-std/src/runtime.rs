@@ -2,16 +2,16 @@
 
 use std::io::{IsTerminal, Read, Write};
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use exampple_core::component::{Component, ComponentError, Dispatch, Event};
 
 use crate::pool::WorkerPool;
 use exampple_core::observe::Observer;
-use exampple_core::parser::{StreamLexer, Tokens};
+use exampple_core::parser::{Next, SharedLexer, StreamLexer, Tokens};
 use exampple_core::{Config, Router, Sender};
 
 /// Why the runtime stopped.
@@ -27,9 +27,8 @@ pub enum RuntimeError {
 }
 
 enum Input {
-    /// Tokens of `.2` bytes read on connection `.0`.
-    Tokens(u64, Tokens, usize),
-    Closed(u64, String),
+    /// The input of connection `.0` has something for the core.
+    Readable(u64),
     Wake,
     Connect,
     Shutdown(Duration),
@@ -192,18 +191,19 @@ impl Runtime {
             }));
         }
 
-        let mut socket: Option<TcpStream> = None;
+        let mut connection: Option<Connection> = None;
         let mut generation = 0u64;
+        // The tokens of the pieces this thread tokenises itself, and their bytes.
+        let mut own_tokens = Tokens::default();
+        let mut scratch = Vec::new();
         // Whether the last input brought work (bytes or controllers' output).
         let mut busy = false;
-        let budget = Arc::new(ReadBudget::default());
         let result = loop {
             while core.poll_transmit_into(&mut out) {
-                if let Some(s) = socket.as_mut()
-                    && let Err(e) = s.write_all(&out)
+                if let Some(c) = connection.as_mut()
+                    && let Err(e) = c.socket.write_all(&out)
                 {
-                    let _ = s.shutdown(Shutdown::Both);
-                    socket = None;
+                    connection = None;
                     core.handle_closed(Instant::now(), format!("write failed: {e}"));
                 }
                 out.clear();
@@ -217,17 +217,15 @@ impl Runtime {
                             Ok(stream) => {
                                 let _ = stream.set_nodelay(true);
                                 let _ = stream.set_write_timeout(Some(write_timeout));
-                                match stream.try_clone() {
-                                    Ok(reader) => {
-                                        spawn_reader(
-                                            reader,
-                                            core.stream_lexer(),
-                                            generation,
-                                            input_tx.clone(),
-                                            budget.clone(),
-                                        );
+                                match Connection::start(
+                                    stream,
+                                    core.stream_lexer(),
+                                    generation,
+                                    input_tx.clone(),
+                                ) {
+                                    Ok(c) => {
                                         log::info!(target: "exampple", "connected to {address}");
-                                        socket = Some(stream);
+                                        connection = Some(c);
                                         core.handle_connected(Instant::now());
                                     }
                                     Err(e) => {
@@ -249,11 +247,7 @@ impl Runtime {
                         }
                     }
                     Event::Cancel(request) => executor.cancel(request),
-                    Event::Disconnected { .. } => {
-                        if let Some(s) = socket.take() {
-                            let _ = s.shutdown(Shutdown::Both);
-                        }
-                    }
+                    Event::Disconnected { .. } => connection = None,
                     Event::Failed(error) => stop = Some(Err(RuntimeError::from(error))),
                     Event::Closed => stop = Some(Ok(())),
                     _ => {}
@@ -270,7 +264,18 @@ impl Runtime {
             // busy peer's next request usually comes within that, and waking a sleeping
             // thread (on a VM, a halted vCPU) costs more. Never when idle; the spin yields,
             // so the reader and the workers still get the CPU.
-            let spun = if busy { spin_recv(&input_rx) } else { None };
+            // While many dispatches wait for the pool, no more input is taken: requests wait
+            // in the input (bounded) and the kernel's buffer instead of in this process, and
+            // the outbox's wake-ups (controllers finishing) bring us back.
+            let reading = connection.as_ref().filter(|_| pool.backlog() < MAX_BACKLOG);
+            let ready = reading
+                .filter(|c| c.input.has_work())
+                .map(|c| Input::Readable(c.generation));
+            let spun = match ready {
+                Some(ready) => Some(ready),
+                None if busy => spin_recv(&input_rx, reading),
+                None => None,
+            };
             let pool_check = pool.watch(Instant::now());
             let deadline = match (core.poll_timeout(), pool_check) {
                 (Some(a), Some(b)) => Some(a.min(b)),
@@ -290,20 +295,31 @@ impl Runtime {
                     None => input_rx.recv().ok(),
                 },
             };
-            busy = matches!(input, Some(Input::Tokens(..) | Input::Wake));
+            busy = matches!(input, Some(Input::Readable(..) | Input::Wake));
             let now = Instant::now();
             match input {
-                Some(Input::Tokens(g, mut tokens, bytes)) => {
-                    if g == generation {
-                        core.handle_tokens(now, &mut tokens);
+                Some(Input::Readable(g)) => {
+                    let next = match &connection {
+                        Some(c) if c.generation == g && pool.backlog() < MAX_BACKLOG => {
+                            c.input.next(&mut own_tokens, &mut scratch)
+                        }
+                        _ => Next::Nothing,
+                    };
+                    match next {
+                        Next::Queued(mut tokens) => {
+                            core.handle_tokens(now, &mut tokens);
+                            if let Some(c) = &connection {
+                                c.input.give_back(tokens);
+                            }
+                        }
+                        Next::Lexed => core.handle_tokens(now, &mut own_tokens),
+                        Next::End(reason) => {
+                            connection = None;
+                            core.handle_closed(now, reason);
+                        }
+                        Next::Nothing => {}
                     }
-                    budget.give_back(bytes, tokens);
                 }
-                Some(Input::Closed(g, reason)) if g == generation => {
-                    socket = None;
-                    core.handle_closed(now, reason);
-                }
-                Some(Input::Closed(..)) => {}
                 Some(Input::Wake) => {
                     wake_pending.store(false, Ordering::Release);
                     core.handle_outbox(now);
@@ -314,22 +330,28 @@ impl Runtime {
             }
             core.handle_timeout(now);
         };
-        budget.stop();
-        if let Some(s) = socket.take() {
-            let _ = s.shutdown(Shutdown::Both);
-        }
+        drop(connection);
         pool.close();
         result
     }
 }
 
+/// How many dispatches may wait for the pool before the core stops taking input.
+const MAX_BACKLOG: usize = 256;
+
 /// How long the core thread polls its inputs after doing work, before it sleeps.
 const SPIN: Duration = Duration::from_micros(50);
 
-/// The next input if one comes within [`SPIN`].
-fn spin_recv(inputs: &mpsc::Receiver<Input>) -> Option<Input> {
+/// The next input if one comes within [`SPIN`] (the connection's input is looked at too:
+/// it sends a message only when it gets something after having had nothing).
+fn spin_recv(inputs: &mpsc::Receiver<Input>, connection: Option<&Connection>) -> Option<Input> {
     let until = Instant::now() + SPIN;
     loop {
+        if let Some(c) = connection
+            && c.input.has_work()
+        {
+            return Some(Input::Readable(c.generation));
+        }
         match inputs.try_recv() {
             Ok(input) => return Some(input),
             Err(mpsc::TryRecvError::Disconnected) => return None,
@@ -357,121 +379,66 @@ fn connect(address: &str, timeout: Duration) -> Result<TcpStream, String> {
     Err(last)
 }
 
-/// How many bytes read from the socket may wait for the core (as tokens, which take a few
-/// times the memory of their bytes): past that the reader stops reading, the kernel's
-/// receive window fills, and a server that floods without reading our answers is slowed
-/// down instead of filling our memory.
-const READ_BUDGET: usize = 64 * 1024;
-
-/// How many bytes of a read are tokenised before their tokens go to the core (~18 pings),
-/// so that the core builds, routes and answers the first stanzas of a large read while the
-/// rest are tokenised.
-const PIECE: usize = 2048;
-
-/// The bytes read but not yet handled by the core (the reader's backpressure), and the
-/// spent tokens on their way back to the reader.
-#[derive(Default)]
-struct ReadBudget {
-    state: Mutex<BudgetState>,
-    changed: Condvar,
-}
-
-#[derive(Default)]
-struct BudgetState {
-    pending: usize,
-    stopped: bool,
-    spare: Vec<Tokens>,
-}
-
-impl ReadBudget {
-    /// Waits until `n` more bytes fit; false when the runtime stopped.
-    fn take(&self, n: usize) -> bool {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        while state.pending >= READ_BUDGET && !state.stopped {
-            state = self.changed.wait(state).unwrap_or_else(|p| p.into_inner());
-        }
-        state.pending += n;
-        !state.stopped
-    }
-
-    /// `n` bytes were handled; `tokens` (spent) go back to the reader, which drops what
-    /// they hold on its own thread and fills them again.
-    fn give_back(&self, n: usize, tokens: Tokens) {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        state.pending = state.pending.saturating_sub(n);
-        if state.spare.len() < 16 {
-            state.spare.push(tokens);
-        }
-        self.changed.notify_all();
-    }
-
-    /// Spent tokens to fill again, if some came back.
-    fn spare(&self) -> Tokens {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        state.spare.pop().unwrap_or_default()
-    }
-
-    fn stop(&self) {
-        self.state.lock().unwrap_or_else(|p| p.into_inner()).stopped = true;
-        self.changed.notify_all();
-    }
-}
-
-/// The connection's reader: reads the socket and tokenises what it reads (the larger part
-/// of parsing) on its own thread; the core builds the elements from the tokens.
-fn spawn_reader(
-    mut stream: TcpStream,
-    mut lexer: StreamLexer,
+/// An open connection: the socket the core's thread writes to, and the input its reader
+/// thread puts in. Dropping it closes the input and shuts the socket down, which ends the
+/// reader.
+struct Connection {
+    socket: TcpStream,
+    input: Arc<SharedLexer>,
     generation: u64,
-    inputs: mpsc::Sender<Input>,
-    budget: Arc<ReadBudget>,
-) {
-    let spawned = std::thread::Builder::new()
-        .name("exampple-reader".into())
-        .spawn(move || {
-            // 16 KiB reads keep a batch's stanzas in cache (64 KiB: ~7% slower at window 1000).
-            let mut buffer = vec![0u8; 16 * 1024];
-            let mut tokens = Tokens::default();
-            loop {
-                let n = match stream.read(&mut buffer) {
-                    Ok(0) => {
-                        let _ = inputs.send(Input::Closed(
-                            generation,
-                            "the server closed the connection".into(),
-                        ));
-                        return;
-                    }
-                    Ok(n) => n,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                    Err(e) => {
-                        let _ = inputs.send(Input::Closed(generation, e.to_string()));
-                        return;
-                    }
-                };
-                let mut pieces = buffer[..n].chunks(PIECE).peekable();
-                let mut unsent = 0;
-                while let Some(piece) = pieces.next() {
-                    lexer.lex(piece, &mut tokens);
-                    unsent += piece.len();
-                    if tokens.is_empty() && pieces.peek().is_some() {
-                        continue;
-                    }
-                    // Every byte is accounted for, even those still inside a stanza.
-                    let last = tokens.is_final();
-                    let batch = std::mem::replace(&mut tokens, budget.spare());
-                    if !budget.take(unsent)
-                        || inputs
-                            .send(Input::Tokens(generation, batch, unsent))
-                            .is_err()
-                        || last
-                    {
-                        return;
-                    }
-                    unsent = 0;
+}
+
+impl Connection {
+    /// Starts the reader thread for `socket`, tokenising with `lexer`; it tells the core's
+    /// thread through `inputs` when the input has something.
+    fn start(
+        socket: TcpStream,
+        lexer: StreamLexer,
+        generation: u64,
+        inputs: mpsc::Sender<Input>,
+    ) -> std::io::Result<Connection> {
+        let reader = socket.try_clone()?;
+        let input = Arc::new(SharedLexer::new(lexer, move || {
+            let _ = inputs.send(Input::Readable(generation));
+        }));
+        let reader_input = input.clone();
+        std::thread::Builder::new()
+            .name("exampple-reader".into())
+            .spawn(move || read(reader, &reader_input))?;
+        Ok(Connection {
+            socket,
+            input,
+            generation,
+        })
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.input.close();
+        let _ = self.socket.shutdown(Shutdown::Both);
+    }
+}
+
+/// The reader thread: reads the socket into the input and tokenises while the core's thread
+/// is busy (it tokenises too when it is not: see [`SharedLexer`]).
+fn read(mut stream: TcpStream, input: &SharedLexer) {
+    let mut end = input.end_guard();
+    // 16 KiB reads keep a batch's stanzas in cache (64 KiB: ~7% slower at window 1000).
+    let mut buffer = vec![0u8; 16 * 1024];
+    let mut scratch = Vec::new();
+    loop {
+        match stream.read(&mut buffer) {
+            Ok(0) => return end.reason("the server closed the connection"),
+            Ok(n) => {
+                if !input.feed(&buffer[..n]) {
+                    // The core gave the connection up.
+                    return;
                 }
+                input.lex_pending(&mut scratch);
             }
-        });
-    if let Err(e) = spawned {
-        log::error!(target: "exampple", "cannot start the reader thread: {e}");
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return end.reason(e.to_string()),
+        }
     }
 }

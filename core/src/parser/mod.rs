@@ -29,7 +29,7 @@ mod shared;
 
 pub(crate) use builder::StreamBuilder;
 pub use lexer::{StreamLexer, Tokens};
-pub use shared::{Next, SharedLexer};
+pub use shared::{EndGuard, Next, SharedLexer};
 
 /// The limits a [`StreamParser`] enforces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

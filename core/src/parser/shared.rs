@@ -193,6 +193,15 @@ impl SharedLexer {
         self.publish(&state);
     }
 
+    /// Ends the input when dropped: a reader thread holds one, so that however it stops (a
+    /// panic included) the core learns that the connection ended.
+    pub fn end_guard(&self) -> EndGuard<'_> {
+        EndGuard {
+            input: self,
+            reason: None,
+        }
+    }
+
     // ----- the core's side -----
 
     /// Whether [`SharedLexer::next`] has something (cheap: no lock).
@@ -241,6 +250,30 @@ impl SharedLexer {
     pub fn close(&self) {
         self.lock().closed = true;
         self.room.notify_all();
+    }
+}
+
+/// See [`SharedLexer::end_guard`].
+#[must_use = "the input ends when the guard is dropped"]
+pub struct EndGuard<'a> {
+    input: &'a SharedLexer,
+    reason: Option<String>,
+}
+
+impl EndGuard<'_> {
+    /// Why the connection ended, for when the guard drops.
+    pub fn reason(&mut self, reason: impl Into<String>) {
+        self.reason = Some(reason.into());
+    }
+}
+
+impl Drop for EndGuard<'_> {
+    fn drop(&mut self) {
+        let reason = self
+            .reason
+            .take()
+            .unwrap_or_else(|| "the reader stopped".into());
+        self.input.end(reason);
     }
 }
 
@@ -395,6 +428,23 @@ mod tests {
         assert!(!lexer.has_work());
         lexer.close();
         assert!(!lexer.feed(b"<iq/>"));
+    }
+
+    #[test]
+    fn a_reader_that_panics_still_ends_the_input() {
+        let lexer = Arc::new(SharedLexer::new(StreamLexer::new(Limits::default()), || {}));
+        let reader = lexer.clone();
+        let stopped = std::thread::spawn(move || {
+            let _end = reader.end_guard();
+            panic!("a reader thread dies");
+        })
+        .join();
+        assert!(stopped.is_err());
+        let mut own = Tokens::default();
+        let mut scratch = Vec::new();
+        assert!(
+            matches!(lexer.next(&mut own, &mut scratch), Next::End(r) if r == "the reader stopped")
+        );
     }
 
     #[test]
