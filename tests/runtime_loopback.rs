@@ -270,3 +270,52 @@ fn std_pool_does_not_queue_fast_requests_behind_a_blocking_one() {
     session.close();
     assert_eq!(join.join().unwrap(), Ok(()));
 }
+
+/// exampple-std takes no more input while many dispatches wait for the pool, so requests
+/// wait in the input and the kernel's buffer rather than in the process. Seen on the wire:
+/// only a routed request has a deadline, so with both workers held by blocking controllers
+/// and a 1 s stanza_timeout, 1000 requests get at most a few hundred timeouts in the first
+/// 1.5 s (those that were routed), not all 1000.
+#[test]
+fn std_stops_reading_while_the_pool_is_backed_up() {
+    static HELD: AtomicUsize = AtomicUsize::new(0);
+    fn hold_first_two(conn: Conn, _: Vec<Element>) -> Result<(), StanzaError> {
+        if HELD.fetch_add(1, Ordering::SeqCst) < 2 {
+            std::thread::sleep(Duration::from_millis(2500));
+        }
+        let _ = conn.iq_resp([]).send();
+        Ok(())
+    }
+    let server = FakeServer::new();
+    let config = config(server.port()).stanza_timeout(Duration::from_secs(1));
+    let router = Router::new().iq("urn:test", |ns| ns.get("hold", hold_first_two));
+    let rt = exampple::blocking::Runtime::new(config, router)
+        .unwrap()
+        .workers(2);
+    let handle = rt.handle();
+    let join = std::thread::spawn(move || rt.run().map_err(|e| e.to_string()));
+    let mut session = server.accept(true);
+    let mut burst = String::new();
+    for i in 0..1000 {
+        burst.push_str(&xml::to_string(&request(&format!("h{i}"), "urn:test:hold")));
+    }
+    session.write(&burst);
+    let start = Instant::now();
+    let mut timeouts = 0;
+    while let Some(answer) =
+        session.receive(Duration::from_millis(1500).saturating_sub(start.elapsed()))
+    {
+        if answer.attr("type") == Some("error") {
+            timeouts += 1;
+        }
+        if start.elapsed() > Duration::from_millis(1500) {
+            break;
+        }
+    }
+    eprintln!("{timeouts} of 1000 requests timed out in the first 1.5 s");
+    assert!(timeouts > 0, "the routed requests time out");
+    assert!(timeouts < 600, "{timeouts}: the whole burst was taken in");
+    handle.shutdown(Duration::from_secs(1));
+    session.close();
+    assert_eq!(join.join().unwrap(), Ok(()));
+}
