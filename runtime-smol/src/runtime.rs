@@ -14,7 +14,7 @@ use smol::channel;
 use smol::future::FutureExt as _;
 use smol::io::AsyncWriteExt;
 
-use exampple_core::parser::{Next, Tokens};
+use exampple_core::parser::Next;
 
 use crate::reader::Connection;
 
@@ -240,8 +240,7 @@ impl Runtime {
         }));
         // The open connection: its socket, and the input its reader thread puts in.
         let mut connection: Option<Connection> = None;
-        // The tokens of the pieces this task tokenises itself, and their bytes.
-        let mut own_tokens = Tokens::default();
+        // The bytes of the pieces this task tokenises itself.
         let mut scratch = Vec::new();
         // The output buffer, swapped with the core's (no allocation per drain).
         let mut out: Vec<u8> = Vec::with_capacity(64 * 1024);
@@ -398,12 +397,11 @@ impl Runtime {
             match wake {
                 Wake::Input => {
                     if let Some(c) = &connection {
-                        match c.input.next(&mut own_tokens, &mut scratch) {
-                            Next::Queued(mut tokens) => {
+                        match c.input.next(&mut scratch) {
+                            Next::Tokens(mut tokens) => {
                                 core.handle_tokens(now, &mut tokens);
                                 c.input.give_back(tokens);
                             }
-                            Next::Lexed => core.handle_tokens(now, &mut own_tokens),
                             Next::End(reason) => {
                                 connection = None;
                                 core.handle_closed(now, reason);

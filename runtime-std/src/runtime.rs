@@ -11,7 +11,7 @@ use exampple_core::component::{Component, ComponentError, Dispatch, Event};
 
 use crate::pool::WorkerPool;
 use exampple_core::observe::Observer;
-use exampple_core::parser::{Next, SharedLexer, StreamLexer, Tokens};
+use exampple_core::parser::{Next, SharedLexer, StreamLexer};
 use exampple_core::{Config, Router, Sender};
 
 /// Why the runtime stopped.
@@ -193,8 +193,7 @@ impl Runtime {
 
         let mut connection: Option<Connection> = None;
         let mut generation = 0u64;
-        // The tokens of the pieces this thread tokenises itself, and their bytes.
-        let mut own_tokens = Tokens::default();
+        // The bytes of the pieces this thread tokenises itself.
         let mut scratch = Vec::new();
         // Whether the last input brought work (bytes or controllers' output).
         let mut busy = false;
@@ -301,18 +300,17 @@ impl Runtime {
                 Some(Input::Readable(g)) => {
                     let next = match &connection {
                         Some(c) if c.generation == g && pool.backlog() < MAX_BACKLOG => {
-                            c.input.next(&mut own_tokens, &mut scratch)
+                            c.input.next(&mut scratch)
                         }
                         _ => Next::Nothing,
                     };
                     match next {
-                        Next::Queued(mut tokens) => {
+                        Next::Tokens(mut tokens) => {
                             core.handle_tokens(now, &mut tokens);
                             if let Some(c) = &connection {
                                 c.input.give_back(tokens);
                             }
                         }
-                        Next::Lexed => core.handle_tokens(now, &mut own_tokens),
                         Next::End(reason) => {
                             connection = None;
                             core.handle_closed(now, reason);

@@ -43,6 +43,8 @@ pub struct Tokens {
     pub(crate) error: Option<ParseError>,
     /// Read by the core: the events are only waiting to be dropped.
     pub(crate) spent: bool,
+    /// Which lexer of a [`SharedLexer`](super::SharedLexer) made them (0: none).
+    pub(crate) made_by: u8,
 }
 
 impl Tokens {
@@ -96,6 +98,17 @@ impl StreamLexer {
         self.closed
     }
 
+    /// Whether it stopped on an error.
+    pub(crate) fn is_failed(&self) -> bool {
+        self.failed.is_some()
+    }
+
+    /// Whether it stands between two stanzas, past the header: where a piece of whole
+    /// stanzas may start.
+    pub(crate) fn between_stanzas(&self) -> bool {
+        self.header_done && self.depth == 1 && !self.closed && self.stanza_bytes == 0
+    }
+
     /// Feeds bytes; their events are appended to `tokens`, and an error (the first one, or
     /// the same one again once failed) is put in `tokens`.
     pub fn lex(&mut self, data: &[u8], tokens: &mut Tokens) {
@@ -141,7 +154,11 @@ impl StreamLexer {
                     self.remember_tail(chunk);
                     return Ok(());
                 }
-                Err(EndOrError::Error(e)) => return Err(self.classify(e, chunk)),
+                Err(EndOrError::Error(e)) => {
+                    // Only what rxml read before it stopped tells what went wrong.
+                    let read = &chunk[..chunk.len() - data.len()];
+                    return Err(self.classify(e, read));
+                }
                 Ok(Some(event)) => {
                     if let Some(event) = self.check(event)? {
                         out.push(event);

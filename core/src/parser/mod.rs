@@ -26,6 +26,7 @@ use crate::ns;
 mod builder;
 mod lexer;
 mod shared;
+mod splitter;
 
 pub(crate) use builder::StreamBuilder;
 pub use lexer::{StreamLexer, Tokens};
