@@ -570,16 +570,32 @@ fn every_split_point_gives_the_same_stanzas() {
     assert_eq!(run_chunked(&one_by_one), whole);
 }
 
+/// A router that echoes every stanza back and notes its id, for the drivers below.
+fn echo_router(routed: std::sync::Arc<std::sync::Mutex<Vec<String>>>) -> Router {
+    use exampple_core::Conn;
+    Router::new().fallback(move |conn: Conn, _p: Vec<exampple_core::Element>| {
+        routed.lock().unwrap().push(format!(
+            "{}#{}",
+            conn.stanza().name(),
+            conn.id().unwrap_or("")
+        ));
+        let _ = conn.send(conn.stanza().clone());
+    })
+}
+
 /// Drives a component through `chunks` of server input, either with `handle_input` or, as
 /// a runtime that reads on another thread does, with its own `stream_lexer` and
 /// `handle_tokens`; returns everything it wrote and the events it gave, in order.
 fn drive(chunks: &[&[u8]], lex_elsewhere: bool) -> (String, Vec<String>) {
-    use exampple_core::Conn;
+    drive_noting(chunks, lex_elsewhere).0
+}
+
+/// Like `drive`, also returning the stanzas the router got (by name and id).
+fn drive_noting(chunks: &[&[u8]], lex_elsewhere: bool) -> ((String, Vec<String>), Vec<String>) {
     use exampple_core::parser::Tokens;
     let now = Instant::now();
-    let router = Router::new().fallback(|conn: Conn, _p: Vec<exampple_core::Element>| {
-        let _ = conn.send(conn.stanza().clone());
-    });
+    let routed = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let router = echo_router(routed.clone());
     let mut c = Component::new(config(), router, now).unwrap();
     c.connect(now);
     c.handle_connected(now);
@@ -610,7 +626,83 @@ fn drive(chunks: &[&[u8]], lex_elsewhere: bool) -> (String, Vec<String>) {
         c.handle_outbox(now);
         written.push_str(&transmit(&mut c));
     }
-    (written, seen)
+    let routed = routed.lock().unwrap().clone();
+    ((written, seen), routed)
+}
+
+/// Drives a component through `chunks` of server input the way the runtimes do, through
+/// a shared lexer, on one thread: `schedule` says, chunk by chunk, whether the reader's
+/// side tokenises what it may (else the core's side does, when it takes its input).
+///
+/// Pieces can gather stanzas of several chunks, so the answers to stanzas that come with
+/// a stream error in one batch may be queued rather than written: the router's stanzas are
+/// returned too, for the comparison that holds whatever the batching.
+fn drive_shared(chunks: &[&[u8]], schedule: &[bool]) -> ((String, Vec<String>), Vec<String>) {
+    use exampple_core::parser::{Next, SharedLexer};
+    let now = Instant::now();
+    let routed = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let router = echo_router(routed.clone());
+    let mut c = Component::new(config(), router, now).unwrap();
+    c.connect(now);
+    c.handle_connected(now);
+    let input = SharedLexer::new(c.stream_lexer(), || {});
+    let mut written = transmit(&mut c);
+    let mut seen = Vec::new();
+    let (mut reader_scratch, mut core_scratch) = (Vec::new(), Vec::new());
+    let mut ended = false;
+    // The core's side: takes what the input has, runs the controllers, writes.
+    let mut core_takes =
+        |c: &mut Component, written: &mut String, seen: &mut Vec<String>| -> bool {
+            let mut ended = false;
+            while input.has_work() && !ended {
+                match input.next(&mut core_scratch) {
+                    Next::Tokens(mut tokens) => {
+                        c.handle_tokens(now, &mut tokens);
+                        input.give_back(tokens);
+                    }
+                    Next::End(_) => ended = true,
+                    Next::Nothing => break,
+                }
+                while let Some(ev) = c.poll_event() {
+                    match ev {
+                        Event::Dispatch(d) => d.run(),
+                        other => {
+                            if matches!(other, Event::Disconnected { .. } | Event::Failed(_)) {
+                                input.close();
+                                ended = true;
+                            }
+                            seen.push(
+                                format!("{other:?}")
+                                    .split([' ', '(', '{'])
+                                    .next()
+                                    .unwrap_or("")
+                                    .to_string(),
+                            );
+                        }
+                    }
+                }
+                c.handle_outbox(now);
+                written.push_str(&transmit(c));
+            }
+            ended
+        };
+    for (i, chunk) in chunks.iter().enumerate() {
+        if ended {
+            break;
+        }
+        assert!(input.feed(chunk));
+        // Who goes first, as two threads would race: the reader tokenising what it may,
+        // or the core taking its input (and tokenising what it may). The reader always
+        // gets its turn: it tokenises after every read.
+        if schedule[i % schedule.len()] {
+            input.lex_pending(&mut reader_scratch);
+        }
+        ended = core_takes(&mut c, &mut written, &mut seen);
+        input.lex_pending(&mut reader_scratch);
+        ended = ended || core_takes(&mut c, &mut written, &mut seen);
+    }
+    let routed = routed.lock().unwrap().clone();
+    ((written, seen), routed)
 }
 
 /// Server inputs for `drive`: a good stream, and streams that end in each way.
@@ -678,6 +770,36 @@ proptest! {
         let input = &server_inputs()[which];
         let chunks = chunked(input, &sizes);
         prop_assert_eq!(drive(&chunks, true), drive(&chunks, false));
+    }
+
+    #[test]
+    fn the_shared_lexer_is_handle_input(
+        sizes in proptest::collection::vec(1usize..700, 1..50),
+        schedule in proptest::collection::vec(any::<bool>(), 1..8),
+        which in 0usize..5,
+        repeat in 1usize..40,
+    ) {
+        // The good stream's stanzas many times over, so that pieces of whole stanzas form
+        // and both sides take some.
+        let mut input = server_inputs()[which].clone();
+        if which == 0 {
+            let stanzas = stream_bytes()[SERVER_HEADER.len() + "<handshake/>\n".len()..].to_vec();
+            for _ in 0..repeat {
+                input.extend_from_slice(&stanzas);
+            }
+        }
+        let chunks = chunked(&input, &sizes);
+        let ((shared, shared_events), shared_routed) = drive_shared(&chunks, &schedule);
+        let ((alone, alone_events), alone_routed) = drive_noting(&chunks, false);
+        // The same stanzas routed, in order, and the stream ends the same way...
+        prop_assert_eq!(shared_routed, alone_routed);
+        prop_assert_eq!(shared_events, alone_events);
+        let error_of = |w: &str| w.rsplit("<stream:error>").next().map(str::to_string);
+        prop_assert_eq!(error_of(&shared), error_of(&alone));
+        // ... and a stream that ends well gets the very same bytes.
+        if which == 0 {
+            prop_assert_eq!(shared, alone);
+        }
     }
 
     #[test]
