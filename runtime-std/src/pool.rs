@@ -106,6 +106,11 @@ impl WorkerPool {
     /// Wakes another worker if work has waited [`STALL`] without the pool taking any;
     /// returns when to look again (`None`: nothing waits).
     pub(crate) fn watch(&mut self, now: Instant) -> Option<Instant> {
+        if self.shared.queued.load(Ordering::Acquire) == 0 {
+            // Nothing waits (the usual case): no lock.
+            self.watched = None;
+            return None;
+        }
         let (waiting, taken, asleep) = {
             let state = self.shared.lock();
             (!state.queue.is_empty(), state.taken, state.asleep)
