@@ -3,11 +3,22 @@
 //!
 //!     EXAMPPLE_HOST=127.0.0.1 EXAMPPLE_PORT=5252 EXAMPPLE_DOMAIN=component.localhost \
 //!     EXAMPPLE_PASSWORD=secret cargo run --release --features std --example ping_std
+//!
+//! The controller is a plain function, which the std runtime runs on its worker pool (a
+//! blocking controller then holds up nobody). With `PING_ASYNC=1` it is an async function
+//! instead, whose first poll runs on the core's thread (as on the smol runtime): the cost
+//! of the runtime without the pool's hand-off.
 
 use exampple::{Config, Conn, Element, Router, StanzaError};
 
 /// Answers XEP-0199 pings with an empty result.
 fn ping(conn: Conn, _payload: Vec<Element>) -> Result<(), StanzaError> {
+    conn.iq_resp([]).send()?;
+    Ok(())
+}
+
+/// The same, as an async function.
+async fn ping_async(conn: Conn, _payload: Vec<Element>) -> Result<(), StanzaError> {
     conn.iq_resp([]).send()?;
     Ok(())
 }
@@ -21,7 +32,11 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let router = Router::new().iq("urn:xmpp", |ns| ns.get("ping", ping));
+    let router = if std::env::var_os("PING_ASYNC").is_some_and(|v| v == "1") {
+        Router::new().iq("urn:xmpp", |ns| ns.get("ping", ping_async))
+    } else {
+        Router::new().iq("urn:xmpp", |ns| ns.get("ping", ping))
+    };
     let result = exampple::blocking::Runtime::new(config, router)
         .map_err(|e| e.to_string())
         .and_then(|rt| rt.run().map_err(|e| e.to_string()));

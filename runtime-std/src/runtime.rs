@@ -176,7 +176,7 @@ impl Runtime {
         // The output buffer, swapped with the core's (no allocation per drain).
         let mut out: Vec<u8> = Vec::with_capacity(64 * 1024);
 
-        // Async controllers wait on their own thread, holding no worker.
+        // Async controllers that wait go on on their own thread, holding no worker.
         let executor = crate::executor::Executor::start().map_err(RuntimeError::Thread)?;
 
         // Wake-ups from controllers are coalesced: one pending Wake at a time.
@@ -240,7 +240,17 @@ impl Runtime {
                     }
                     Event::Dispatch(dispatch) => {
                         if dispatch.is_async() {
-                            executor.spawn(dispatch.request, Box::pin(dispatch.into_future()));
+                            // The first poll runs here, as on exampple-smol: an async
+                            // controller that answers without waiting (most do) costs no
+                            // hand-off; one that waits goes on on the executor's thread.
+                            let request = dispatch.request;
+                            let mut future = dispatch.into_future();
+                            let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+                            let polled =
+                                std::future::Future::poll(std::pin::Pin::new(&mut future), &mut cx);
+                            if polled.is_pending() {
+                                executor.spawn(request, Box::pin(future));
+                            }
                         } else {
                             batch.push(dispatch);
                         }
