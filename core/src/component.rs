@@ -53,8 +53,7 @@ use sha1::{Digest, Sha1};
 
 use crate::config::{AutoConnect, Config, ConfigError};
 use crate::conn::{
-    AnswerKind, CallError, CallSlot, Conn, ConnParts, Outbox, OutboxItem, RequestId, RequestState,
-    Sender,
+    AnswerKind, CallError, CallSlot, Conn, ConnParts, Outbox, OutboxItem, RequestId, Sender,
 };
 use crate::controller::{Controller, Outcome};
 use crate::delegation::{self, Envelope};
@@ -335,7 +334,6 @@ enum State {
 
 struct InFlight {
     conn: Conn,
-    state: Arc<RequestState>,
     controller: Arc<str>,
     started: Instant,
 }
@@ -957,7 +955,7 @@ impl Component {
                 OutboxItem::Send { request, stanza } => {
                     if let Some(request) = request
                         && let Some(flight) = self.requests.get(&request)
-                        && flight.state.expired.load(Ordering::Relaxed)
+                        && flight.conn.state().expired.load(Ordering::Relaxed)
                     {
                         log::warn!(target: "exampple", "dropped a stanza sent by {} after its request timed out", flight.controller);
                         continue;
@@ -1316,12 +1314,10 @@ impl Component {
         }
         let request = RequestId(self.next_request);
         self.next_request += 1;
-        let state = Arc::new(RequestState::default());
         let payload: Vec<Element> = stanza.children().cloned().collect();
         let conn = Conn::new(ConnParts {
             request,
             outbox: self.outbox.clone(),
-            state: state.clone(),
             domain: self.domain.clone(),
             kind,
             stanza_type,
@@ -1336,7 +1332,6 @@ impl Component {
             deadline,
             InFlight {
                 conn: conn.clone(),
-                state,
                 controller: controller_name,
                 started: now,
             },
@@ -1431,7 +1426,7 @@ impl Component {
         } else if matches!(
             conn.stanza_type(),
             StanzaType::Iq(IqType::Get | IqType::Set)
-        ) && flight.state.sent.load(Ordering::Relaxed) == 0
+        ) && flight.conn.state().sent.load(Ordering::Relaxed) == 0
         {
             log::warn!(target: "exampple", "{} returned without answering the iq {:?}", flight.controller, conn.id().unwrap_or(""));
         }
@@ -1445,7 +1440,7 @@ impl Component {
 
     fn expire_requests(&mut self, now: Instant) {
         while let Some((request, flight)) = self.requests.pop_expired(now) {
-            flight.state.expired.store(true, Ordering::Relaxed);
+            flight.conn.state().expired.store(true, Ordering::Relaxed);
             let error = StanzaError::new(Condition::RemoteServerTimeout)
                 .with_text("en", "the request took too long to be processed");
             self.answer_error(now, flight.conn.stanza(), flight.conn.envelope(), &error);

@@ -301,7 +301,7 @@ impl fmt::Debug for IqCall {
 struct ConnInner {
     request: RequestId,
     outbox: Arc<Outbox>,
-    state: Arc<RequestState>,
+    state: RequestState,
     domain: Arc<str>,
     kind: StanzaKind,
     stanza_type: StanzaType,
@@ -323,7 +323,6 @@ pub struct Conn {
 pub(crate) struct ConnParts {
     pub(crate) request: RequestId,
     pub(crate) outbox: Arc<Outbox>,
-    pub(crate) state: Arc<RequestState>,
     pub(crate) domain: Arc<str>,
     pub(crate) kind: StanzaKind,
     pub(crate) stanza_type: StanzaType,
@@ -338,7 +337,7 @@ impl Conn {
             inner: Arc::new(ConnInner {
                 request: parts.request,
                 outbox: parts.outbox,
-                state: parts.state,
+                state: RequestState::default(),
                 domain: parts.domain,
                 kind: parts.kind,
                 stanza_type: parts.stanza_type,
@@ -413,6 +412,11 @@ impl Conn {
     /// The delegation envelope the stanza came in, if any.
     pub fn envelope(&self) -> Option<&Envelope> {
         self.inner.envelope.as_ref()
+    }
+
+    /// What the core and the request's conns share (in the conn's own allocation).
+    pub(crate) fn state(&self) -> &RequestState {
+        &self.inner.state
     }
 
     /// Whether the request already timed out (late answers are dropped).

@@ -68,15 +68,16 @@ pub fn is_domain(text: &str, domain: &str) -> bool {
 /// component's own domain in every `to`, the same users in `from`) are validated once.
 /// Validity depends on the string alone, so finding it here is as good as checking it.
 ///
-/// Direct-mapped: [`ValidJids::SLOTS`] strings of at most [`ValidJids::MAX_LEN`] bytes,
-/// each slot keeping the last valid JID that hashed to it; a peer sending ever new JIDs
-/// only makes it forget.
+/// Two-way: [`ValidJids::SLOTS`] strings of at most [`ValidJids::MAX_LEN`] bytes; a JID
+/// may sit in either of two slots, and a new one replaces the second (so two JIDs that
+/// hash alike do not keep evicting each other); a peer sending ever new JIDs only makes it
+/// forget.
 pub(crate) struct ValidJids {
     slots: Vec<Option<Box<str>>>,
 }
 
 impl ValidJids {
-    pub(crate) const SLOTS: usize = 256;
+    pub(crate) const SLOTS: usize = 512;
     pub(crate) const MAX_LEN: usize = 256;
 
     pub(crate) fn new() -> Self {
@@ -87,13 +88,18 @@ impl ValidJids {
 
     /// Whether `text` is a valid JID ([`Jid::new`] accepts it).
     pub(crate) fn check(&mut self, text: &str) -> bool {
-        let slot = &mut self.slots[slot_of(text)];
-        if slot.as_deref() == Some(text) {
+        let first = slot_of(text) & !1;
+        if self.slots[first..first + 2]
+            .iter()
+            .any(|slot| slot.as_deref() == Some(text))
+        {
             return true;
         }
         let valid = Jid::new(text).is_ok();
         if valid && text.len() <= Self::MAX_LEN {
-            *slot = Some(text.into());
+            // The first slot takes the newcomer; what was there moves to the second.
+            self.slots[first + 1] = self.slots[first].take();
+            self.slots[first] = Some(text.into());
         }
         valid
     }
