@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # End-to-end load bench: builds the release examples, then drives the ping component of each
-# runtime (examples/ping on smol, examples/ping_std on std) with examples/loadgen, a loopback
-# XEP-0114 server, at windows 1, 100 and 1000, and prints a table of medians.
+# runtime with examples/loadgen, a loopback XEP-0114 server, at windows 1, 100 and 1000, and
+# prints a table of medians. The subjects: `ping` (smol, async controller), `ping_std` (std,
+# sync controller, run on the worker pool) and `ping_std_async` (std, the same binary with
+# PING_ASYNC=1: an async controller, first polled on the core's thread).
 #
 #   scripts/bench.sh            # N=100000 requests, REPS=3 runs per cell, medians
 #   N=20000 REPS=1 scripts/bench.sh
@@ -20,7 +22,7 @@ peers=false
 for arg in "$@"; do
   case "$arg" in
     --peers) peers=true ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "bench.sh: unknown option $arg" >&2; exit 2 ;;
   esac
 done
@@ -35,13 +37,22 @@ field() { sed -n "s/.*\"$1\":\([0-9.]*\).*/\1/p"; }
 mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "nan"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
+# The command that starts a subject.
+command_of() {
+  case "$1" in
+    ping_std_async) echo "env PING_ASYNC=1 $bin/ping_std" ;;
+    *) echo "$bin/$1" ;;
+  esac
+}
+SUBJECTS=${SUBJECTS:-"ping ping_std ping_std_async"}
+
 results=$(mktemp)
 trap 'rm -f "$results"' EXIT
-for component in ping ping_std; do
+for component in $SUBJECTS; do
   for window in $WINDOWS; do
     for rep in $(seq "$REPS"); do
       line=$("$bin/loadgen" --quiet --n "$N" --window "$window" --port "$PORT" \
-        --spawn "$bin/$component" 2>/dev/null | tail -n 1) || true
+        --spawn "$(command_of "$component")" 2>/dev/null | tail -n 1) || true
       case "$line" in
         "{"*) echo "$component $window $line" >> "$results"
               echo "  $component w=$window run $rep: $(echo "$line" | field stanzas_per_sec)/s p50 $(echo "$line" | field p50_us) us" >&2 ;;
@@ -57,7 +68,7 @@ echo "exampple ping, loopback loadgen, N=$N, median of $REPS runs"
 echo
 echo "| component | window | stanzas/s | p50 µs | p90 µs | p99 µs | idle RSS MiB | peak RSS MiB |"
 echo "|---|---:|---:|---:|---:|---:|---:|---:|"
-for component in ping ping_std; do
+for component in $SUBJECTS; do
   for window in $WINDOWS; do
     rows=$(grep "^$component $window " "$results" | cut -d' ' -f3- || true)
     [ -n "$rows" ] || { echo "| $component | $window | failed | | | | | |"; continue; }
@@ -90,6 +101,8 @@ if $peers; then
   echo "## ping (smol) as 'mine', with the peers"
   # shellcheck disable=SC2086
   python3 "$work/peers/run_bench.py" --cmd "$bin/ping" mine $PEERS
-  echo "## ping_std (std) as 'mine'"
+  echo "## ping_std (std, sync controller) as 'mine'"
   python3 "$work/peers/run_bench.py" --cmd "$bin/ping_std" mine
+  echo "## ping_std with PING_ASYNC=1 (std, async controller) as 'mine'"
+  python3 "$work/peers/run_bench.py" --cmd "env PING_ASYNC=1 $bin/ping_std" mine
 fi
