@@ -22,7 +22,7 @@ peers=false
 for arg in "$@"; do
   case "$arg" in
     --peers) peers=true ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     *) echo "bench.sh: unknown option $arg" >&2; exit 2 ;;
   esac
 done
