@@ -36,10 +36,9 @@ use super::{StreamLexer, Tokens};
 /// over is rare.
 const PIECE: u64 = 4096;
 
-/// How many bytes may wait to be tokenised. Past that the reader stops reading: the
-/// kernel's receive window fills, and a server that floods without reading our answers is
-/// slowed down instead of filling our memory. Tokens waiting for the core are bounded by
-/// this too (they come from these bytes).
+/// How many bytes may wait for the core, as bytes or as tokens. Past that the reader stops
+/// reading: the kernel's receive window fills, and a server that floods without reading
+/// our answers is slowed down instead of filling our memory.
 const BUDGET: usize = 64 * 1024;
 
 /// How many pieces may wait for the core (whatever their size).
@@ -145,9 +144,10 @@ impl State {
         self.base + self.bytes.len() as u64
     }
 
-    /// Bytes not yet taken by a lexer.
+    /// Bytes the core has not taken yet (as bytes or as tokens): what the budget bounds.
     fn pending(&self) -> usize {
-        (self.data_end() - self.first_untaken()) as usize
+        let first = self.pieces.front().map_or(self.cut, |p| p.start);
+        (self.data_end() - first) as usize
     }
 
     fn first_untaken(&self) -> u64 {
@@ -794,6 +794,51 @@ mod tests {
             lexer.give_back(tokens);
         }
         assert_eq!(items, alone(&input).0);
+    }
+
+    /// Tokens the core has not taken count against the budget too: a reader that
+    /// tokenises everything it reads still stops reading when the core falls behind.
+    #[test]
+    fn tokens_waiting_for_the_core_count_against_the_budget() {
+        let lexer = Arc::new(SharedLexer::new(StreamLexer::new(Limits::default()), || {}));
+        let input = stream(10_000, None);
+        let reader = {
+            let lexer = lexer.clone();
+            std::thread::spawn(move || {
+                let mut scratch = Vec::new();
+                for chunk in input.chunks(4000) {
+                    if !lexer.feed(chunk) {
+                        return;
+                    }
+                    lexer.lex_pending(&mut scratch);
+                }
+            })
+        };
+        // The reader stops: it waits for room, all it read tokenised and waiting.
+        let waited = std::time::Instant::now();
+        while !lexer.lock().reader_waits {
+            assert!(
+                !reader.is_finished(),
+                "the reader read everything without waiting"
+            );
+            assert!(
+                waited.elapsed() < std::time::Duration::from_secs(20),
+                "the reader never waits"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        {
+            let state = lexer.lock();
+            let first = state.pieces.front().map_or(state.cut, |p| p.start);
+            let held = (state.data_end() - first) as usize;
+            assert!(held < BUDGET + 4000, "{held} bytes wait for the core");
+            assert!(
+                state.pieces.iter().all(|p| p.tokens.is_some()),
+                "all tokenised"
+            );
+        }
+        lexer.close();
+        reader.join().unwrap();
     }
 
     #[test]
