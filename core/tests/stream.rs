@@ -570,6 +570,15 @@ fn every_split_point_gives_the_same_stanzas() {
     assert_eq!(run_chunked(&one_by_one), whole);
 }
 
+/// An event's name, as the drivers below note them.
+fn event_name(event: &Event) -> String {
+    format!("{event:?}")
+        .split([' ', '(', '{'])
+        .next()
+        .unwrap_or("")
+        .to_string()
+}
+
 /// A router that echoes every stanza back and notes its id, for the drivers below.
 fn echo_router(routed: std::sync::Arc<std::sync::Mutex<Vec<String>>>) -> Router {
     use exampple_core::Conn;
@@ -614,13 +623,7 @@ fn drive_noting(chunks: &[&[u8]], lex_elsewhere: bool) -> ((String, Vec<String>)
         while let Some(ev) = c.poll_event() {
             match ev {
                 Event::Dispatch(d) => d.run(),
-                other => seen.push(
-                    format!("{other:?}")
-                        .split([' ', '(', '{'])
-                        .next()
-                        .unwrap_or("")
-                        .to_string(),
-                ),
+                other => seen.push(event_name(&other)),
             }
         }
         c.handle_outbox(now);
@@ -671,13 +674,7 @@ fn drive_shared(chunks: &[&[u8]], schedule: &[bool]) -> ((String, Vec<String>), 
                                 input.close();
                                 ended = true;
                             }
-                            seen.push(
-                                format!("{other:?}")
-                                    .split([' ', '(', '{'])
-                                    .next()
-                                    .unwrap_or("")
-                                    .to_string(),
-                            );
+                            seen.push(event_name(&other));
                         }
                     }
                 }
@@ -806,17 +803,7 @@ proptest! {
     fn any_chunking_gives_the_same_stanzas(sizes in proptest::collection::vec(1usize..40, 1..200)) {
         let bytes = stream_bytes();
         let whole = run_chunked(&[&bytes]);
-        let mut chunks = Vec::new();
-        let mut rest: &[u8] = &bytes;
-        let mut i = 0;
-        while !rest.is_empty() {
-            let n = sizes[i % sizes.len()].min(rest.len());
-            let (a, b) = rest.split_at(n);
-            chunks.push(a);
-            rest = b;
-            i += 1;
-        }
-        prop_assert_eq!(run_chunked(&chunks), whole);
+        prop_assert_eq!(run_chunked(&chunked(&bytes, &sizes)), whole);
     }
 
     #[test]

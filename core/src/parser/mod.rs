@@ -1,9 +1,12 @@
 //! Incremental parser for an XMPP stream: bytes in any chunking, stanzas out as
 //! [`Element`]s, with size and depth limits.
 //!
-//! rxml's [`RawParser`] tokenises and minidom's [`TreeBuilder`] builds the elements. rxml has
-//! no limit on the size of a stanza or its nesting depth, so this parser counts both itself:
-//! memory stays bounded by `max_stanza_size` whatever the peer sends.
+//! Two stages: a [`StreamLexer`] (rxml's [`RawParser`](rxml::RawParser) with the stream's
+//! limits and checks) makes [`Tokens`], and the core's builder makes minidom elements of them
+//! ([`StreamParser`] is both on one thread). rxml has no limit on the size of a stanza or its
+//! nesting depth, so the lexer counts both itself: memory stays bounded by
+//! `max_stanza_size` whatever the peer sends. A runtime that reads on another thread uses a
+//! [`SharedLexer`]: both threads tokenise, pieces of whole stanzas each.
 //!
 //! ```
 //! use exampple_core::parser::{StreamParser, StreamItem, Limits};

@@ -1,28 +1,4 @@
-//! A lexer shared by a runtime's reader thread and the core's thread.
-//!
-//! Tokenising is about half of a stanza's cost, so a runtime does it beside the core's
-//! thread, which builds, routes and answers. A fixed split (the reader tokenises, the core
-//! does the rest) is only as fast as its slower side, and which side is slower depends on
-//! what else runs on its CPU (on a small machine, often the peer itself). Here both threads
-//! tokenise: the bytes read are cut into *pieces* of whole stanzas where the
-//! [splitter](super::splitter) finds their ends, each thread has a lexer of its own, and
-//! either may take a piece. The core takes the tokens in the order of the pieces; when the
-//! next one is not ready, it tokenises a piece itself rather than wait.
-//!
-//! What keeps this the same as one lexer reading the whole stream:
-//!
-//! - Both lexers tokenise the stream header (the one that did not get it as a piece
-//!   tokenises a copy first, and drops its tokens), so at a stanza's end their states are
-//!   the same as one lexer's would be.
-//! - A piece is *free* (for either lexer) only if it starts at a stanza's end after the
-//!   header. Every other piece is *chained*: it goes to the lexer that took the piece
-//!   before it. That is a piece cut where a read ended inside a stanza (so that every byte
-//!   is tokenised as soon as it arrives), every piece before the header's end is known, and
-//!   every piece once the splitter gave up on something it does not follow. A chain starts
-//!   at a stanza's end and one lexer tokenises all of it, in order.
-//! - Tokens go back to the thread that made them ([`SharedLexer::give_back`]) to be dropped
-//!   there: memory freed by another thread than the one that allocated it costs glibc's
-//!   allocator its fast path on both.
+//! A lexer shared by a runtime's reader thread and the core's thread: see [`SharedLexer`].
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -51,8 +27,32 @@ const SPARE: usize = 8;
 const READER: usize = 0;
 const CORE: usize = 1;
 
-/// The bytes, the lexers and the tokens between a reader thread and the core's thread. See
-/// the [module documentation](self).
+/// The bytes, the lexers and the tokens between a runtime's reader thread and the core's
+/// thread.
+///
+/// Tokenising is about half of a stanza's cost, so a runtime does it beside the core's
+/// thread, which builds, routes and answers. A fixed split (the reader tokenises, the core
+/// does the rest) is only as fast as its slower side, and which side is slower depends on
+/// what else runs on its CPU (on a small machine, often the peer itself). Here both threads
+/// tokenise: the bytes read are cut into *pieces* of whole stanzas where the
+/// splitter finds their ends, each thread has a lexer of its own, and
+/// either may take a piece. The core takes the tokens in the order of the pieces; when the
+/// next one is not ready, it tokenises a piece itself rather than wait.
+///
+/// What keeps this the same as one lexer reading the whole stream:
+///
+/// - Both lexers tokenise the stream header (the one that did not get it as a piece
+///   tokenises a copy first, and drops its tokens), so at a stanza's end their states are
+///   the same as one lexer's would be.
+/// - A piece is *free* (for either lexer) only if it starts at a stanza's end after the
+///   header. Every other piece is *chained*: it goes to the lexer that took the piece
+///   before it. That is a piece cut where a read ended inside a stanza (so that every byte
+///   is tokenised as soon as it arrives), every piece before the header's end is known, and
+///   every piece once the splitter gave up on something it does not follow. A chain starts
+///   at a stanza's end and one lexer tokenises all of it, in order.
+/// - Tokens go back to the thread that made them ([`SharedLexer::give_back`]) to be dropped
+///   there: memory freed by another thread than the one that allocated it costs glibc's
+///   allocator its fast path on both.
 pub struct SharedLexer {
     state: Mutex<State>,
     /// The reader waits here while the bytes waiting are over budget.

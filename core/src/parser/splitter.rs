@@ -417,6 +417,17 @@ mod tests {
             .prop_map(|p| p.concat())
         }
 
+        /// Attributes `k0`, `k1`, ... with the values, each in single or double quotes.
+        fn attributes(gap: &str, attrs: &[(String, bool)]) -> String {
+            let mut s = String::new();
+            for (i, (v, double)) in attrs.iter().enumerate() {
+                let q = if *double { '"' } else { '\'' };
+                let v = v.replace(q, "");
+                s.push_str(&format!("{gap}k{i}={q}{v}{q}"));
+            }
+            s
+        }
+
         /// A well-formed element, with the odd but legal spellings the splitter must follow.
         fn element() -> impl Strategy<Value = String> {
             let name = prop_oneof![Just("a"), Just("x:y"), Just("b-c.d_e"), Just("été")];
@@ -424,16 +435,7 @@ mod tests {
             let attrs = proptest::collection::vec((value(), any::<bool>()), 0..3);
             let leaf = (name.clone(), gap.clone(), attrs.clone(), any::<bool>()).prop_map(
                 |(name, gap, attrs, spaced)| {
-                    let mut s = format!("<{name}");
-                    for (i, (v, double)) in attrs.iter().enumerate() {
-                        let q = if *double { '"' } else { '\'' };
-                        let v = if *double {
-                            v.replace('"', "")
-                        } else {
-                            v.replace('\'', "")
-                        };
-                        s.push_str(&format!("{gap}k{i}={q}{v}{q}"));
-                    }
+                    let mut s = format!("<{name}{}", attributes(gap, &attrs));
                     s.push_str(if spaced { " />" } else { "/>" });
                     s
                 },
@@ -446,17 +448,7 @@ mod tests {
                     proptest::collection::vec(prop_oneof![inner, text()], 0..4),
                 )
                     .prop_map(|(name, gap, attrs, children)| {
-                        let mut s = format!("<{name}");
-                        for (i, (v, double)) in attrs.iter().enumerate() {
-                            let q = if *double { '"' } else { '\'' };
-                            let v = if *double {
-                                v.replace('"', "")
-                            } else {
-                                v.replace('\'', "")
-                            };
-                            s.push_str(&format!("{gap}k{i}={q}{v}{q}"));
-                        }
-                        s.push('>');
+                        let mut s = format!("<{name}{}>", attributes(gap, &attrs));
                         for child in children {
                             s.push_str(&child);
                         }

@@ -42,8 +42,16 @@ pub enum WriteError {
 /// Appends `element` as XML to `out`, declaring its namespace unless it is `parent_ns` (the
 /// default namespace in force where it is written). On an error nothing is appended.
 pub fn write_in(element: &Element, parent_ns: &str, out: &mut Vec<u8>) -> Result<(), WriteError> {
+    all_or_nothing(out, |out| write_tree(element, parent_ns, 1, out))
+}
+
+/// Runs `write`, and takes back what it appended if it fails.
+fn all_or_nothing(
+    out: &mut Vec<u8>,
+    write: impl FnOnce(&mut Vec<u8>) -> Result<(), WriteError>,
+) -> Result<(), WriteError> {
     let start = out.len();
-    let result = write_tree(element, parent_ns, 1, out);
+    let result = write(out);
     if result.is_err() {
         out.truncate(start);
     }
@@ -61,12 +69,9 @@ pub(crate) fn write_parts(
     parent_ns: &str,
     out: &mut Vec<u8>,
 ) -> Result<(), WriteError> {
-    let start = out.len();
-    let result = write_parts_inner(name, attributes, children, parent_ns, out);
-    if result.is_err() {
-        out.truncate(start);
-    }
-    result
+    all_or_nothing(out, |out| {
+        write_parts_inner(name, attributes, children, parent_ns, out)
+    })
 }
 
 fn write_parts_inner(
