@@ -147,7 +147,7 @@ impl State {
     /// Bytes the core has not taken yet (as bytes or as tokens): what the budget bounds.
     fn pending(&self) -> usize {
         let first = self.pieces.front().map_or(self.cut, |p| p.start);
-        (self.data_end() - first) as usize
+        usize::try_from(self.data_end().saturating_sub(first)).unwrap_or(usize::MAX)
     }
 
     fn first_untaken(&self) -> u64 {
@@ -299,7 +299,9 @@ impl State {
             return;
         }
         let keep_from = self.first_untaken();
-        let drop = (keep_from - self.base) as usize;
+        let drop = usize::try_from(keep_from.saturating_sub(self.base))
+            .unwrap_or(usize::MAX)
+            .min(self.bytes.len());
         if drop == self.bytes.len() || drop >= BUDGET {
             self.bytes.drain(..drop);
             self.base = keep_from;
@@ -420,7 +422,8 @@ impl SharedLexer {
     // ----- the reader's side -----
 
     /// Puts bytes read in, waiting while too many wait already; false once the core gave
-    /// the connection up.
+    /// the connection up. It blocks the calling thread (the runtime's reader, never the
+    /// core's: the [`Component`](crate::Component) itself never waits).
     pub fn feed(&self, bytes: &[u8]) -> bool {
         let mut state = self.lock();
         while (state.pending() >= BUDGET || state.pieces.len() >= MAX_PIECES) && !state.closed {
