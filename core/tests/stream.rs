@@ -599,15 +599,21 @@ fn drive(chunks: &[&[u8]], lex_elsewhere: bool) -> (String, Vec<String>) {
     drive_noting(chunks, lex_elsewhere).0
 }
 
+/// A component with the echo router, connected (its header sent), at `now`, and the list
+/// its router writes the stanzas it gets to.
+fn connected_echo(now: Instant) -> (Component, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    let routed = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut c = Component::new(config(), echo_router(routed.clone()), now).unwrap();
+    c.connect(now);
+    c.handle_connected(now);
+    (c, routed)
+}
+
 /// Like `drive`, also returning the stanzas the router got (by name and id).
 fn drive_noting(chunks: &[&[u8]], lex_elsewhere: bool) -> ((String, Vec<String>), Vec<String>) {
     use exampple_core::parser::Tokens;
     let now = Instant::now();
-    let routed = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let router = echo_router(routed.clone());
-    let mut c = Component::new(config(), router, now).unwrap();
-    c.connect(now);
-    c.handle_connected(now);
+    let (mut c, routed) = connected_echo(now);
     let mut lexer = c.stream_lexer();
     let mut written = transmit(&mut c);
     let mut seen = Vec::new();
@@ -643,11 +649,7 @@ fn drive_noting(chunks: &[&[u8]], lex_elsewhere: bool) -> ((String, Vec<String>)
 fn drive_shared(chunks: &[&[u8]], schedule: &[bool]) -> ((String, Vec<String>), Vec<String>) {
     use exampple_core::parser::{Next, SharedLexer};
     let now = Instant::now();
-    let routed = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let router = echo_router(routed.clone());
-    let mut c = Component::new(config(), router, now).unwrap();
-    c.connect(now);
-    c.handle_connected(now);
+    let (mut c, routed) = connected_echo(now);
     let input = SharedLexer::new(c.stream_lexer(), || {});
     let mut written = transmit(&mut c);
     let mut seen = Vec::new();

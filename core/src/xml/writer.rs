@@ -70,43 +70,33 @@ pub(crate) fn write_parts(
     out: &mut Vec<u8>,
 ) -> Result<(), WriteError> {
     all_or_nothing(out, |out| {
-        write_parts_inner(name, attributes, children, parent_ns, out)
-    })
-}
-
-fn write_parts_inner(
-    name: &str,
-    attributes: &[(&str, Option<&str>)],
-    children: &[Element],
-    parent_ns: &str,
-    out: &mut Vec<u8>,
-) -> Result<(), WriteError> {
-    if !is_ncname(name) {
-        return Err(WriteError::InvalidName);
-    }
-    out.push(b'<');
-    out.extend_from_slice(name.as_bytes());
-    for (key, value) in attributes {
-        if let Some(value) = value {
-            out.push(b' ');
-            out.extend_from_slice(key.as_bytes());
-            out.extend_from_slice(b"='");
-            escape_into(value, true, out)?;
-            out.push(b'\'');
+        if !is_ncname(name) {
+            return Err(WriteError::InvalidName);
         }
-    }
-    if children.is_empty() {
-        out.extend_from_slice(b"/>");
-        return Ok(());
-    }
-    out.push(b'>');
-    for child in children {
-        write_tree(child, parent_ns, 2, out)?;
-    }
-    out.extend_from_slice(b"</");
-    out.extend_from_slice(name.as_bytes());
-    out.push(b'>');
-    Ok(())
+        out.push(b'<');
+        out.extend_from_slice(name.as_bytes());
+        for (key, value) in attributes {
+            if let Some(value) = value {
+                out.push(b' ');
+                out.extend_from_slice(key.as_bytes());
+                out.extend_from_slice(b"='");
+                escape_into(value, true, out)?;
+                out.push(b'\'');
+            }
+        }
+        if children.is_empty() {
+            out.extend_from_slice(b"/>");
+            return Ok(());
+        }
+        out.push(b'>');
+        for child in children {
+            write_tree(child, parent_ns, 2, out)?;
+        }
+        out.extend_from_slice(b"</");
+        out.extend_from_slice(name.as_bytes());
+        out.push(b'>');
+        Ok(())
+    })
 }
 
 fn write_tree(
