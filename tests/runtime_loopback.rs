@@ -31,6 +31,14 @@ async fn async_ping(conn: Conn, _: Vec<Element>) -> Result<(), StanzaError> {
     Ok(())
 }
 
+/// Waits before it answers: its first poll (on the core's thread) returns pending, and the
+/// executor finishes it.
+async fn waits_then_answers(conn: Conn, _: Vec<Element>) -> Result<(), StanzaError> {
+    async_io::Timer::after(Duration::from_millis(50)).await;
+    conn.iq_resp([]).send()?;
+    Ok(())
+}
+
 fn slow(conn: Conn, _: Vec<Element>) -> Result<(), StanzaError> {
     std::thread::sleep(Duration::from_secs(2));
     let _ = conn.iq_resp([]).send();
@@ -41,7 +49,9 @@ fn router() -> Router {
     Router::new()
         .iq("urn:xmpp", |ns| ns.get("ping", ping))
         .iq("urn:test", |ns| {
-            ns.get("slow", slow).get("async", async_ping)
+            ns.get("slow", slow)
+                .get("async", async_ping)
+                .get("waits", waits_then_answers)
         })
 }
 
@@ -152,6 +162,49 @@ fn serves_and_reconnects(which: Which) {
     assert_eq!(join.join().unwrap(), Ok(()));
     assert_eq!(count.0.load(Ordering::SeqCst), 3);
     assert_eq!(count.1.load(Ordering::SeqCst), 1);
+}
+
+/// An async controller that waits is moved off the core's thread after its first poll and
+/// still answers, woken by its timer; a ping sent behind it is answered first.
+fn async_controllers_that_wait_still_answer(which: Which) {
+    let server = FakeServer::new();
+    let count = Arc::new(Count::default());
+    let (join, shutdown, _sender) = start(&which, config(server.port()), router(), count.clone());
+    let mut session = server.accept(true);
+    let sent = Instant::now();
+    session.send(&request("w1", "urn:test:waits"));
+    session.send(&request("p1", "urn:xmpp:ping"));
+    let first = session.receive(T).expect("an answer");
+    assert_eq!(
+        first.attr("id"),
+        Some("p1"),
+        "the ping is not held up by the wait"
+    );
+    let second = session.receive(T).expect("the waiting controller's answer");
+    assert_eq!(
+        (second.attr("id"), second.attr("type")),
+        (Some("w1"), Some("result"))
+    );
+    assert!(
+        sent.elapsed() >= Duration::from_millis(50),
+        "{:?}",
+        sent.elapsed()
+    );
+    shutdown(Duration::from_secs(1));
+    std::thread::sleep(Duration::from_millis(100));
+    session.write("</stream:stream>");
+    assert_eq!(join.join().unwrap(), Ok(()));
+    assert_eq!(count.0.load(Ordering::SeqCst), 2);
+}
+
+#[test]
+fn smol_async_controllers_that_wait_still_answer() {
+    async_controllers_that_wait_still_answer(Which::Smol);
+}
+
+#[test]
+fn std_async_controllers_that_wait_still_answer() {
+    async_controllers_that_wait_still_answer(Which::Std);
 }
 
 fn wrong_secret_stops_without_a_storm(which: Which) {
