@@ -53,8 +53,8 @@ impl Tokens {
         self.spent || (self.events.is_empty() && self.error.is_none())
     }
 
-    /// Drops what the tokens hold: do it on the lexer's thread.
-    pub fn clear(&mut self) {
+    /// Drops what the tokens hold (on the thread that made them: see the type's docs).
+    pub(crate) fn clear(&mut self) {
         self.events.clear();
         self.error = None;
         self.spent = false;
