@@ -118,7 +118,8 @@ fn step(core: &mut Component, input: &[u8], out: &mut Vec<u8>) -> usize {
     n
 }
 
-/// rxml + TreeBuilder inside an open stream, as the core's parser uses them.
+/// rxml + minidom's TreeBuilder inside an open stream: the floor the stack itself sets.
+/// (The core's parser lexes with rxml too but builds elements with its own builder.)
 struct RawStack {
     parser: RawParser,
     builder: TreeBuilder,
