@@ -99,6 +99,10 @@ async fn read(socket: Arc<Async<TcpStream>>, input: Arc<SharedLexer>) {
             return;
         }
         input.lex_pending(&mut scratch);
+        // What was read is tokenised and waits for the core. Before spinning for more, let
+        // a thread that shares this CPU run: when it is the peer, our work woke it, and it
+        // would otherwise wait behind the spin (measured: +6% at window 100 on two CPUs).
+        std::thread::yield_now();
     }
 }
 

@@ -255,7 +255,10 @@ impl Runtime {
         // Whether the last wake-up brought work (input or controllers' output).
         let mut busy = false;
         loop {
-            // 1. Write what the core has for the socket: one write per drain.
+            // 1. Write what the core has for the socket: one write per drain. Then let a
+            // thread that shares this CPU run: the write may have woken the peer, which
+            // then answers sooner than after our next spin (about +5% at window 100 on two
+            // CPUs; a yield with nobody waiting costs a fraction of a microsecond).
             while core.poll_transmit_into(&mut out) {
                 if let Some(c) = &connection
                     && let Err(e) = write_out(&c.socket, &out, write_timeout).await
@@ -264,6 +267,7 @@ impl Runtime {
                     core.handle_closed(Instant::now(), e);
                 }
                 out.clear();
+                std::thread::yield_now();
             }
             // 2. Act on the events.
             while let Some(event) = core.poll_event() {
