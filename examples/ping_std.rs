@@ -5,9 +5,11 @@
 //!     EXAMPPLE_PASSWORD=secret cargo run --release --features std --example ping_std
 //!
 //! The controller is a plain function, which the std runtime runs on its worker pool (a
-//! blocking controller then holds up nobody). With `PING_ASYNC=1` it is an async function
-//! instead, whose first poll runs on the core's thread (as on the smol runtime): the cost
-//! of the runtime without the pool's hand-off.
+//! blocking controller then holds up nobody). With `PING_INLINE=1` the runtime runs it on
+//! the core's thread instead (`SyncControllers::Inline`, for controllers that never block).
+//! With `PING_ASYNC=1` it is an async function, whose first poll runs on the core's thread
+//! (as on the smol runtime). The last two show the cost of the runtime without the pool's
+//! hand-off.
 
 use exampple::{Config, Conn, Element, Router, StanzaError};
 
@@ -37,9 +39,18 @@ fn main() {
     } else {
         Router::new().iq("urn:xmpp", |ns| ns.get("ping", ping))
     };
+    let sync_controllers = if std::env::var_os("PING_INLINE").is_some_and(|v| v == "1") {
+        exampple::blocking::SyncControllers::Inline
+    } else {
+        exampple::blocking::SyncControllers::Pool
+    };
     let result = exampple::blocking::Runtime::new(config, router)
         .map_err(|e| e.to_string())
-        .and_then(|rt| rt.run().map_err(|e| e.to_string()));
+        .and_then(|rt| {
+            rt.sync_controllers(sync_controllers)
+                .run()
+                .map_err(|e| e.to_string())
+        });
     if let Err(e) = result {
         eprintln!("ping_std: {e}");
         std::process::exit(1);

@@ -2,8 +2,10 @@
 # End-to-end load bench: builds the release examples, then drives the ping component of each
 # runtime with examples/loadgen, a loopback XEP-0114 server, at windows 1, 100 and 1000, and
 # prints a table of medians. The subjects: `ping` (smol, async controller), `ping_std` (std,
-# sync controller, run on the worker pool) and `ping_std_async` (std, the same binary with
-# PING_ASYNC=1: an async controller, first polled on the core's thread).
+# sync controller, run on the worker pool), `ping_std_inline` (std, the same binary with
+# PING_INLINE=1: the sync controller on the core's thread, `SyncControllers::Inline`) and
+# `ping_std_async` (std, PING_ASYNC=1: an async controller, first polled on the core's
+# thread).
 #
 #   scripts/bench.sh            # N=100000 requests, REPS=3 runs per cell, medians
 #   N=20000 REPS=1 scripts/bench.sh
@@ -22,7 +24,7 @@ peers=false
 for arg in "$@"; do
   case "$arg" in
     --peers) peers=true ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) echo "bench.sh: unknown option $arg" >&2; exit 2 ;;
   esac
 done
@@ -40,11 +42,12 @@ median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "nan"; else if
 # The command that starts a subject.
 command_of() {
   case "$1" in
+    ping_std_inline) echo "env PING_INLINE=1 $bin/ping_std" ;;
     ping_std_async) echo "env PING_ASYNC=1 $bin/ping_std" ;;
     *) echo "$bin/$1" ;;
   esac
 }
-SUBJECTS=${SUBJECTS:-"ping ping_std ping_std_async"}
+SUBJECTS=${SUBJECTS:-"ping ping_std ping_std_inline ping_std_async"}
 
 results=$(mktemp)
 trap 'rm -f "$results"' EXIT
@@ -103,6 +106,8 @@ if $peers; then
   python3 "$work/peers/run_bench.py" --cmd "$bin/ping" mine $PEERS
   echo "## ping_std (std, sync controller) as 'mine'"
   python3 "$work/peers/run_bench.py" --cmd "$bin/ping_std" mine
+  echo "## ping_std with PING_INLINE=1 (std, sync controller on the core's thread) as 'mine'"
+  python3 "$work/peers/run_bench.py" --cmd "env PING_INLINE=1 $bin/ping_std" mine
   echo "## ping_std with PING_ASYNC=1 (std, async controller) as 'mine'"
   python3 "$work/peers/run_bench.py" --cmd "env PING_ASYNC=1 $bin/ping_std" mine
 fi

