@@ -1,8 +1,9 @@
 //! The second stage of parsing: tokens into the stream header and stanzas, built as
 //! minidom elements.
 //!
-//! minidom has a tree builder of its own; this one does the same job with less: it moves
-//! rxml's attribute values and text into the elements instead of copying them, resolves
+//! minidom has a tree builder of its own; this one does the same job with less: it reads
+//! the tokens in place (copying attribute values and text once, into the elements, so that
+//! the tokens go back whole to the thread that made them: see [`Tokens`]), resolves
 //! namespaces against a stack of the declarations in scope instead of cloning each
 //! element's declarations, and leaves `Element::prefixes` empty (a parsed element keeps its
 //! namespace, and the writer declares namespaces from those alone). minidom's builder gave
