@@ -12,6 +12,7 @@ use exampple_core::observe::Observer;
 use exampple_core::{Config, RequestId, Router, Sender};
 use smol::channel;
 use smol::future::FutureExt as _;
+use smol::io::AsyncWriteExt;
 
 use exampple_core::parser::Next;
 
@@ -454,74 +455,37 @@ fn spin_for_input(connection: &Connection, core: &Component) -> Option<Wake> {
     }
 }
 
-/// Writes `bytes` to the socket: straight away, with non-blocking sends, while the socket
-/// takes them (the usual case: no thread, no waiting); what the socket does not take then is
-/// written by a blocking write on smol's blocking pool, within `timeout` in all.
-///
-/// The socket is in blocking mode for the reader thread's sake, so the sends here ask not
-/// to block one by one (`MSG_DONTWAIT`), and `MSG_NOSIGNAL` turns a closed connection into
-/// an error rather than a `SIGPIPE`.
-async fn write_out(socket: &Arc<TcpStream>, bytes: &[u8], timeout: Duration) -> Result<(), String> {
-    use rustix::net::SendFlags;
+/// Writes `bytes` to the socket: straight away while the socket takes them (the usual
+/// case: no timer, no waiting), then asynchronously, within `timeout`.
+async fn write_out(
+    socket: &Async<TcpStream>,
+    bytes: &[u8],
+    timeout: Duration,
+) -> Result<(), String> {
     let mut written = 0;
     while written < bytes.len() {
-        match rustix::net::send(
-            &**socket,
-            &bytes[written..],
-            SendFlags::DONTWAIT | SendFlags::NOSIGNAL,
-        ) {
+        let mut raw: &TcpStream = socket.get_ref();
+        match std::io::Write::write(&mut raw, &bytes[written..]) {
             Ok(0) => return Err("the connection closed while writing".to_string()),
             Ok(n) => written += n,
-            Err(rustix::io::Errno::INTR) => {}
-            Err(rustix::io::Errno::AGAIN) => break,
-            Err(e) => return Err(std::io::Error::from(e).to_string()),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+            Err(e) => return Err(e.to_string()),
         }
     }
     if written == bytes.len() {
         return Ok(());
     }
-    // The server is slow to read: wait for it on another thread, the connection's one
-    // writer meanwhile (this task waits for the write to end).
-    let rest = bytes[written..].to_vec();
-    let socket = socket.clone();
-    smol::unblock(move || write_within(&socket, &rest, timeout)).await
-}
-
-/// A blocking write of all of `bytes` that gives up after `timeout` in all, however the
-/// server reads (a little at a time included).
-fn write_within(socket: &TcpStream, bytes: &[u8], timeout: Duration) -> Result<(), String> {
-    let deadline = Instant::now() + timeout;
-    let timed_out = || "write timed out: the server stopped reading".to_string();
-    let mut written = 0;
-    let result = loop {
-        if written == bytes.len() {
-            break Ok(());
-        }
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            break Err(timed_out());
-        }
-        if let Err(e) = socket.set_write_timeout(Some(left)) {
-            break Err(e.to_string());
-        }
-        let mut writer = socket;
-        match std::io::Write::write(&mut writer, &bytes[written..]) {
-            Ok(0) => break Err("the connection closed while writing".to_string()),
-            Ok(n) => written += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                break Err(timed_out());
-            }
-            Err(e) => break Err(e.to_string()),
-        }
+    let rest = &bytes[written..];
+    let write = async {
+        let mut socket = socket;
+        socket.write_all(rest).await.map_err(|e| e.to_string())
     };
-    let _ = socket.set_write_timeout(None);
-    result
+    let limit = async {
+        Timer::after(timeout).await;
+        Err("write timed out: the server stopped reading".to_string())
+    };
+    write.or(limit).await
 }
 
 enum Wake {
@@ -532,8 +496,7 @@ enum Wake {
     Timer,
 }
 
-/// Connects within `timeout`; the socket is returned in blocking mode (see [`write_out`]).
-async fn connect(address: &str, timeout: Duration) -> Result<TcpStream, String> {
+async fn connect(address: &str, timeout: Duration) -> Result<Async<TcpStream>, String> {
     let address = address.to_string();
     let addrs: Vec<_> =
         smol::unblock(move || address.to_socket_addrs().map(|a| a.collect::<Vec<_>>()))
@@ -552,9 +515,7 @@ async fn connect(address: &str, timeout: Duration) -> Result<TcpStream, String> 
         };
         match attempt.or(limit).await {
             Ok(s) => {
-                let s = s.into_inner().map_err(|e| e.to_string())?;
-                s.set_nonblocking(false).map_err(|e| e.to_string())?;
-                let _ = s.set_nodelay(true);
+                let _ = s.get_ref().set_nodelay(true);
                 return Ok(s);
             }
             Err(e) => last = e,
