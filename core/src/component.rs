@@ -375,6 +375,9 @@ pub struct Component {
     delegated: Vec<String>,
     handshake_stream_id: Option<String>,
     header_without_id: bool,
+    /// The server has ended its side of this connection, as the runtime's socket said
+    /// before the input's end reached us ([`Component::handle_server_ended`]).
+    server_ended: bool,
 }
 
 impl Component {
@@ -416,6 +419,7 @@ impl Component {
             delegated: Vec::new(),
             handshake_stream_id: None,
             header_without_id: false,
+            server_ended: false,
             config,
         };
         match component.config.auto_connect {
@@ -507,7 +511,42 @@ impl Component {
         self.last_output = now;
         self.last_input = now;
         self.header_without_id = false;
+        self.server_ended = false;
         self.state = State::Opening(now + self.config.handshake_timeout);
+    }
+
+    /// The server has ended its side of the connection: the socket says so (on Linux,
+    /// `POLLRDHUP`), though the runtime's reader may not have read that far yet. Stanzas
+    /// sent from now on are kept for the next connection, as while disconnected, instead of
+    /// being written to a connection whose other end is gone (a TCP send after the peer's
+    /// end still succeeds, and its bytes are lost). The input up to the end still comes
+    /// ([`Component::handle_tokens`], [`Component::handle_input`]), then
+    /// [`Component::handle_closed`].
+    ///
+    /// ```
+    /// # use std::time::Instant;
+    /// # use exampple_core::{Component, Config, Router, xml};
+    /// # use exampple_core::component::Event;
+    /// let now = Instant::now();
+    /// let mut core = Component::new(Config::new("c.localhost", "secret"), Router::new(), now)?;
+    /// core.connect(now);
+    /// while core.poll_event().is_some() {}
+    /// core.handle_connected(now);
+    /// core.handle_input(now, b"<stream:stream xmlns='jabber:component:accept' xmlns:stream='http://etherx.jabber.org/streams' id='s'><handshake/>");
+    /// assert!(core.is_online());
+    /// let _ = core.poll_transmit();
+    ///
+    /// core.handle_server_ended();
+    /// core.sender().send(xml!("<message to='a@localhost'><body>hi</body></message>"))?;
+    /// core.handle_outbox(now);
+    /// assert!(core.poll_transmit().is_none(), "kept for the next connection");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn handle_server_ended(&mut self) {
+        if self.is_reading() && !self.server_ended {
+            log::debug!(target: "exampple", "the server ended its side of the connection");
+            self.server_ended = true;
+        }
     }
 
     /// The TCP connection could not be opened.
@@ -1077,7 +1116,9 @@ impl Component {
         if stanza.has_ns(ns::CLIENT) {
             stanza = renamespace(stanza, ns::CLIENT, ns::COMPONENT);
         }
-        if self.state == State::Online || matches!(self.state, State::Draining(_)) {
+        if (self.state == State::Online || matches!(self.state, State::Draining(_)))
+            && !self.server_ended
+        {
             self.write_out(now, &stanza);
         } else if matches!(self.state, State::Failed | State::Closed) {
             log::warn!(target: "exampple", "dropped a stanza sent after the component stopped");
@@ -1098,6 +1139,7 @@ impl Component {
     fn send_answer(&mut self, now: Instant, conn: &Conn, kind: AnswerKind, payload: Vec<Element>) {
         let request = conn.stanza();
         let direct = matches!(self.state, State::Online | State::Draining(_))
+            && !self.server_ended
             && conn.envelope().is_none()
             && request.has_ns(ns::COMPONENT);
         if !direct {

@@ -499,6 +499,91 @@ fn connection_lost_reconnects() {
     assert!(matches!(events(&mut c).as_slice(), [Event::Connect { .. }]));
 }
 
+/// Once the runtime says the server ended its side, stanzas sent are kept for the next
+/// connection instead of written to this one, and answers too; the server's last bytes
+/// (here a stream error and its close) are still read and acted on.
+#[test]
+fn stanzas_sent_after_the_server_ended_wait_for_the_next_connection() {
+    fn ping(
+        conn: exampple_core::Conn,
+        _: Vec<exampple_core::Element>,
+    ) -> Result<(), exampple_core::StanzaError> {
+        conn.iq_resp([]).send()?;
+        Ok(())
+    }
+    let now = Instant::now();
+    let router = Router::new().iq("urn:xmpp", |ns| ns.get("ping", ping));
+    let mut c = online(config(), router, now);
+    let sender = c.sender();
+
+    // Before: written at once.
+    sender
+        .send(xml!("<message to='a@localhost' id='before'/>"))
+        .unwrap();
+    c.handle_outbox(now);
+    assert_eq!(transmit(&mut c), "<message id='before' to='a@localhost'/>");
+
+    c.handle_server_ended();
+    sender
+        .send(xml!("<message to='a@localhost' id='after'/>"))
+        .unwrap();
+    c.handle_outbox(now);
+    // A request in the server's last bytes is routed; its answer is kept too.
+    c.handle_input(
+        now,
+        b"<iq type='get' id='p1' from='u@localhost/r' to='component.localhost'><ping xmlns='urn:xmpp:ping'/></iq>",
+    );
+    while let Some(event) = c.poll_event() {
+        if let Event::Dispatch(dispatch) = event {
+            dispatch.run();
+        }
+    }
+    c.handle_outbox(now);
+    assert_eq!(
+        transmit(&mut c),
+        "",
+        "nothing for a connection whose server is gone"
+    );
+    assert_eq!(c.queued(), 2);
+
+    // The server's stream error and close still count.
+    c.handle_input(
+        now,
+        b"<stream:error><system-shutdown xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error></stream:stream>",
+    );
+    let evs = events(&mut c);
+    let [
+        Event::Disconnected {
+            reason,
+            reconnect_at,
+        },
+    ] = evs.as_slice()
+    else {
+        panic!("{evs:?}")
+    };
+    assert!(format!("{reason}").contains("system-shutdown"), "{reason}");
+    c.handle_closed(now, "eof");
+    transmit(&mut c);
+
+    // The next connection gets them, after its handshake.
+    c.handle_timeout(*reconnect_at);
+    assert!(matches!(events(&mut c).as_slice(), [Event::Connect { .. }]));
+    c.handle_connected(*reconnect_at);
+    c.handle_input(*reconnect_at, SERVER_HEADER.as_bytes());
+    transmit(&mut c);
+    c.handle_input(*reconnect_at, b"<handshake/>");
+    assert_eq!(
+        transmit(&mut c),
+        "<message id='after' to='a@localhost'/><iq from='component.localhost' id='p1' to='u@localhost/r' type='result'/>"
+    );
+    // And this connection is written to again.
+    sender
+        .send(xml!("<message to='a@localhost' id='later'/>"))
+        .unwrap();
+    c.handle_outbox(*reconnect_at);
+    assert_eq!(transmit(&mut c), "<message id='later' to='a@localhost'/>");
+}
+
 fn stream_bytes() -> Vec<u8> {
     let mut s = String::from(SERVER_HEADER);
     s.push_str("<handshake/>\n");
