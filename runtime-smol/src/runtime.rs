@@ -12,7 +12,6 @@ use exampple_core::observe::Observer;
 use exampple_core::{Config, RequestId, Router, Sender};
 use smol::channel;
 use smol::future::FutureExt as _;
-use smol::io::AsyncWriteExt;
 
 use exampple_core::parser::Next;
 
@@ -329,6 +328,7 @@ impl Runtime {
                 // Controllers run inline answered already: take their stanzas now. The
                 // wake-up token goes first, so a push after the drain wakes us again.
                 let _ = wake_rx.try_recv();
+                notice_server_end(&mut core, connection.as_ref());
                 core.handle_outbox(Instant::now());
             }
             if core.has_transmit() {
@@ -403,6 +403,7 @@ impl Runtime {
                     if let Some(c) = &connection {
                         match c.input.next(&mut scratch) {
                             Next::Tokens(mut tokens) => {
+                                notice_server_end(&mut core, connection.as_ref());
                                 core.handle_tokens(now, &mut tokens);
                                 c.input.give_back(tokens);
                             }
@@ -414,7 +415,10 @@ impl Runtime {
                         }
                     }
                 }
-                Wake::Outbox => core.handle_outbox(now),
+                Wake::Outbox => {
+                    notice_server_end(&mut core, connection.as_ref());
+                    core.handle_outbox(now);
+                }
                 Wake::Command(Command::Connect) => core.connect(now),
                 Wake::Command(Command::Shutdown(grace)) => core.close(now, grace),
                 Wake::CommandsClosed => commands_open = false,
@@ -432,6 +436,37 @@ impl Runtime {
                 core.handle_timeout(now);
             }
         }
+    }
+}
+
+/// Tells the core when the server has ended its side of the connection before the reader
+/// has read that far (the reader sleeps in `read`, and may not have been scheduled yet), so
+/// that the stanzas about to be taken from the outbox wait for the next connection instead
+/// of going to one whose other end is gone (see [`Component::handle_server_ended`]). A
+/// system call, so only when the outbox has something.
+fn notice_server_end(core: &mut Component, connection: Option<&Connection>) {
+    if let Some(c) = connection
+        && core.has_outbox()
+        && peer_ended(&c.socket)
+    {
+        core.handle_server_ended();
+    }
+}
+
+/// Whether the peer has ended its side of `socket` (or the connection failed), as the
+/// kernel knows it, bytes still unread or not.
+fn peer_ended(socket: &TcpStream) -> bool {
+    use rustix::event::{PollFd, PollFlags, Timespec, poll};
+    let mut fds = [PollFd::new(socket, PollFlags::RDHUP)];
+    let now = Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    match poll(&mut fds, Some(&now)) {
+        Ok(ready) if ready > 0 => fds[0]
+            .revents()
+            .intersects(PollFlags::RDHUP | PollFlags::HUP | PollFlags::ERR),
+        _ => false,
     }
 }
 
@@ -455,37 +490,74 @@ fn spin_for_input(connection: &Connection, core: &Component) -> Option<Wake> {
     }
 }
 
-/// Writes `bytes` to the socket: straight away while the socket takes them (the usual
-/// case: no timer, no waiting), then asynchronously, within `timeout`.
-async fn write_out(
-    socket: &Async<TcpStream>,
-    bytes: &[u8],
-    timeout: Duration,
-) -> Result<(), String> {
+/// Writes `bytes` to the socket: straight away, with non-blocking sends, while the socket
+/// takes them (the usual case: no thread, no waiting); what the socket does not take then is
+/// written by a blocking write on smol's blocking pool, within `timeout` in all.
+///
+/// The socket is in blocking mode for the reader thread's sake, so the sends here ask not
+/// to block one by one (`MSG_DONTWAIT`), and `MSG_NOSIGNAL` turns a closed connection into
+/// an error rather than a `SIGPIPE`.
+async fn write_out(socket: &Arc<TcpStream>, bytes: &[u8], timeout: Duration) -> Result<(), String> {
+    use rustix::net::SendFlags;
     let mut written = 0;
     while written < bytes.len() {
-        let mut raw: &TcpStream = socket.get_ref();
-        match std::io::Write::write(&mut raw, &bytes[written..]) {
+        match rustix::net::send(
+            &**socket,
+            &bytes[written..],
+            SendFlags::DONTWAIT | SendFlags::NOSIGNAL,
+        ) {
             Ok(0) => return Err("the connection closed while writing".to_string()),
             Ok(n) => written += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-            Err(e) => return Err(e.to_string()),
+            Err(rustix::io::Errno::INTR) => {}
+            Err(rustix::io::Errno::AGAIN) => break,
+            Err(e) => return Err(std::io::Error::from(e).to_string()),
         }
     }
     if written == bytes.len() {
         return Ok(());
     }
-    let rest = &bytes[written..];
-    let write = async {
-        let mut socket = socket;
-        socket.write_all(rest).await.map_err(|e| e.to_string())
+    // The server is slow to read: wait for it on another thread, the connection's one
+    // writer meanwhile (this task waits for the write to end).
+    let rest = bytes[written..].to_vec();
+    let socket = socket.clone();
+    smol::unblock(move || write_within(&socket, &rest, timeout)).await
+}
+
+/// A blocking write of all of `bytes` that gives up after `timeout` in all, however the
+/// server reads (a little at a time included).
+fn write_within(socket: &TcpStream, bytes: &[u8], timeout: Duration) -> Result<(), String> {
+    let deadline = Instant::now() + timeout;
+    let timed_out = || "write timed out: the server stopped reading".to_string();
+    let mut written = 0;
+    let result = loop {
+        if written == bytes.len() {
+            break Ok(());
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break Err(timed_out());
+        }
+        if let Err(e) = socket.set_write_timeout(Some(left)) {
+            break Err(e.to_string());
+        }
+        let mut writer = socket;
+        match std::io::Write::write(&mut writer, &bytes[written..]) {
+            Ok(0) => break Err("the connection closed while writing".to_string()),
+            Ok(n) => written += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                break Err(timed_out());
+            }
+            Err(e) => break Err(e.to_string()),
+        }
     };
-    let limit = async {
-        Timer::after(timeout).await;
-        Err("write timed out: the server stopped reading".to_string())
-    };
-    write.or(limit).await
+    let _ = socket.set_write_timeout(None);
+    result
 }
 
 enum Wake {
@@ -496,7 +568,8 @@ enum Wake {
     Timer,
 }
 
-async fn connect(address: &str, timeout: Duration) -> Result<Async<TcpStream>, String> {
+/// Connects within `timeout`; the socket is returned in blocking mode (see [`write_out`]).
+async fn connect(address: &str, timeout: Duration) -> Result<TcpStream, String> {
     let address = address.to_string();
     let addrs: Vec<_> =
         smol::unblock(move || address.to_socket_addrs().map(|a| a.collect::<Vec<_>>()))
@@ -515,11 +588,39 @@ async fn connect(address: &str, timeout: Duration) -> Result<Async<TcpStream>, S
         };
         match attempt.or(limit).await {
             Ok(s) => {
-                let _ = s.get_ref().set_nodelay(true);
+                let s = s.into_inner().map_err(|e| e.to_string())?;
+                s.set_nonblocking(false).map_err(|e| e.to_string())?;
+                let _ = s.set_nodelay(true);
                 return Ok(s);
             }
             Err(e) => last = e,
         }
     }
     Err(last)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::peer_ended;
+    use std::io::Write;
+    use std::net::{Shutdown, TcpListener, TcpStream};
+
+    /// The kernel says the peer has ended its side as soon as its FIN is in, even with its
+    /// last bytes still unread; a reset counts too.
+    #[test]
+    fn peer_ended_sees_the_end_behind_unread_bytes() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let ours = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (mut theirs, _) = listener.accept().unwrap();
+        assert!(!peer_ended(&ours));
+        theirs.write_all(b"<last words/>").unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        assert!(!peer_ended(&ours), "bytes to read are not an end");
+        theirs.shutdown(Shutdown::Write).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        assert!(peer_ended(&ours), "the end behind unread bytes");
+        drop(theirs);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        assert!(peer_ended(&ours));
+    }
 }
