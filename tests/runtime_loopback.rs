@@ -84,23 +84,57 @@ enum Which {
 }
 
 fn start(which: &Which, config: Config, router: Router, observer: Arc<Count>) -> Started {
+    start_with(which, config, router, observer, false)
+}
+
+/// The name of the thread that runs the runtime (and so its core).
+const RUNTIME_THREAD: &str = "the-runtime";
+
+/// Like [`start`]; with `inline_sync`, sync controllers run on the core's thread
+/// (`SyncControllers::Executor` on smol, `SyncControllers::Inline` on std).
+fn start_with(
+    which: &Which,
+    config: Config,
+    router: Router,
+    observer: Arc<Count>,
+    inline_sync: bool,
+) -> Started {
+    let thread = std::thread::Builder::new().name(RUNTIME_THREAD.into());
     match which {
         Which::Smol => {
+            use exampple::smol::SyncControllers;
+            let how = if inline_sync {
+                SyncControllers::Executor
+            } else {
+                SyncControllers::BlockingPool
+            };
             let rt = exampple::smol::Runtime::new(config, router)
                 .unwrap()
-                .observer(observer);
+                .observer(observer)
+                .sync_controllers(how);
             let handle = rt.handle();
             let sender = handle.sender().clone();
-            let join = std::thread::spawn(move || rt.run().map_err(|e| e.to_string()));
+            let join = thread
+                .spawn(move || rt.run().map_err(|e| e.to_string()))
+                .unwrap();
             (join, Box::new(move |grace| handle.shutdown(grace)), sender)
         }
         Which::Std => {
+            use exampple::blocking::SyncControllers;
+            let how = if inline_sync {
+                SyncControllers::Inline
+            } else {
+                SyncControllers::Pool
+            };
             let rt = exampple::blocking::Runtime::new(config, router)
                 .unwrap()
-                .observer(observer);
+                .observer(observer)
+                .sync_controllers(how);
             let handle = rt.handle();
             let sender = handle.sender().clone();
-            let join = std::thread::spawn(move || rt.run().map_err(|e| e.to_string()));
+            let join = thread
+                .spawn(move || rt.run().map_err(|e| e.to_string()))
+                .unwrap();
             (join, Box::new(move |grace| handle.shutdown(grace)), sender)
         }
     }
@@ -219,42 +253,13 @@ fn sync_controller_runs_where_configured(which: Which, inline: bool) {
     }
     let server = FakeServer::new();
     let router = Router::new().iq("urn:test", |ns| ns.get("thread", where_am_i));
-    let config = config(server.port());
-    let runtime = std::thread::Builder::new().name("the-runtime".into());
-    let (join, handle): (_, Box<dyn Fn(Duration) + Send>) = match which {
-        Which::Smol => {
-            use exampple::smol::SyncControllers;
-            let how = if inline {
-                SyncControllers::Executor
-            } else {
-                SyncControllers::BlockingPool
-            };
-            let rt = exampple::smol::Runtime::new(config, router)
-                .unwrap()
-                .sync_controllers(how);
-            let handle = rt.handle();
-            let join = runtime
-                .spawn(move || rt.run().map_err(|e| e.to_string()))
-                .unwrap();
-            (join, Box::new(move |grace| handle.shutdown(grace)))
-        }
-        Which::Std => {
-            use exampple::blocking::SyncControllers;
-            let how = if inline {
-                SyncControllers::Inline
-            } else {
-                SyncControllers::Pool
-            };
-            let rt = exampple::blocking::Runtime::new(config, router)
-                .unwrap()
-                .sync_controllers(how);
-            let handle = rt.handle();
-            let join = runtime
-                .spawn(move || rt.run().map_err(|e| e.to_string()))
-                .unwrap();
-            (join, Box::new(move |grace| handle.shutdown(grace)))
-        }
-    };
+    let (join, handle, _sender) = start_with(
+        &which,
+        config(server.port()),
+        router,
+        Arc::new(Count::default()),
+        inline,
+    );
     let mut session = server.accept(true);
     for i in 0..3 {
         session.write(&format!(
@@ -271,9 +276,9 @@ fn sync_controller_runs_where_configured(which: Which, inline: bool) {
             .expect("the controller's thread")
             .text();
         if inline {
-            assert_eq!(thread, "the-runtime");
+            assert_eq!(thread, RUNTIME_THREAD);
         } else {
-            assert_ne!(thread, "the-runtime");
+            assert_ne!(thread, RUNTIME_THREAD);
             if matches!(which, Which::Std) {
                 assert!(thread.starts_with("exampple-worker-"), "{thread}");
             }

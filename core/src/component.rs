@@ -1105,6 +1105,12 @@ impl Component {
     }
 
     /// Prepares a stanza and writes it, or queues it while offline.
+    /// Whether a stanza sent now goes to this connection (otherwise to the queue kept for
+    /// the next one): online or draining, and the server has not ended its side.
+    fn writes_stanzas(&self) -> bool {
+        matches!(self.state, State::Online | State::Draining(_)) && !self.server_ended
+    }
+
     fn send_stanza(&mut self, now: Instant, mut stanza: Element) {
         if self.config.set_from && stanza.name() != "handshake" {
             xml::set_attr(&mut stanza, "from", &*self.domain);
@@ -1116,9 +1122,7 @@ impl Component {
         if stanza.has_ns(ns::CLIENT) {
             stanza = renamespace(stanza, ns::CLIENT, ns::COMPONENT);
         }
-        if (self.state == State::Online || matches!(self.state, State::Draining(_)))
-            && !self.server_ended
-        {
+        if self.writes_stanzas() {
             self.write_out(now, &stanza);
         } else if matches!(self.state, State::Failed | State::Closed) {
             log::warn!(target: "exampple", "dropped a stanza sent after the component stopped");
@@ -1138,10 +1142,8 @@ impl Component {
     /// reply `send_stanza` moves into it) it takes the way of any other stanza.
     fn send_answer(&mut self, now: Instant, conn: &Conn, kind: AnswerKind, payload: Vec<Element>) {
         let request = conn.stanza();
-        let direct = matches!(self.state, State::Online | State::Draining(_))
-            && !self.server_ended
-            && conn.envelope().is_none()
-            && request.has_ns(ns::COMPONENT);
+        let direct =
+            self.writes_stanzas() && conn.envelope().is_none() && request.has_ns(ns::COMPONENT);
         if !direct {
             let reply = kind.build(request, payload);
             let reply = match conn.envelope() {

@@ -342,7 +342,7 @@ impl Runtime {
                 timer.set_at(at);
                 armed = Some(at);
             }
-            // Right after work, poll the socket and the outbox for a few microseconds before
+            // Right after work, poll the input and the outbox for a few microseconds before
             // sleeping: a busy peer's next request usually comes within that, and waking a
             // sleeping thread (on a VM, a halted vCPU) costs more. Never when idle.
             let spun = match (&connection, busy) {
