@@ -4,12 +4,15 @@
 //!     EXAMPPLE_HOST=127.0.0.1 EXAMPPLE_PORT=5252 EXAMPPLE_DOMAIN=component.localhost \
 //!     EXAMPPLE_PASSWORD=secret cargo run --release --features std --example ping_std
 //!
-//! The controller is a plain function, which the std runtime runs on its worker pool (a
-//! blocking controller then holds up nobody). With `PING_INLINE=1` the runtime runs it on
-//! the core's thread instead (`SyncControllers::Inline`, for controllers that never block).
-//! With `PING_ASYNC=1` it is an async function, whose first poll runs on the core's thread
-//! (as on the smol runtime). The last two show the cost of the runtime without the pool's
-//! hand-off.
+//! The controller is a plain function, which the std runtime runs as it does by default
+//! (`SyncControllers::Adaptive`): on the core's thread, with a standby thread ready to take
+//! the core over if it blocks. The variants, for comparison:
+//! - `PING_POOL=1`: always on the worker pool (`SyncControllers::Pool`), which costs a
+//!   hand-off to a pool thread and back per stanza;
+//! - `PING_INLINE=1`: on the core's thread with no standby (`SyncControllers::Inline`, for
+//!   controllers that never block);
+//! - `PING_ASYNC=1`: an async function, whose first poll runs on the core's thread (as on
+//!   the smol runtime).
 
 use exampple::{Config, Conn, Element, Router, StanzaError};
 
@@ -34,15 +37,18 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let router = if std::env::var_os("PING_ASYNC").is_some_and(|v| v == "1") {
+    let set = |name: &str| std::env::var_os(name).is_some_and(|v| v == "1");
+    let router = if set("PING_ASYNC") {
         Router::new().iq("urn:xmpp", |ns| ns.get("ping", ping_async))
     } else {
         Router::new().iq("urn:xmpp", |ns| ns.get("ping", ping))
     };
-    let sync_controllers = if std::env::var_os("PING_INLINE").is_some_and(|v| v == "1") {
+    let sync_controllers = if set("PING_INLINE") {
         exampple::blocking::SyncControllers::Inline
-    } else {
+    } else if set("PING_POOL") {
         exampple::blocking::SyncControllers::Pool
+    } else {
+        exampple::blocking::SyncControllers::Adaptive
     };
     let result = exampple::blocking::Runtime::new(config, router)
         .map_err(|e| e.to_string())

@@ -2,10 +2,12 @@
 # End-to-end load bench: builds the release examples, then drives the ping component of each
 # runtime with examples/loadgen, a loopback XEP-0114 server, at windows 1, 100 and 1000, and
 # prints a table of medians. The subjects: `ping` (smol, async controller), `ping_std` (std,
-# sync controller, run on the worker pool), `ping_std_inline` (std, the same binary with
-# PING_INLINE=1: the sync controller on the core's thread, `SyncControllers::Inline`) and
-# `ping_std_async` (std, PING_ASYNC=1: an async controller, first polled on the core's
-# thread).
+# sync controller, where the std runtime runs it by default: on the core's thread, with a
+# standby thread to take the core over if it blocks, `SyncControllers::Adaptive`),
+# `ping_std_pool` (the same binary with PING_POOL=1: always on the worker pool),
+# `ping_std_inline` (PING_INLINE=1: on the core's thread with no standby,
+# `SyncControllers::Inline`) and `ping_std_async` (PING_ASYNC=1: an async controller, first
+# polled on the core's thread).
 #
 #   scripts/bench.sh            # N=100000 requests, REPS=3 runs per cell, medians
 #   N=20000 REPS=1 scripts/bench.sh
@@ -42,12 +44,13 @@ median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "nan"; else if
 # The command that starts a subject.
 command_of() {
   case "$1" in
+    ping_std_pool) echo "env PING_POOL=1 $bin/ping_std" ;;
     ping_std_inline) echo "env PING_INLINE=1 $bin/ping_std" ;;
     ping_std_async) echo "env PING_ASYNC=1 $bin/ping_std" ;;
     *) echo "$bin/$1" ;;
   esac
 }
-SUBJECTS=${SUBJECTS:-"ping ping_std ping_std_inline ping_std_async"}
+SUBJECTS=${SUBJECTS:-"ping ping_std ping_std_pool ping_std_inline ping_std_async"}
 
 results=$(mktemp)
 trap 'rm -f "$results"' EXIT
@@ -104,8 +107,10 @@ if $peers; then
   echo "## ping (smol) as 'mine', with the peers"
   # shellcheck disable=SC2086
   python3 "$work/peers/run_bench.py" --cmd "$bin/ping" mine $PEERS
-  echo "## ping_std (std, sync controller) as 'mine'"
+  echo "## ping_std (std, sync controller, the default place) as 'mine'"
   python3 "$work/peers/run_bench.py" --cmd "$bin/ping_std" mine
+  echo "## ping_std with PING_POOL=1 (std, sync controller on the worker pool) as 'mine'"
+  python3 "$work/peers/run_bench.py" --cmd "env PING_POOL=1 $bin/ping_std" mine
   echo "## ping_std with PING_INLINE=1 (std, sync controller on the core's thread) as 'mine'"
   python3 "$work/peers/run_bench.py" --cmd "env PING_INLINE=1 $bin/ping_std" mine
   echo "## ping_std with PING_ASYNC=1 (std, async controller) as 'mine'"

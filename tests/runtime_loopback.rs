@@ -84,34 +84,44 @@ enum Which {
 }
 
 fn start(which: &Which, config: Config, router: Router, observer: Arc<Count>) -> Started {
-    start_with(which, config, router, observer, false)
+    start_with(which, config, router, observer, SyncPlace::Default)
 }
 
 /// The name of the thread that runs the runtime (and so its core).
 const RUNTIME_THREAD: &str = "the-runtime";
 
-/// Like [`start`]; with `inline_sync`, sync controllers run on the core's thread
-/// (`SyncControllers::Executor` on smol, `SyncControllers::Inline` on std).
+/// Where the runtime is told to run sync controllers.
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum SyncPlace {
+    /// Not told: smol's blocking pool, std's `SyncControllers::Adaptive` (the core's thread
+    /// until a controller blocks it).
+    Default,
+    /// `SyncControllers::BlockingPool` (smol), `SyncControllers::Pool` (std).
+    Pool,
+    /// On the core's own thread: `SyncControllers::Executor` (smol), `Inline` (std).
+    Core,
+}
+
+/// Like [`start`], with sync controllers where `place` says.
 fn start_with(
     which: &Which,
     config: Config,
     router: Router,
     observer: Arc<Count>,
-    inline_sync: bool,
+    place: SyncPlace,
 ) -> Started {
     let thread = std::thread::Builder::new().name(RUNTIME_THREAD.into());
     match which {
         Which::Smol => {
             use exampple::smol::SyncControllers;
-            let how = if inline_sync {
-                SyncControllers::Executor
-            } else {
-                SyncControllers::BlockingPool
-            };
-            let rt = exampple::smol::Runtime::new(config, router)
+            let mut rt = exampple::smol::Runtime::new(config, router)
                 .unwrap()
-                .observer(observer)
-                .sync_controllers(how);
+                .observer(observer);
+            match place {
+                SyncPlace::Default => {}
+                SyncPlace::Pool => rt = rt.sync_controllers(SyncControllers::BlockingPool),
+                SyncPlace::Core => rt = rt.sync_controllers(SyncControllers::Executor),
+            }
             let handle = rt.handle();
             let sender = handle.sender().clone();
             let join = thread
@@ -121,15 +131,14 @@ fn start_with(
         }
         Which::Std => {
             use exampple::blocking::SyncControllers;
-            let how = if inline_sync {
-                SyncControllers::Inline
-            } else {
-                SyncControllers::Pool
-            };
-            let rt = exampple::blocking::Runtime::new(config, router)
+            let mut rt = exampple::blocking::Runtime::new(config, router)
                 .unwrap()
-                .observer(observer)
-                .sync_controllers(how);
+                .observer(observer);
+            match place {
+                SyncPlace::Default => {}
+                SyncPlace::Pool => rt = rt.sync_controllers(SyncControllers::Pool),
+                SyncPlace::Core => rt = rt.sync_controllers(SyncControllers::Inline),
+            }
             let handle = rt.handle();
             let sender = handle.sender().clone();
             let join = thread
@@ -241,16 +250,29 @@ fn std_async_controllers_that_wait_still_answer() {
     async_controllers_that_wait_still_answer(Which::Std);
 }
 
-/// Where a sync controller runs, as the runtimes' options say: on a pool by default, on
-/// the core's own thread with `SyncControllers::Inline` (std) or `::Executor` (smol). The
-/// controller tells its thread in the answer's payload.
-fn sync_controller_runs_where_configured(which: Which, inline: bool) {
-    fn where_am_i(conn: Conn, _: Vec<Element>) -> Result<(), StanzaError> {
-        let thread = std::thread::current().name().unwrap_or("").to_string();
-        conn.iq_resp([xml!("<thread xmlns='urn:test:thread'>{thread}</thread>")])
-            .send()?;
-        Ok(())
-    }
+/// Answers with the name of the thread it runs on.
+fn where_am_i(conn: Conn, _: Vec<Element>) -> Result<(), StanzaError> {
+    conn.iq_resp([thread_element()]).send()?;
+    Ok(())
+}
+
+fn thread_element() -> Element {
+    let thread = std::thread::current().name().unwrap_or("").to_string();
+    xml!("<thread xmlns='urn:test:thread'>{thread}</thread>")
+}
+
+/// The thread an answer says its controller ran on.
+fn thread_of(answer: &Element) -> String {
+    answer
+        .get_child("thread", "urn:test:thread")
+        .map(Element::text)
+        .unwrap_or_else(|| panic!("no thread in {}", xml::to_string(answer)))
+}
+
+/// Where a sync controller runs, as the runtimes' options say: on a pool by default on
+/// smol, on the core's own thread by default on std and with `SyncControllers::Inline`
+/// (std) or `::Executor` (smol). The controller tells its thread in the answer's payload.
+fn sync_controller_runs_where_configured(which: Which, place: SyncPlace) {
     let server = FakeServer::new();
     let router = Router::new().iq("urn:test", |ns| ns.get("thread", where_am_i));
     let (join, handle, _sender) = start_with(
@@ -258,8 +280,12 @@ fn sync_controller_runs_where_configured(which: Which, inline: bool) {
         config(server.port()),
         router,
         Arc::new(Count::default()),
-        inline,
+        place,
     );
+    let on_core = match (&which, place) {
+        (_, SyncPlace::Core) | (Which::Std, SyncPlace::Default) => true,
+        (_, SyncPlace::Pool) | (Which::Smol, SyncPlace::Default) => false,
+    };
     let mut session = server.accept(true);
     for i in 0..3 {
         session.write(&format!(
@@ -271,11 +297,8 @@ fn sync_controller_runs_where_configured(which: Which, inline: bool) {
             (Some(format!("t{i}").as_str()), Some("result"))
         );
         assert_eq!(answer.attr("to"), Some("alice@localhost/r"));
-        let thread = answer
-            .get_child("thread", "urn:test:thread")
-            .expect("the controller's thread")
-            .text();
-        if inline {
+        let thread = thread_of(&answer);
+        if on_core {
             assert_eq!(thread, RUNTIME_THREAD);
         } else {
             assert_ne!(thread, RUNTIME_THREAD);
@@ -292,22 +315,28 @@ fn sync_controller_runs_where_configured(which: Which, inline: bool) {
 
 #[test]
 fn smol_sync_controllers_on_the_blocking_pool() {
-    sync_controller_runs_where_configured(Which::Smol, false);
+    sync_controller_runs_where_configured(Which::Smol, SyncPlace::Default);
+    sync_controller_runs_where_configured(Which::Smol, SyncPlace::Pool);
 }
 
 #[test]
 fn smol_sync_controllers_on_the_executor() {
-    sync_controller_runs_where_configured(Which::Smol, true);
+    sync_controller_runs_where_configured(Which::Smol, SyncPlace::Core);
 }
 
 #[test]
 fn std_sync_controllers_on_the_pool() {
-    sync_controller_runs_where_configured(Which::Std, false);
+    sync_controller_runs_where_configured(Which::Std, SyncPlace::Pool);
 }
 
 #[test]
 fn std_sync_controllers_inline() {
-    sync_controller_runs_where_configured(Which::Std, true);
+    sync_controller_runs_where_configured(Which::Std, SyncPlace::Core);
+}
+
+#[test]
+fn std_sync_controllers_on_the_core_thread_by_default() {
+    sync_controller_runs_where_configured(Which::Std, SyncPlace::Default);
 }
 
 fn wrong_secret_stops_without_a_storm(which: Which) {
@@ -390,6 +419,7 @@ fn std_pool_does_not_queue_fast_requests_behind_a_blocking_one() {
     let config = config(server.port()).stanza_timeout(Duration::from_secs(5));
     let rt = exampple::blocking::Runtime::new(config, router())
         .unwrap()
+        .sync_controllers(exampple::blocking::SyncControllers::Pool)
         .workers(4);
     let handle = rt.handle();
     let join = std::thread::spawn(move || rt.run().map_err(|e| e.to_string()));
@@ -447,6 +477,7 @@ fn std_stops_reading_while_the_pool_is_backed_up() {
     let router = Router::new().iq("urn:test", |ns| ns.get("hold", hold_first_two));
     let rt = exampple::blocking::Runtime::new(config, router)
         .unwrap()
+        .sync_controllers(exampple::blocking::SyncControllers::Pool)
         .workers(2);
     let handle = rt.handle();
     let join = std::thread::spawn(move || rt.run().map_err(|e| e.to_string()));
@@ -473,5 +504,200 @@ fn std_stops_reading_while_the_pool_is_backed_up() {
     assert!(timeouts < 600, "{timeouts}: the whole burst was taken in");
     handle.shutdown(Duration::from_secs(1));
     session.close();
+    assert_eq!(join.join().unwrap(), Ok(()));
+}
+
+/// A request for `urn:test:{what}`, written by hand.
+fn ask(id: &str, what: &str) -> String {
+    format!(
+        "<iq type='get' id='{id}' from='alice@localhost/r' to='{DOMAIN}'><q xmlns='urn:test:{what}'/></iq>"
+    )
+}
+
+/// exampple-std's default runs sync controllers on the core's thread, and moves the core
+/// to its standby thread when one blocks: the requests behind it (in its run, and written
+/// later) are answered on the pool long before it ends, and once it has ended the core is
+/// back on its own thread. Each controller answers with its thread's name.
+#[test]
+fn std_default_moves_the_core_off_a_blocking_controller() {
+    fn blocks(conn: Conn, _: Vec<Element>) -> Result<(), StanzaError> {
+        std::thread::sleep(Duration::from_millis(1500));
+        conn.iq_resp([thread_element()]).send()?;
+        Ok(())
+    }
+    let server = FakeServer::new();
+    let config = config(server.port()).stanza_timeout(Duration::from_secs(5));
+    let router = Router::new().iq("urn:test", |ns| {
+        ns.get("thread", where_am_i).get("block", blocks)
+    });
+    let (join, shutdown, _sender) = start(&Which::Std, config, router, Arc::new(Count::default()));
+    let mut session = server.accept(true);
+    session.write(&ask("before", "thread"));
+    let answer = session.receive(T).expect("an answer");
+    assert_eq!(thread_of(&answer), RUNTIME_THREAD);
+
+    // One write: the blocking controller first, twenty quick ones behind it.
+    let mut burst = ask("block", "block");
+    for i in 0..20 {
+        burst.push_str(&ask(&format!("t{i}"), "thread"));
+    }
+    let sent = Instant::now();
+    session.write(&burst);
+    // Twenty more while it blocks.
+    std::thread::sleep(Duration::from_millis(100));
+    let later: String = (20..40).map(|i| ask(&format!("t{i}"), "thread")).collect();
+    session.write(&later);
+    for _ in 0..40 {
+        let answer = session.receive(T).expect("an answer");
+        let id = answer.attr("id").unwrap_or_default().to_string();
+        assert!(id.starts_with('t'), "the blocking one ended first: {id}");
+        let thread = thread_of(&answer);
+        assert!(
+            thread.starts_with("exampple-worker-"),
+            "{id} ran on {thread}"
+        );
+    }
+    let took = sent.elapsed();
+    eprintln!("40 requests behind a blocking controller answered in {took:?}");
+    assert!(took < Duration::from_secs(1), "{took:?}");
+    let answer = session.receive(T).expect("the blocking one's answer");
+    assert_eq!(answer.attr("id"), Some("block"));
+    assert_eq!(thread_of(&answer), RUNTIME_THREAD);
+    // Its controller has returned: the core goes back to its own thread.
+    std::thread::sleep(Duration::from_millis(200));
+    session.write(&ask("after", "thread"));
+    let answer = session.receive(T).expect("an answer");
+    assert_eq!(answer.attr("id"), Some("after"));
+    assert_eq!(thread_of(&answer), RUNTIME_THREAD);
+    shutdown(Duration::from_secs(1));
+    std::thread::sleep(Duration::from_millis(100));
+    session.write("</stream:stream>");
+    assert_eq!(join.join().unwrap(), Ok(()));
+}
+
+/// A controller blocks the core's thread and nothing else comes in (no input, no output
+/// from elsewhere to wake the standby): the request's stanza_timeout is still answered on
+/// time, with remote-server-timeout, not when the controller returns.
+#[test]
+fn std_default_answers_a_timeout_while_its_controller_blocks_alone() {
+    let server = FakeServer::new();
+    let config = config(server.port()).stanza_timeout(Duration::from_millis(300));
+    let (join, shutdown, _sender) =
+        start(&Which::Std, config, router(), Arc::new(Count::default()));
+    let mut session = server.accept(true);
+    let sent = Instant::now();
+    session.send(&request("slow", "urn:test:slow"));
+    let answer = session.receive(T).expect("an answer");
+    let took = sent.elapsed();
+    let text = xml::to_string(&answer);
+    assert_eq!(answer.attr("type"), Some("error"), "{text}");
+    assert!(text.contains("remote-server-timeout"), "{text}");
+    eprintln!("the timeout came after {took:?}");
+    assert!(
+        took >= Duration::from_millis(250) && took < Duration::from_millis(1000),
+        "{took:?}"
+    );
+    shutdown(Duration::from_secs(1));
+    std::thread::sleep(Duration::from_millis(100));
+    session.write("</stream:stream>");
+    assert_eq!(join.join().unwrap(), Ok(()));
+}
+
+/// A sync controller on std's default may wait for the answer to an iq of its own
+/// (`IqCall::wait`): the standby takes the core over and delivers it. With
+/// `SyncControllers::Inline` this waits for the call's 3 s timeout.
+#[test]
+fn std_default_lets_a_sync_controller_wait_for_an_iq_answer() {
+    fn asks_the_server(conn: Conn, _: Vec<Element>) -> Result<(), StanzaError> {
+        let call = conn.call(
+            xml!("<iq type='get' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>"),
+            Duration::from_secs(3),
+        )?;
+        let answered = match call.wait() {
+            Ok(answer) => answer.attr("type").unwrap_or_default().to_string(),
+            Err(e) => format!("no answer: {e}"),
+        };
+        conn.iq_resp([xml!("<asked xmlns='urn:test:asked'>{answered}</asked>")])
+            .send()?;
+        Ok(())
+    }
+    let server = FakeServer::new();
+    let router = Router::new().iq("urn:test", |ns| ns.get("ask", asks_the_server));
+    let (join, shutdown, _sender) = start(
+        &Which::Std,
+        config(server.port()).stanza_timeout(Duration::from_secs(5)),
+        router,
+        Arc::new(Count::default()),
+    );
+    let mut session = server.accept(true);
+    session.write(&ask("ask", "ask"));
+    let call = session.receive(T).expect("the controller's iq");
+    assert_eq!(call.attr("to"), Some("localhost"));
+    let id = call.attr("id").expect("an id").to_string();
+    let answered = Instant::now();
+    session.write(&format!(
+        "<iq type='result' id='{id}' from='localhost' to='{DOMAIN}'/>"
+    ));
+    let answer = session.receive(T).expect("the controller's answer");
+    let took = answered.elapsed();
+    assert_eq!(
+        (answer.attr("id"), answer.attr("type")),
+        (Some("ask"), Some("result"))
+    );
+    let asked = answer
+        .get_child("asked", "urn:test:asked")
+        .map(Element::text);
+    assert_eq!(asked.as_deref(), Some("result"));
+    eprintln!("the controller had its answer {took:?} after the server sent it");
+    assert!(took < Duration::from_secs(1), "{took:?}");
+    shutdown(Duration::from_secs(1));
+    std::thread::sleep(Duration::from_millis(100));
+    session.write("</stream:stream>");
+    assert_eq!(join.join().unwrap(), Ok(()));
+}
+
+/// Controllers that each take half a millisecond of CPU, forty in one write: one at a time
+/// none of them holds the core's thread for long, but together they hold it for 20 ms, and
+/// a request that comes meanwhile makes the standby take over: the rest are spread over the
+/// pool's threads rather than run one after the other on the core's.
+#[test]
+fn std_default_spreads_a_long_run_of_controllers_over_the_pool() {
+    fn spins(conn: Conn, _: Vec<Element>) -> Result<(), StanzaError> {
+        let until = Instant::now() + Duration::from_micros(500);
+        while Instant::now() < until {
+            std::hint::spin_loop();
+        }
+        conn.iq_resp([thread_element()]).send()?;
+        Ok(())
+    }
+    let server = FakeServer::new();
+    let config = config(server.port()).stanza_timeout(Duration::from_secs(5));
+    let router = Router::new().iq("urn:test", |ns| ns.get("spin", spins));
+    let (join, shutdown, _sender) = start(&Which::Std, config, router, Arc::new(Count::default()));
+    let mut session = server.accept(true);
+    let burst: String = (0..40).map(|i| ask(&format!("s{i}"), "spin")).collect();
+    session.write(&burst);
+    std::thread::sleep(Duration::from_millis(5));
+    session.write(&ask("s40", "spin"));
+    let mut threads = std::collections::BTreeMap::<String, usize>::new();
+    for _ in 0..41 {
+        let answer = session.receive(T).expect("an answer");
+        assert_eq!(answer.attr("type"), Some("result"));
+        *threads.entry(thread_of(&answer)).or_default() += 1;
+    }
+    eprintln!("controllers per thread: {threads:?}");
+    let on_workers: usize = threads
+        .iter()
+        .filter(|(thread, _)| thread.starts_with("exampple-worker-"))
+        .map(|(_, n)| n)
+        .sum();
+    assert!(on_workers > 0, "{threads:?}");
+    assert_eq!(
+        on_workers + threads.get(RUNTIME_THREAD).copied().unwrap_or(0),
+        41
+    );
+    shutdown(Duration::from_secs(1));
+    std::thread::sleep(Duration::from_millis(100));
+    session.write("</stream:stream>");
     assert_eq!(join.join().unwrap(), Ok(()));
 }

@@ -2,9 +2,10 @@
 //!
 //! The blocking runtime of exampple, for simple bots and programs without an async
 //! runtime: a reader thread per connection, the core driven on the calling thread, and a
-//! fixed pool of worker threads running sync controllers (with [`SyncControllers::Inline`],
-//! they run on the core's thread instead). No protocol logic lives here: everything it
-//! does comes from the core's events and deadlines.
+//! fixed pool of worker threads. Sync controllers run on the core's thread while they
+//! answer quickly; while one blocks, a standby thread drives the core and the others go to
+//! the pool ([`SyncControllers`] has the other choices). No protocol logic lives here:
+//! everything it does comes from the core's events and deadlines.
 //!
 //! - [`Runtime`]: run a component from a `Config` and a `Router`;
 //! - [`client`]: a blocking XMPP client (c2s) for system tests and bots.
@@ -12,7 +13,9 @@
 #![warn(missing_docs)]
 
 pub mod client;
+mod driver;
 mod executor;
+mod handover;
 mod pool;
 mod runtime;
 
