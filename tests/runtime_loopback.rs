@@ -83,6 +83,19 @@ enum Which {
     Std,
 }
 
+/// Shuts the component down; it closes its stream, the server answers with its own close,
+/// and the runtime returns `Ok`.
+fn close_cleanly(
+    join: std::thread::JoinHandle<Result<(), String>>,
+    shutdown: Box<dyn Fn(Duration) + Send>,
+    mut session: support::Session,
+) {
+    shutdown(Duration::from_secs(1));
+    std::thread::sleep(Duration::from_millis(100));
+    session.write("</stream:stream>");
+    assert_eq!(join.join().unwrap(), Ok(()));
+}
+
 fn start(which: &Which, config: Config, router: Router, observer: Arc<Count>) -> Started {
     start_with(which, config, router, observer, SyncPlace::Default)
 }
@@ -198,11 +211,7 @@ fn serves_and_reconnects(which: Which) {
     // The late answer of the slow controller was never delivered.
     assert!(session.receive(Duration::from_millis(100)).is_none());
 
-    shutdown(Duration::from_secs(1));
-    // The component closes its stream; the server answers with its own close.
-    std::thread::sleep(Duration::from_millis(100));
-    session.write("</stream:stream>");
-    assert_eq!(join.join().unwrap(), Ok(()));
+    close_cleanly(join, shutdown, session);
     assert_eq!(count.0.load(Ordering::SeqCst), 3);
     assert_eq!(count.1.load(Ordering::SeqCst), 1);
 }
@@ -233,10 +242,7 @@ fn async_controllers_that_wait_still_answer(which: Which) {
         "{:?}",
         sent.elapsed()
     );
-    shutdown(Duration::from_secs(1));
-    std::thread::sleep(Duration::from_millis(100));
-    session.write("</stream:stream>");
-    assert_eq!(join.join().unwrap(), Ok(()));
+    close_cleanly(join, shutdown, session);
     assert_eq!(count.0.load(Ordering::SeqCst), 2);
 }
 
@@ -307,10 +313,7 @@ fn sync_controller_runs_where_configured(which: Which, place: SyncPlace) {
             }
         }
     }
-    handle(Duration::from_secs(1));
-    std::thread::sleep(Duration::from_millis(100));
-    session.write("</stream:stream>");
-    assert_eq!(join.join().unwrap(), Ok(()));
+    close_cleanly(join, handle, session);
 }
 
 #[test]
@@ -569,10 +572,7 @@ fn std_default_moves_the_core_off_a_blocking_controller() {
     let answer = session.receive(T).expect("an answer");
     assert_eq!(answer.attr("id"), Some("after"));
     assert_eq!(thread_of(&answer), RUNTIME_THREAD);
-    shutdown(Duration::from_secs(1));
-    std::thread::sleep(Duration::from_millis(100));
-    session.write("</stream:stream>");
-    assert_eq!(join.join().unwrap(), Ok(()));
+    close_cleanly(join, shutdown, session);
 }
 
 /// A controller blocks the core's thread and nothing else comes in (no input, no output
@@ -597,10 +597,7 @@ fn std_default_answers_a_timeout_while_its_controller_blocks_alone() {
         took >= Duration::from_millis(250) && took < Duration::from_millis(1000),
         "{took:?}"
     );
-    shutdown(Duration::from_secs(1));
-    std::thread::sleep(Duration::from_millis(100));
-    session.write("</stream:stream>");
-    assert_eq!(join.join().unwrap(), Ok(()));
+    close_cleanly(join, shutdown, session);
 }
 
 /// A sync controller on std's default may wait for the answer to an iq of its own
@@ -650,10 +647,7 @@ fn std_default_lets_a_sync_controller_wait_for_an_iq_answer() {
     assert_eq!(asked.as_deref(), Some("result"));
     eprintln!("the controller had its answer {took:?} after the server sent it");
     assert!(took < Duration::from_secs(1), "{took:?}");
-    shutdown(Duration::from_secs(1));
-    std::thread::sleep(Duration::from_millis(100));
-    session.write("</stream:stream>");
-    assert_eq!(join.join().unwrap(), Ok(()));
+    close_cleanly(join, shutdown, session);
 }
 
 /// Controllers that each take half a millisecond of CPU, forty in one write: one at a time
@@ -696,8 +690,5 @@ fn std_default_spreads_a_long_run_of_controllers_over_the_pool() {
         on_workers + threads.get(RUNTIME_THREAD).copied().unwrap_or(0),
         41
     );
-    shutdown(Duration::from_secs(1));
-    std::thread::sleep(Duration::from_millis(100));
-    session.write("</stream:stream>");
-    assert_eq!(join.join().unwrap(), Ok(()));
+    close_cleanly(join, shutdown, session);
 }
