@@ -476,6 +476,41 @@ impl Component {
         self.outbox.set_waker(wake);
     }
 
+    /// Called on a controller's thread when it is about to block until the core delivers
+    /// something: [`IqCall::wait`](crate::IqCall::wait) calls it before it waits for the
+    /// answer (not when the answer is there already). A runtime that runs controllers on
+    /// the core's own thread uses it to move the core to another thread at once, since the
+    /// answer can only come through the core.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::time::{Duration, Instant};
+    /// use exampple_core::{Component, Config, Router, xml};
+    ///
+    /// let mut core = Component::new(Config::new("c.localhost", "s"), Router::new(), Instant::now())?;
+    /// let blocked = Arc::new(AtomicUsize::new(0));
+    /// let seen = blocked.clone();
+    /// core.set_block_hook(Arc::new(move || {
+    ///     seen.fetch_add(1, Ordering::SeqCst);
+    /// }));
+    /// // Offline, the call waits in the queue; nothing answers it within 10 ms.
+    /// let call = core
+    ///     .sender()
+    ///     .call(xml!("<iq type='get' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>"), Duration::from_millis(10))?;
+    /// let waiter = std::thread::spawn(move || call.wait());
+    /// std::thread::sleep(Duration::from_millis(50));
+    /// // The waiting thread said so once, before it blocked.
+    /// assert_eq!(blocked.load(Ordering::SeqCst), 1);
+    /// # core.handle_outbox(Instant::now());
+    /// # core.handle_timeout(Instant::now() + Duration::from_secs(1));
+    /// # assert!(waiter.join().unwrap().is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn set_block_hook(&mut self, hook: Arc<dyn Fn() + Send + Sync>) {
+        self.outbox.set_block_hook(hook);
+    }
+
     /// A handle to send stanzas from any thread.
     pub fn sender(&self) -> Sender {
         Sender::new(self.outbox.clone())

@@ -97,6 +97,9 @@ type WakeFn = Arc<dyn Fn() + Send + Sync>;
 pub(crate) struct Outbox {
     items: Mutex<Vec<OutboxItem>>,
     wake: Mutex<Option<WakeFn>>,
+    /// Called when an [`IqCall::wait`] is about to block (see
+    /// [`Component::set_block_hook`](crate::Component::set_block_hook)).
+    block_hook: Mutex<Option<WakeFn>>,
     pub(crate) connected: AtomicBool,
     pub(crate) closed: AtomicBool,
     /// Stanzas waiting in the core's disconnected queue.
@@ -109,6 +112,7 @@ impl Outbox {
         Outbox {
             items: Mutex::new(Vec::new()),
             wake: Mutex::new(None),
+            block_hook: Mutex::new(None),
             connected: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             backlog: AtomicUsize::new(0),
@@ -118,6 +122,22 @@ impl Outbox {
 
     pub(crate) fn set_waker(&self, wake: WakeFn) {
         *self.wake.lock().unwrap_or_else(|p| p.into_inner()) = Some(wake);
+    }
+
+    pub(crate) fn set_block_hook(&self, hook: WakeFn) {
+        *self.block_hook.lock().unwrap_or_else(|p| p.into_inner()) = Some(hook);
+    }
+
+    /// The thread is about to block until the core delivers something.
+    fn blocking(&self) {
+        let hook = self
+            .block_hook
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if let Some(hook) = hook {
+            hook();
+        }
     }
 
     pub(crate) fn push(&self, item: OutboxItem) {
@@ -200,7 +220,10 @@ impl Sender {
             timeout,
             slot: slot.clone(),
         });
-        Ok(IqCall { slot })
+        Ok(IqCall {
+            slot,
+            outbox: self.outbox.clone(),
+        })
     }
 }
 
@@ -258,15 +281,26 @@ impl CallSlot {
 #[must_use = "an IqCall does nothing unless waited for"]
 pub struct IqCall {
     slot: Arc<CallSlot>,
+    outbox: Arc<Outbox>,
 }
 
 impl IqCall {
     /// Blocks until the answer (the result iq), an error or the timeout.
     pub fn wait(self) -> Result<Element, CallError> {
         let mut state = self.slot.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut told = false;
         loop {
             if let Some(result) = state.0.take() {
                 return result;
+            }
+            if !told {
+                // Only the core can deliver the answer: a runtime that runs this controller
+                // on the core's thread must move the core elsewhere first.
+                told = true;
+                drop(state);
+                self.outbox.blocking();
+                state = self.slot.state.lock().unwrap_or_else(|p| p.into_inner());
+                continue;
             }
             state = self
                 .slot

@@ -16,6 +16,9 @@
 //!   output. Each looks at when the home thread's current run started
 //!   ([`RunWatch::nudge_if_stuck`]: a clock read and an atomic load) and wakes the standby
 //!   only if that was over [`STALL`] ago.
+//! - A controller that is about to wait for something only the core delivers
+//!   ([`IqCall::wait`](exampple_core::IqCall::wait)) says so through the core's block hook
+//!   ([`RunWatch::blocking`]), and the standby takes over at once.
 //! - The core's own deadlines (keepalive, stanza timeouts) have no event: while
 //!   controllers are being started, the standby also looks every [`LOOK_EVERY`]. No shorter:
 //!   on a VM each periodic wake-up costs the latency of every stanza (measured at window
@@ -59,6 +62,10 @@ const QUIET: Duration = Duration::from_millis(100);
 /// current run started, and how to wake the standby.
 pub(crate) struct RunWatch {
     base: Instant,
+    /// The home thread.
+    home: std::thread::ThreadId,
+    /// A controller of the current run on the home thread waits for the core.
+    blocked: AtomicBool,
     /// When the home thread's current run of controllers started, in nanoseconds after
     /// `base`, plus one; zero while none runs there.
     running_since: AtomicU64,
@@ -70,9 +77,12 @@ pub(crate) struct RunWatch {
 }
 
 impl RunWatch {
+    /// A watch whose home thread is this one.
     pub(crate) fn new() -> RunWatch {
         RunWatch {
             base: Instant::now(),
+            home: std::thread::current().id(),
+            blocked: AtomicBool::new(false),
             running_since: AtomicU64::new(0),
             called: Mutex::new(false),
             standby: Condvar::new(),
@@ -97,6 +107,22 @@ impl RunWatch {
         }
     }
 
+    /// The core's block hook: a controller on this thread is about to wait for the core.
+    /// On the home thread during a run, the standby is called to take over at once.
+    pub(crate) fn blocking(&self) {
+        if std::thread::current().id() == self.home
+            && self.running_since.load(Ordering::SeqCst) != 0
+        {
+            self.blocked.store(true, Ordering::SeqCst);
+            self.call();
+        }
+    }
+
+    /// Whether the standby should take the core from the current run.
+    fn must_take_over(&self) -> bool {
+        self.blocked.load(Ordering::SeqCst) || self.stuck()
+    }
+
     fn call(&self) {
         *self.called.lock().unwrap_or_else(|p| p.into_inner()) = true;
         self.standby.notify_one();
@@ -104,6 +130,7 @@ impl RunWatch {
 
     /// The home thread starts a run.
     fn starting(&self) {
+        self.blocked.store(false, Ordering::SeqCst);
         self.running_since.store(self.now(), Ordering::SeqCst);
         // With the store above, the standby either sees a run before it goes to sleep, or
         // is seen asleep here.
@@ -300,7 +327,7 @@ impl Baton {
                 last_started = slot.started;
                 quiet_since = Instant::now();
             }
-            if !(slot.running && self.watch.stuck()) {
+            if !(slot.running && self.watch.must_take_over()) {
                 continue;
             }
             let Some(driver) = slot.driver.take() else {
@@ -310,6 +337,7 @@ impl Baton {
             slot.taken = true;
             // Nobody needs to call the standby while it drives.
             self.watch.running_since.store(0, Ordering::SeqCst);
+            self.watch.blocked.store(false, Ordering::SeqCst);
             let mut rest: Vec<Dispatch> = slot.waiting.drain(..).collect();
             drop(slot);
             let (driver, stopped) = self.drive_while_home_blocked(driver, &mut rest);
@@ -348,5 +376,39 @@ impl Baton {
             }
             driver.wait_for_input(home_waits.then_some(hand_back_at));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RunWatch;
+    use std::sync::Arc;
+
+    /// The block hook calls the standby to take over only for a controller on the home
+    /// thread during a run, and a new run starts unblocked.
+    #[test]
+    fn only_a_blocking_controller_on_the_home_thread_calls_the_standby() {
+        let watch = Arc::new(RunWatch::new());
+        let called = |w: &RunWatch| std::mem::take(&mut *w.called.lock().unwrap());
+
+        watch.blocking();
+        assert!(!called(&watch), "no run: nothing to take over");
+
+        watch.starting();
+        assert!(!watch.must_take_over(), "a fresh run holds nothing up");
+        let other = watch.clone();
+        std::thread::spawn(move || other.blocking()).join().unwrap();
+        assert!(!called(&watch), "a pool thread's wait holds up no run");
+        assert!(!watch.must_take_over());
+
+        watch.blocking();
+        assert!(called(&watch), "the standby is called at once");
+        assert!(
+            watch.must_take_over(),
+            "and takes over without waiting for the stall"
+        );
+
+        watch.starting();
+        assert!(!watch.must_take_over(), "the next run starts unblocked");
     }
 }

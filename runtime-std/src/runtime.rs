@@ -23,11 +23,12 @@ pub enum SyncControllers {
     /// at least 100 ms (the default).
     ///
     /// Controllers that answer in microseconds (most do) then cost no hand-off to another
-    /// thread and back, and one that blocks (a database call, an
-    /// [`IqCall::wait`](exampple_core::IqCall::wait)) holds the others up for a millisecond
-    /// or two, not for as long as it blocks (up to 40 ms when only a deadline needs the
-    /// core). A controller runs on the thread that called [`Runtime::run`] or on a pool
-    /// thread: which one is not fixed.
+    /// thread and back, and one that blocks (a database call, say) holds the others up for
+    /// a millisecond or two, not for as long as it blocks (up to 40 ms when only a deadline
+    /// needs the core). One that waits for an iq answer with
+    /// [`IqCall::wait`](exampple_core::IqCall::wait) hands the core over at once, since
+    /// only the core can deliver the answer. A controller runs on the thread that called
+    /// [`Runtime::run`] or on a pool thread: which one is not fixed.
     #[default]
     Adaptive,
     /// On the worker pool, always: a slow or blocking controller holds up nobody, and every
@@ -199,6 +200,11 @@ impl Runtime {
         let input_tx = inputs.0.clone();
         if sync_controllers == SyncControllers::Adaptive {
             let watch = Arc::new(RunWatch::new());
+            let mut core = core;
+            {
+                let watch = watch.clone();
+                core.set_block_hook(Arc::new(move || watch.blocking()));
+            }
             let driver = Driver::start(core, inputs, workers, write_timeout, Some(watch.clone()))?;
             return crate::handover::run(driver, watch, input_tx);
         }
