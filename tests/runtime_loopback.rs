@@ -700,3 +700,60 @@ fn std_default_spreads_a_long_run_of_controllers_over_the_pool() {
     );
     close_cleanly(join, shutdown, session);
 }
+
+/// The component is shut down while a controller holds the core's thread, so the standby
+/// drives the close: the stream is closed within the grace period, the blocked
+/// controller's late answer is not sent, and `run` returns `Ok` once the controller
+/// returns, on the thread that called it.
+#[test]
+fn std_default_shuts_down_while_a_controller_blocks_the_core_thread() {
+    fn blocks(conn: Conn, _: Vec<Element>) -> Result<(), StanzaError> {
+        std::thread::sleep(Duration::from_millis(1500));
+        let _ = conn.iq_resp([thread_element()]).send();
+        Ok(())
+    }
+    let server = FakeServer::new();
+    let config = config(server.port()).stanza_timeout(Duration::from_secs(5));
+    let router = Router::new().iq("urn:test", |ns| {
+        ns.get("thread", where_am_i).get("block", blocks)
+    });
+    let (join, shutdown, _sender) = start(&Which::Std, config, router, Arc::new(Count::default()));
+    let mut session = server.accept(true);
+    session.write(&ask("block", "block"));
+    // A request behind it makes the standby take over; its answer shows the core moved.
+    std::thread::sleep(Duration::from_millis(50));
+    session.write(&ask("t", "thread"));
+    let answer = session.receive(T).expect("an answer");
+    assert_eq!(answer.attr("id"), Some("t"));
+    assert!(thread_of(&answer).starts_with("exampple-worker-"));
+
+    let asked = Instant::now();
+    shutdown(Duration::from_millis(200));
+    // The standby closes the stream within the grace; nothing else comes first.
+    let closed = session.receive_close(T);
+    let closed_after = asked.elapsed();
+    eprintln!("the stream was closed {closed_after:?} after the shutdown");
+    assert!(closed, "the component closed its stream");
+    assert!(
+        session.receive(Duration::ZERO).is_none(),
+        "nothing before the close"
+    );
+    assert!(
+        closed_after < Duration::from_millis(1000),
+        "{closed_after:?}"
+    );
+    session.write("</stream:stream>");
+    // run returns once the blocked controller has returned (a deadline, so that a core
+    // that lost the stop fails the test rather than hang it).
+    let (returned, run_result) = std::sync::mpsc::channel();
+    std::thread::spawn(move || returned.send(join.join().unwrap()));
+    let result = run_result.recv_timeout(T).expect("run returned");
+    assert_eq!(result, Ok(()));
+    assert!(
+        asked.elapsed() >= Duration::from_millis(1300),
+        "{:?}",
+        asked.elapsed()
+    );
+    // The blocked controller's late answer went nowhere.
+    assert!(session.receive(Duration::from_millis(100)).is_none());
+}

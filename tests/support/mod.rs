@@ -132,6 +132,22 @@ impl Session {
         }
     }
 
+    /// Waits for the component to close its stream (`</stream:stream>`) within `timeout`;
+    /// stanzas that come before stay for [`Session::receive`].
+    pub fn receive_close(&mut self, timeout: Duration) -> bool {
+        let until = Instant::now() + timeout;
+        while Instant::now() < until {
+            for item in self.read_items(until) {
+                match item {
+                    StreamItem::Element(e) => self.pending.push(e),
+                    StreamItem::Close => return true,
+                    StreamItem::Header(_) => {}
+                }
+            }
+        }
+        false
+    }
+
     pub fn close(self) {
         let _ = self.stream.shutdown(std::net::Shutdown::Both);
     }
