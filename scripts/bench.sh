@@ -13,6 +13,8 @@
 #   N=20000 REPS=1 scripts/bench.sh
 #   WINDOWS="1 100 1000 10000" scripts/bench.sh
 #   scripts/bench.sh --peers    # also the peers of ../shared/bench, if that directory exists
+#   TCACHE=256 scripts/bench.sh # the components (not loadgen) with a larger glibc per-thread
+#                               # cache, GLIBC_TUNABLES=glibc.malloc.tcache_count=256
 #
 # These are measurements, never tests: nothing fails because a machine is slow. On a small
 # machine, close other work first: the component and loadgen share the cores.
@@ -26,10 +28,19 @@ peers=false
 for arg in "$@"; do
   case "$arg" in
     --peers) peers=true ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) echo "bench.sh: unknown option $arg" >&2; exit 2 ;;
   esac
 done
+
+# With TCACHE, the components (never loadgen) run under glibc's tunable.
+tunables=""
+if [ -n "${TCACHE:-}" ]; then
+  case "$TCACHE" in
+    *[!0-9]*) echo "bench.sh: TCACHE must be a number" >&2; exit 2 ;;
+  esac
+  tunables="GLIBC_TUNABLES=glibc.malloc.tcache_count=$TCACHE"
+fi
 
 cd "$root"
 echo "building release examples ..." >&2
@@ -44,10 +55,10 @@ median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "nan"; else if
 # The command that starts a subject.
 command_of() {
   case "$1" in
-    ping_std_pool) echo "env PING_POOL=1 $bin/ping_std" ;;
-    ping_std_inline) echo "env PING_INLINE=1 $bin/ping_std" ;;
-    ping_std_async) echo "env PING_ASYNC=1 $bin/ping_std" ;;
-    *) echo "$bin/$1" ;;
+    ping_std_pool) echo "env $tunables PING_POOL=1 $bin/ping_std" ;;
+    ping_std_inline) echo "env $tunables PING_INLINE=1 $bin/ping_std" ;;
+    ping_std_async) echo "env $tunables PING_ASYNC=1 $bin/ping_std" ;;
+    *) echo "env $tunables $bin/$1" ;;
   esac
 }
 SUBJECTS=${SUBJECTS:-"ping ping_std ping_std_pool ping_std_inline ping_std_async"}
@@ -70,7 +81,7 @@ for component in $SUBJECTS; do
 done
 
 echo
-echo "exampple ping, loopback loadgen, N=$N, median of $REPS runs"
+echo "exampple ping, loopback loadgen, N=$N, median of $REPS runs${TCACHE:+, components with glibc.malloc.tcache_count=$TCACHE}"
 echo
 echo "| component | window | stanzas/s | p50 µs | p90 µs | p99 µs | idle RSS MiB | peak RSS MiB |"
 echo "|---|---:|---:|---:|---:|---:|---:|---:|"
@@ -106,13 +117,13 @@ if $peers; then
   PEERS=${PEERS:-"ideal tokio-xmpp"}
   echo "## ping (smol) as 'mine', with the peers"
   # shellcheck disable=SC2086
-  python3 "$work/peers/run_bench.py" --cmd "$bin/ping" mine $PEERS
+  python3 "$work/peers/run_bench.py" --cmd "env $tunables $bin/ping" mine $PEERS
   echo "## ping_std (std, sync controller, the default place) as 'mine'"
-  python3 "$work/peers/run_bench.py" --cmd "$bin/ping_std" mine
+  python3 "$work/peers/run_bench.py" --cmd "env $tunables $bin/ping_std" mine
   echo "## ping_std with PING_POOL=1 (std, sync controller on the worker pool) as 'mine'"
-  python3 "$work/peers/run_bench.py" --cmd "env PING_POOL=1 $bin/ping_std" mine
+  python3 "$work/peers/run_bench.py" --cmd "env $tunables PING_POOL=1 $bin/ping_std" mine
   echo "## ping_std with PING_INLINE=1 (std, sync controller on the core's thread) as 'mine'"
-  python3 "$work/peers/run_bench.py" --cmd "env PING_INLINE=1 $bin/ping_std" mine
+  python3 "$work/peers/run_bench.py" --cmd "env $tunables PING_INLINE=1 $bin/ping_std" mine
   echo "## ping_std with PING_ASYNC=1 (std, async controller) as 'mine'"
-  python3 "$work/peers/run_bench.py" --cmd "env PING_ASYNC=1 $bin/ping_std" mine
+  python3 "$work/peers/run_bench.py" --cmd "env $tunables PING_ASYNC=1 $bin/ping_std" mine
 fi
