@@ -66,6 +66,54 @@ impl Tokens {
     }
 }
 
+/// Where [`StreamLexer::lex`] puts events: after those already there, or over spent ones.
+struct Refill<'a> {
+    events: &'a mut Vec<RawEvent>,
+    /// Where the next event goes.
+    at: usize,
+    /// Spent events from `at` up to here are still to be replaced (or dropped by `finish`).
+    stale: usize,
+}
+
+impl<'a> Refill<'a> {
+    /// Over the spent events of `events`.
+    fn over(events: &'a mut Vec<RawEvent>) -> Self {
+        let stale = events.len();
+        Refill {
+            events,
+            at: 0,
+            stale,
+        }
+    }
+
+    /// After the events of `events`.
+    fn after(events: &'a mut Vec<RawEvent>) -> Self {
+        let at = events.len();
+        Refill {
+            events,
+            at,
+            stale: at,
+        }
+    }
+
+    fn push(&mut self, event: RawEvent) {
+        match self.events.get_mut(self.at) {
+            // Drops the spent event in its place.
+            Some(slot) if self.at < self.stale => *slot = event,
+            _ => self.events.push(event),
+        }
+        self.at += 1;
+    }
+
+    /// Drops the spent events no new one replaced.
+    fn finish(&mut self) {
+        if self.at < self.stale {
+            self.events.truncate(self.at);
+            self.stale = self.at;
+        }
+    }
+}
+
 impl StreamLexer {
     /// A lexer expecting a stream header first.
     pub fn new(limits: Limits) -> Self {
@@ -111,22 +159,36 @@ impl StreamLexer {
 
     /// Feeds bytes; their events are appended to `tokens`, and an error (the first one, or
     /// the same one again once failed) is put in `tokens`.
+    ///
+    /// Spent tokens are refilled in place: each new event takes the place of an old one,
+    /// which is dropped then, not all of them before lexing. A read's worth of old events
+    /// holds about as many strings as the new ones need; freed all at once they overflow
+    /// glibc's per-thread cache (7 blocks of a size), and then every allocation of the refill
+    /// takes its slow path, where freed one by one each allocation reuses the block just
+    /// freed.
     pub fn lex(&mut self, data: &[u8], tokens: &mut Tokens) {
-        if tokens.spent {
-            tokens.clear();
-        }
+        let mut out = if tokens.spent {
+            tokens.error = None;
+            tokens.spent = false;
+            Refill::over(&mut tokens.events)
+        } else {
+            Refill::after(&mut tokens.events)
+        };
         if let Some(e) = &self.failed {
+            out.finish();
             tokens.error = Some(e.clone());
             return;
         }
         let mut data = data;
-        if let Err(e) = self.lex_inner(&mut data, &mut tokens.events) {
+        let result = self.lex_inner(&mut data, &mut out);
+        out.finish();
+        if let Err(e) = result {
             self.failed = Some(e.clone());
             tokens.error = Some(e);
         }
     }
 
-    fn lex_inner(&mut self, data: &mut &[u8], out: &mut Vec<RawEvent>) -> Result<(), ParseError> {
+    fn lex_inner(&mut self, data: &mut &[u8], out: &mut Refill<'_>) -> Result<(), ParseError> {
         let chunk = *data;
         if self.closed {
             if chunk.iter().all(u8::is_ascii_whitespace) {
@@ -287,5 +349,90 @@ impl std::fmt::Debug for StreamLexer {
             .field("closed", &self.closed)
             .field("failed", &self.failed)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{StreamLexer, Tokens};
+    use crate::parser::Limits;
+
+    const HEADER: &str = "<stream:stream xmlns='jabber:component:accept' \
+        xmlns:stream='http://etherx.jabber.org/streams' id='s1' from='c.localhost'>";
+
+    fn ping(i: usize) -> String {
+        format!(
+            "<iq type='get' id='p{i}' from='user{i}@localhost/r' to='c.localhost'><ping xmlns='urn:xmpp:ping'/></iq>"
+        )
+    }
+
+    fn stanzas(range: std::ops::Range<usize>) -> String {
+        range.map(ping).collect()
+    }
+
+    /// A lexer past the header and `first`, with `first`'s tokens spent as the core leaves
+    /// them, beside one that saw the same bytes.
+    fn two_lexers(first: &str) -> (StreamLexer, Tokens, StreamLexer) {
+        let mut refilled = StreamLexer::new(Limits::default());
+        let mut fresh = StreamLexer::new(Limits::default());
+        let mut tokens = Tokens::default();
+        let mut throwaway = Tokens::default();
+        refilled.lex(format!("{HEADER}{first}").as_bytes(), &mut tokens);
+        fresh.lex(format!("{HEADER}{first}").as_bytes(), &mut throwaway);
+        assert!(!tokens.events.is_empty() && tokens.error.is_none());
+        tokens.spent = true;
+        (refilled, tokens, fresh)
+    }
+
+    /// Refilling spent tokens in place gives the events fresh tokens get, whether the new
+    /// bytes hold fewer events than the old (the rest are dropped), more (pushed after), or
+    /// end in an error.
+    #[test]
+    fn spent_tokens_refilled_in_place_hold_what_fresh_ones_would() {
+        for (first, next) in [
+            (stanzas(0..3), stanzas(3..4)),
+            (stanzas(0..1), stanzas(1..5)),
+            (stanzas(0..2), stanzas(2..4)),
+            (
+                stanzas(0..3),
+                format!("{}<iq type='get' id='bad' a='1' a='2'/>", ping(3)),
+            ),
+            (stanzas(0..3), "<iq type='get'><unclosed></iq>".to_string()),
+            (stanzas(0..3), "   ".to_string()),
+        ] {
+            let (mut refilled, mut tokens, mut fresh) = two_lexers(&first);
+            let mut expected = Tokens::default();
+            refilled.lex(next.as_bytes(), &mut tokens);
+            fresh.lex(next.as_bytes(), &mut expected);
+            assert_eq!(tokens.events, expected.events, "{next}");
+            assert_eq!(tokens.error, expected.error, "{next}");
+            assert!(!tokens.spent);
+        }
+    }
+
+    /// Tokens not yet spent get the new events after theirs.
+    #[test]
+    fn tokens_not_spent_are_appended_to() {
+        let (mut lexer, mut tokens, mut fresh) = two_lexers(&stanzas(0..2));
+        tokens.spent = false;
+        let before = tokens.events.clone();
+        let mut expected = Tokens::default();
+        lexer.lex(stanzas(2..3).as_bytes(), &mut tokens);
+        fresh.lex(stanzas(2..3).as_bytes(), &mut expected);
+        assert_eq!(tokens.events[..before.len()], before[..]);
+        assert_eq!(tokens.events[before.len()..], expected.events[..]);
+    }
+
+    /// A failed lexer refills spent tokens with nothing but its error.
+    #[test]
+    fn a_failed_lexer_leaves_spent_tokens_empty_but_for_the_error() {
+        let (mut lexer, mut tokens, _) = two_lexers(&stanzas(0..2));
+        lexer.lex(b"<iq></oops>", &mut tokens);
+        let error = tokens.error.clone();
+        assert!(error.is_some());
+        tokens.spent = true;
+        lexer.lex(stanzas(2..3).as_bytes(), &mut tokens);
+        assert!(tokens.events.is_empty(), "{:?}", tokens.events);
+        assert_eq!(tokens.error, error);
     }
 }
