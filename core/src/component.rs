@@ -1139,13 +1139,13 @@ impl Component {
         true
     }
 
-    /// Prepares a stanza and writes it, or queues it while offline.
     /// Whether a stanza sent now goes to this connection (otherwise to the queue kept for
     /// the next one): online or draining, and the server has not ended its side.
     fn writes_stanzas(&self) -> bool {
         matches!(self.state, State::Online | State::Draining(_)) && !self.server_ended
     }
 
+    /// Prepares a stanza and writes it, or queues it while offline.
     fn send_stanza(&mut self, now: Instant, mut stanza: Element) {
         if self.config.set_from && stanza.name() != "handshake" {
             xml::set_attr(&mut stanza, "from", &*self.domain);
