@@ -36,7 +36,7 @@ pub(crate) enum Input {
 
 /// The core and the state of its loop.
 pub(crate) struct Driver {
-    pub(crate) core: Component,
+    core: Component,
     inputs: mpsc::Receiver<Input>,
     input_tx: mpsc::Sender<Input>,
     /// Wake-ups from controllers are coalesced: one pending Wake at a time.

@@ -39,21 +39,21 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, mpsc};
 use std::time::{Duration, Instant};
 
-use exampple_core::component::Dispatch;
+use exampple_core::component::{Component, Dispatch};
 
 use crate::driver::{Driver, Input};
 use crate::runtime::RuntimeError;
 
 /// How long one run of controllers may hold the home thread before the core moves to the
 /// standby, once something needs the core.
-pub(crate) const STALL: Duration = Duration::from_millis(1);
+const STALL: Duration = Duration::from_millis(1);
 
 /// How often the standby looks while controllers are being started, for the core's
 /// deadlines (which no event announces).
-pub(crate) const LOOK_EVERY: Duration = Duration::from_millis(20);
+const LOOK_EVERY: Duration = Duration::from_millis(20);
 
 /// How long the standby drives, at least, before giving the core back.
-pub(crate) const HOLD: Duration = Duration::from_millis(100);
+const HOLD: Duration = Duration::from_millis(100);
 
 /// How long the standby keeps looking after the last controller started before it sleeps.
 const QUIET: Duration = Duration::from_millis(100);
@@ -110,22 +110,33 @@ impl RunWatch {
     /// The core's block hook: a controller on this thread is about to wait for the core.
     /// On the home thread during a run, the standby is called to take over at once.
     pub(crate) fn blocking(&self) {
-        if std::thread::current().id() == self.home
-            && self.running_since.load(Ordering::SeqCst) != 0
-        {
+        if std::thread::current().id() == self.home && self.in_run() {
             self.blocked.store(true, Ordering::SeqCst);
             self.call();
         }
     }
 
-    /// Whether the standby should take the core from the current run.
+    /// Whether the standby should take the core from the current run (if one is on).
     fn must_take_over(&self) -> bool {
-        self.blocked.load(Ordering::SeqCst) || self.stuck()
+        self.in_run() && (self.blocked.load(Ordering::SeqCst) || self.stuck())
+    }
+
+    /// Whether the home thread is in a run (between [`RunWatch::starting`] and
+    /// [`RunWatch::ended`]).
+    fn in_run(&self) -> bool {
+        self.running_since.load(Ordering::SeqCst) != 0
     }
 
     fn call(&self) {
         *self.called.lock().unwrap_or_else(|p| p.into_inner()) = true;
         self.standby.notify_one();
+    }
+
+    /// The run is over: it ended, or the standby took the core from it. Nobody needs to
+    /// call the standby until the next one.
+    fn ended(&self) {
+        self.running_since.store(0, Ordering::SeqCst);
+        self.blocked.store(false, Ordering::SeqCst);
     }
 
     /// The home thread starts a run.
@@ -145,7 +156,7 @@ impl RunWatch {
         let mut called = self.called.lock().unwrap_or_else(|p| p.into_inner());
         if !*called {
             self.asleep.store(quiet, Ordering::SeqCst);
-            if quiet && self.running_since.load(Ordering::SeqCst) == 0 {
+            if quiet && !self.in_run() {
                 called = self.standby.wait(called).unwrap_or_else(|p| p.into_inner());
             } else {
                 called = self
@@ -175,12 +186,11 @@ struct Baton {
 #[derive(Default)]
 struct Slot {
     /// The core and its loop while no thread drives it: during the home thread's runs (the
-    /// standby may take it then), and on its way back to the home thread.
+    /// standby may take it then; [`RunWatch::in_run`] says when one is on), and on its way
+    /// back to the home thread.
     driver: Option<Box<Driver>>,
     /// The controllers of the current run not started yet.
     waiting: VecDeque<Dispatch>,
-    /// The home thread is running controllers, the driver in the slot.
-    running: bool,
     /// The standby has taken the driver from a run; cleared when the home thread has it
     /// again (the driver may be back in the slot before the home thread's controller ends,
     /// when the component stopped meanwhile).
@@ -194,18 +204,27 @@ struct Slot {
 }
 
 /// Runs the component on this thread, with a standby thread taking the core over while a
-/// controller blocks this one. `watch` is the one the driver's reader and waker nudge.
+/// controller blocks this one: starts the driver with a [`RunWatch`] for its reader and
+/// waker to nudge, and sets the core's block hook to it.
 pub(crate) fn run(
-    driver: Driver,
-    watch: Arc<RunWatch>,
-    inputs: mpsc::Sender<Input>,
+    mut core: Component,
+    inputs: (mpsc::Sender<Input>, mpsc::Receiver<Input>),
+    workers: usize,
+    write_timeout: Duration,
 ) -> Result<(), RuntimeError> {
+    let watch = Arc::new(RunWatch::new());
+    {
+        let watch = watch.clone();
+        core.set_block_hook(Arc::new(move || watch.blocking()));
+    }
+    let input_tx = inputs.0.clone();
+    let driver = Driver::start(core, inputs, workers, write_timeout, Some(watch.clone()))?;
     let baton = Arc::new(Baton {
         slot: Mutex::new(Slot::default()),
         watch,
         home: Condvar::new(),
         home_waits: AtomicBool::new(false),
-        inputs,
+        inputs: input_tx,
     });
     let standby = {
         let baton = baton.clone();
@@ -267,7 +286,6 @@ impl Baton {
             let mut slot = self.lock();
             slot.driver = Some(driver);
             slot.waiting.extend(dispatches.drain(..));
-            slot.running = true;
             // Under the lock: the standby never judges this run by the last one's start.
             self.watch.starting();
         }
@@ -275,8 +293,7 @@ impl Baton {
             let next = {
                 let mut slot = self.lock();
                 if slot.taken {
-                    // The standby has it, and the rest of the run.
-                    self.watch.running_since.store(0, Ordering::SeqCst);
+                    // The standby has it, and the rest of the run (and ended it).
                     return None;
                 }
                 match slot.waiting.pop_front() {
@@ -285,8 +302,7 @@ impl Baton {
                         next
                     }
                     None => {
-                        slot.running = false;
-                        self.watch.running_since.store(0, Ordering::SeqCst);
+                        self.watch.ended();
                         return slot.driver.take();
                     }
                 }
@@ -327,17 +343,15 @@ impl Baton {
                 last_started = slot.started;
                 quiet_since = Instant::now();
             }
-            if !(slot.running && self.watch.must_take_over()) {
+            if !self.watch.must_take_over() {
                 continue;
             }
             let Some(driver) = slot.driver.take() else {
                 continue;
             };
-            slot.running = false;
             slot.taken = true;
             // Nobody needs to call the standby while it drives.
-            self.watch.running_since.store(0, Ordering::SeqCst);
-            self.watch.blocked.store(false, Ordering::SeqCst);
+            self.watch.ended();
             let mut rest: Vec<Dispatch> = slot.waiting.drain(..).collect();
             drop(slot);
             let (driver, stopped) = self.drive_while_home_blocked(driver, &mut rest);

@@ -11,7 +11,6 @@ use exampple_core::observe::Observer;
 use exampple_core::{Config, Router, Sender};
 
 use crate::driver::{Driver, Input};
-use crate::handover::RunWatch;
 
 /// Where sync controllers run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -197,16 +196,8 @@ impl Runtime {
             write_timeout,
             ..
         } = self;
-        let input_tx = inputs.0.clone();
         if sync_controllers == SyncControllers::Adaptive {
-            let watch = Arc::new(RunWatch::new());
-            let mut core = core;
-            {
-                let watch = watch.clone();
-                core.set_block_hook(Arc::new(move || watch.blocking()));
-            }
-            let driver = Driver::start(core, inputs, workers, write_timeout, Some(watch.clone()))?;
-            return crate::handover::run(driver, watch, input_tx);
+            return crate::handover::run(core, inputs, workers, write_timeout);
         }
         let driver = Driver::start(core, inputs, workers, write_timeout, None)?;
         drive_alone(driver, sync_controllers == SyncControllers::Inline)
@@ -215,7 +206,7 @@ impl Runtime {
 
 /// Drives the core on this thread until it stops, sync controllers running here (`inline`)
 /// or on the pool.
-pub(crate) fn drive_alone(mut driver: Driver, inline: bool) -> Result<(), RuntimeError> {
+fn drive_alone(mut driver: Driver, inline: bool) -> Result<(), RuntimeError> {
     let mut here: Vec<Dispatch> = Vec::new();
     let result = loop {
         let stop = driver.handle_events(inline.then_some(&mut here));
