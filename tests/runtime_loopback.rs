@@ -59,6 +59,11 @@ fn request(id: &str, ns: &str) -> Element {
     xml!("<iq type='get' id='{id}' from='alice@localhost/r' to='{DOMAIN}'><q xmlns='{ns}'/></iq>")
 }
 
+/// [`request`] for `urn:test:{what}`, as bytes to write (several may go in one write).
+fn ask(id: &str, what: &str) -> String {
+    xml::to_string(&request(id, &format!("urn:test:{what}")))
+}
+
 #[derive(Default)]
 struct Count(AtomicUsize, AtomicUsize);
 
@@ -294,9 +299,7 @@ fn sync_controller_runs_where_configured(which: Which, place: SyncPlace) {
     };
     let mut session = server.accept(true);
     for i in 0..3 {
-        session.write(&format!(
-            "<iq type='get' id='t{i}' from='alice@localhost/r' to='{DOMAIN}'><q xmlns='urn:test:thread'/></iq>"
-        ));
+        session.write(&ask(&format!("t{i}"), "thread"));
         let answer = session.receive(T).expect("an answer");
         assert_eq!(
             (answer.attr("id"), answer.attr("type")),
@@ -431,10 +434,7 @@ fn std_pool_does_not_queue_fast_requests_behind_a_blocking_one() {
     // are answered long before the slow ones end.
     let mut burst = String::new();
     for i in 0..3 {
-        burst.push_str(&xml::to_string(&request(
-            &format!("slow-{i}"),
-            "urn:test:slow",
-        )));
+        burst.push_str(&ask(&format!("slow-{i}"), "slow"));
     }
     for i in 0..20 {
         burst.push_str(&xml::to_string(&request(&format!("p{i}"), "urn:xmpp:ping")));
@@ -487,7 +487,7 @@ fn std_stops_reading_while_the_pool_is_backed_up() {
     let mut session = server.accept(true);
     let mut burst = String::new();
     for i in 0..1000 {
-        burst.push_str(&xml::to_string(&request(&format!("h{i}"), "urn:test:hold")));
+        burst.push_str(&ask(&format!("h{i}"), "hold"));
     }
     session.write(&burst);
     let start = Instant::now();
@@ -508,13 +508,6 @@ fn std_stops_reading_while_the_pool_is_backed_up() {
     handle.shutdown(Duration::from_secs(1));
     session.close();
     assert_eq!(join.join().unwrap(), Ok(()));
-}
-
-/// A request for `urn:test:{what}`, written by hand.
-fn ask(id: &str, what: &str) -> String {
-    format!(
-        "<iq type='get' id='{id}' from='alice@localhost/r' to='{DOMAIN}'><q xmlns='urn:test:{what}'/></iq>"
-    )
 }
 
 /// exampple-std's default runs sync controllers on the core's thread, and moves the core

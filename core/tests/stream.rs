@@ -18,6 +18,18 @@ fn events(c: &mut Component) -> Vec<Event> {
     std::iter::from_fn(|| c.poll_event()).collect()
 }
 
+/// The one event the component has: a disconnection, with why and when it reconnects.
+fn disconnected(c: &mut Component) -> (Disconnect, Instant) {
+    let mut evs = events(c);
+    match evs.pop() {
+        Some(Event::Disconnected {
+            reason,
+            reconnect_at,
+        }) if evs.is_empty() => (reason, reconnect_at),
+        last => panic!("{evs:?} then {last:?}"),
+    }
+}
+
 fn transmit(c: &mut Component) -> String {
     let mut out = Vec::new();
     while let Some(b) = c.poll_transmit() {
@@ -137,35 +149,21 @@ fn healing_stream_error_reconnects_with_capped_backoff() {
         now,
         b"<stream:error><conflict xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>",
     );
-    let evs = events(&mut c);
-    let [
-        Event::Disconnected {
-            reason: Disconnect::StreamError(e),
-            reconnect_at,
-        },
-    ] = evs.as_slice()
-    else {
-        panic!("{evs:?}")
+    let (reason, reconnect_at) = disconnected(&mut c);
+    let Disconnect::StreamError(e) = reason else {
+        panic!("{reason:?}")
     };
     assert_eq!(e.condition, "conflict");
-    let mut delays = vec![*reconnect_at - now];
-    let mut t = *reconnect_at;
+    let mut delays = vec![reconnect_at - now];
+    let mut t = reconnect_at;
     for _ in 0..12 {
         c.handle_timeout(t);
         assert!(matches!(events(&mut c).as_slice(), [Event::Connect { .. }]));
         c.handle_connect_failed(t, "connection refused");
-        let evs = events(&mut c);
-        let [
-            Event::Disconnected {
-                reason: Disconnect::ConnectFailed(_),
-                reconnect_at,
-            },
-        ] = evs.as_slice()
-        else {
-            panic!("{evs:?}")
-        };
-        delays.push(*reconnect_at - t);
-        t = *reconnect_at;
+        let (reason, reconnect_at) = disconnected(&mut c);
+        assert!(matches!(reason, Disconnect::ConnectFailed(_)), "{reason:?}");
+        delays.push(reconnect_at - t);
+        t = reconnect_at;
     }
     assert!(
         delays[0] >= Duration::from_millis(50) && delays[0] <= Duration::from_millis(100),
@@ -484,18 +482,12 @@ fn connection_lost_reconnects() {
     let now = Instant::now();
     let mut c = online(config(), Router::new(), now);
     c.handle_closed(now, "reset by peer");
-    let evs = events(&mut c);
-    let [
-        Event::Disconnected {
-            reason: Disconnect::ConnectionLost(why),
-            reconnect_at,
-        },
-    ] = evs.as_slice()
-    else {
-        panic!("{evs:?}")
+    let (reason, reconnect_at) = disconnected(&mut c);
+    let Disconnect::ConnectionLost(why) = reason else {
+        panic!("{reason:?}")
     };
     assert_eq!(why, "reset by peer");
-    c.handle_timeout(*reconnect_at);
+    c.handle_timeout(reconnect_at);
     assert!(matches!(events(&mut c).as_slice(), [Event::Connect { .. }]));
 }
 
@@ -551,27 +543,18 @@ fn stanzas_sent_after_the_server_ended_wait_for_the_next_connection() {
         now,
         b"<stream:error><system-shutdown xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error></stream:stream>",
     );
-    let evs = events(&mut c);
-    let [
-        Event::Disconnected {
-            reason,
-            reconnect_at,
-        },
-    ] = evs.as_slice()
-    else {
-        panic!("{evs:?}")
-    };
+    let (reason, reconnect_at) = disconnected(&mut c);
     assert!(format!("{reason}").contains("system-shutdown"), "{reason}");
     c.handle_closed(now, "eof");
     transmit(&mut c);
 
     // The next connection gets them, after its handshake.
-    c.handle_timeout(*reconnect_at);
+    c.handle_timeout(reconnect_at);
     assert!(matches!(events(&mut c).as_slice(), [Event::Connect { .. }]));
-    c.handle_connected(*reconnect_at);
-    c.handle_input(*reconnect_at, SERVER_HEADER.as_bytes());
+    c.handle_connected(reconnect_at);
+    c.handle_input(reconnect_at, SERVER_HEADER.as_bytes());
     transmit(&mut c);
-    c.handle_input(*reconnect_at, b"<handshake/>");
+    c.handle_input(reconnect_at, b"<handshake/>");
     assert_eq!(
         transmit(&mut c),
         "<message id='after' to='a@localhost'/><iq from='component.localhost' id='p1' to='u@localhost/r' type='result'/>"
@@ -580,7 +563,7 @@ fn stanzas_sent_after_the_server_ended_wait_for_the_next_connection() {
     sender
         .send(xml!("<message to='a@localhost' id='later'/>"))
         .unwrap();
-    c.handle_outbox(*reconnect_at);
+    c.handle_outbox(reconnect_at);
     assert_eq!(transmit(&mut c), "<message id='later' to='a@localhost'/>");
 }
 
