@@ -2,10 +2,11 @@
 //!
 //! It plays the server's side: listens on `127.0.0.1:PORT`, accepts one component, checks
 //! its stream header (`jabber:component:accept`, `to` = the domain) and its handshake,
-//! then sends N ping IQs keeping at most W in flight, and reports stanzas/s, latency
-//! percentiles (p50/p90/p99/max, from queueing a request for write to reading its answer)
-//! and, given the component's pid, its idle RSS (after the handshake) and peak RSS
-//! (`VmHWM`, after the last answer). The last line of output is JSON.
+//! then sends N requests (ping IQs unless told otherwise) keeping at most W in flight, and
+//! reports stanzas/s, latency percentiles (p50/p90/p99/max, from queueing a request for
+//! write to reading its answer) and, given the component's pid, its idle RSS (after the
+//! handshake) and peak RSS (`VmHWM`, after the last answer). The last line of output is
+//! JSON.
 //!
 //!     cargo run --release --example loadgen -- --n 100000 --window 100 \
 //!         --spawn target/release/examples/ping
@@ -19,6 +20,16 @@
 //! `<iq type='get' id='b{i}' from='user{i%100}@localhost/res' to='DOMAIN'><ping xmlns='urn:xmpp:ping'/></iq>`;
 //! `--payload disco` sends a disco#info query instead, `--size BYTES` pads the ping with
 //! a text child to about BYTES per request (to see how cost grows with stanza size).
+//!
+//! `--stanza FILE` sends a request of your own instead, to load the controllers of your
+//! component: one `<iq>` of type `get` or `set` with its payload, written as a server would
+//! deliver it. loadgen gives every request its own id (any `id` in the file is replaced),
+//! adds `to='DOMAIN'` and `from='loadgen@localhost/res'` where the file has none, and
+//! replaces `{domain}` with DOMAIN and `{i}` with the request's number (0, 1, 2, ...)
+//! anywhere in the file, so that requests can differ:
+//!
+//!     <iq type='set'><add xmlns='urn:example:cart'><item>sku-{i}</item></add></iq>
+//!
 //! Any `result` or `error` IQ with the request's id counts as its answer (errors are
 //! counted apart). Exit status: 0 when every request was answered, 1 otherwise, 2 for bad
 //! options.
@@ -37,13 +48,15 @@ use smol::{Async, Timer};
 
 const USAGE: &str =
     "usage: loadgen [--n N] [--window W] [--port PORT] [--domain DOMAIN] [--secret SECRET]
-               [--payload ping|disco] [--size BYTES] [--pid PID] [--spawn CMD]
-               [--timeout-secs S] [--accept-secs S] [--quiet]
+               [--payload ping|disco] [--size BYTES] [--stanza FILE] [--pid PID]
+               [--spawn CMD] [--timeout-secs S] [--accept-secs S] [--quiet]
 defaults: --n 100000 --window 100 --port 5252 --domain component.localhost --secret secret
-          --payload ping --timeout-secs 60 --accept-secs 30";
+          --payload ping --timeout-secs 60 --accept-secs 30
+--stanza FILE: your own request, one <iq> get or set; loadgen sets its id, and replaces
+          {i} with the request's number and {domain} with DOMAIN";
 
 #[derive(Debug, Clone)]
-struct Options {
+pub(crate) struct Options {
     n: u64,
     window: u64,
     port: u16,
@@ -58,22 +71,125 @@ struct Options {
     quiet: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 enum Payload {
     Ping,
     Disco,
+    /// `--stanza FILE`: the user's own request.
+    Stanza(Template),
 }
 
 impl Payload {
-    fn as_str(self) -> &'static str {
+    fn as_str(&self) -> &'static str {
         match self {
             Payload::Ping => "ping",
             Payload::Disco => "disco",
+            Payload::Stanza(_) => "stanza",
         }
     }
 }
 
-fn parse_options(mut args: impl Iterator<Item = String>) -> Result<Option<Options>, String> {
+/// A request of the user's own (`--stanza FILE`): its bytes written once, and cut where
+/// each request's id and number go.
+#[derive(Debug, Clone, PartialEq)]
+struct Template {
+    parts: Vec<Part>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Part {
+    Bytes(Vec<u8>),
+    /// The request's id, `b{i}`: answers are matched by it.
+    Id,
+    /// The request's number, `{i}`.
+    Number,
+}
+
+/// Where the id goes in the written template (braces need no escaping in XML, so the
+/// placeholders come out of the writer as they went in).
+const ID_MARK: &str = "{id}";
+const NUMBER_MARK: &str = "{i}";
+
+impl Template {
+    /// The template in `text`: one iq get or set, as a server would deliver it.
+    fn parse(text: &str, domain: &str) -> Result<Template, String> {
+        use exampple::{ns, xml};
+        let text = text.replace("{domain}", domain);
+        let mut iq = xml::parse(text.trim()).map_err(|e| e.to_string())?;
+        if iq.name() != "iq" || iq.ns() != ns::COMPONENT {
+            return Err(format!(
+                "not an iq stanza but <{}/> in {:?} (write it without an xmlns, as a server delivers it)",
+                iq.name(),
+                iq.ns()
+            ));
+        }
+        match iq.attr("type") {
+            Some("get" | "set") => {}
+            other => {
+                return Err(format!(
+                    "an iq of type get or set is needed (one that gets an answer), not type {other:?}"
+                ));
+            }
+        }
+        if iq.children().count() != 1 {
+            return Err(format!(
+                "an iq get or set carries exactly one payload element, not {}",
+                iq.children().count()
+            ));
+        }
+        xml::set_attr(&mut iq, "id", ID_MARK);
+        if iq.attr("to").is_none() {
+            xml::set_attr(&mut iq, "to", domain);
+        }
+        if iq.attr("from").is_none() {
+            xml::set_attr(&mut iq, "from", "loadgen@localhost/res");
+        }
+        let mut written = Vec::new();
+        xml::write_in(&iq, ns::COMPONENT, &mut written).map_err(|e| e.to_string())?;
+        let mut parts = Vec::new();
+        let (mut start, mut at) = (0, 0);
+        while at < written.len() {
+            let rest = &written[at..];
+            let (part, len) = if rest.starts_with(ID_MARK.as_bytes()) {
+                (Part::Id, ID_MARK.len())
+            } else if rest.starts_with(NUMBER_MARK.as_bytes()) {
+                (Part::Number, NUMBER_MARK.len())
+            } else {
+                at += 1;
+                continue;
+            };
+            if at > start {
+                parts.push(Part::Bytes(written[start..at].to_vec()));
+            }
+            parts.push(part);
+            at += len;
+            start = at;
+        }
+        if start < written.len() {
+            parts.push(Part::Bytes(written[start..].to_vec()));
+        }
+        Ok(Template { parts })
+    }
+
+    /// Writes request `i`.
+    fn write(&self, i: u64, out: &mut Vec<u8>) {
+        for part in &self.parts {
+            match part {
+                Part::Bytes(bytes) => out.extend_from_slice(bytes),
+                Part::Id => {
+                    let _ = write!(out, "b{i}");
+                }
+                Part::Number => {
+                    let _ = write!(out, "{i}");
+                }
+            }
+        }
+    }
+}
+
+pub(crate) fn parse_options(
+    mut args: impl Iterator<Item = String>,
+) -> Result<Option<Options>, String> {
     let mut o = Options {
         n: 100_000,
         window: 100,
@@ -88,6 +204,7 @@ fn parse_options(mut args: impl Iterator<Item = String>) -> Result<Option<Option
         accept: Duration::from_secs(30),
         quiet: false,
     };
+    let mut stanza_file = None;
     while let Some(flag) = args.next() {
         if flag == "--help" || flag == "-h" {
             println!("{USAGE}");
@@ -119,6 +236,7 @@ fn parse_options(mut args: impl Iterator<Item = String>) -> Result<Option<Option
                 }
             }
             "--size" => o.size = Some(number(&value)? as usize),
+            "--stanza" => stanza_file = Some(value),
             "--pid" => {
                 o.pid = Some(
                     u32::try_from(number(&value)?).map_err(|_| "--pid: too large".to_string())?,
@@ -129,6 +247,15 @@ fn parse_options(mut args: impl Iterator<Item = String>) -> Result<Option<Option
             "--accept-secs" => o.accept = Duration::from_secs(number(&value)?),
             other => return Err(format!("unknown option {other}")),
         }
+    }
+    if o.size.is_some() && (o.payload != Payload::Ping || stanza_file.is_some()) {
+        return Err("--size pads the ping; it goes with no other payload".into());
+    }
+    if let Some(file) = stanza_file {
+        let text = std::fs::read_to_string(&file).map_err(|e| format!("--stanza {file}: {e}"))?;
+        o.payload = Payload::Stanza(
+            Template::parse(&text, &o.domain).map_err(|e| format!("--stanza {file}: {e}"))?,
+        );
     }
     Ok(Some(o))
 }
@@ -200,7 +327,7 @@ fn spawn(cmd: &str, o: &Options) -> std::io::Result<Child> {
 }
 
 /// The spawned component, killed when dropped (on every way out of `run`).
-struct Spawned(Option<Child>);
+pub(crate) struct Spawned(pub(crate) Option<Child>);
 
 impl Spawned {
     fn stop(&mut self) {
@@ -219,18 +346,22 @@ impl Drop for Spawned {
 
 /// What one run measured.
 #[derive(Default)]
-struct Report {
-    received: u64,
-    errors: u64,
-    unexpected: u64,
-    unsolicited: u64,
+pub(crate) struct Report {
+    /// Requests answered, by a result or an error.
+    pub(crate) received: u64,
+    /// Of those, answered by an error.
+    pub(crate) errors: u64,
+    /// Answers with an id loadgen did not send, or already answered.
+    pub(crate) unexpected: u64,
+    /// Top-level elements that are not iq results or errors.
+    pub(crate) unsolicited: u64,
     elapsed: Duration,
     /// Nanoseconds, sorted.
-    latencies: Vec<u64>,
-    timed_out: bool,
+    pub(crate) latencies: Vec<u64>,
+    pub(crate) timed_out: bool,
     idle_rss_kb: Option<u64>,
     peak_rss_kb: Option<u64>,
-    request_bytes: usize,
+    pub(crate) request_bytes: usize,
 }
 
 impl Report {
@@ -318,7 +449,10 @@ async fn timeout<T>(after: Duration, what: &str) -> Result<T, String> {
 }
 
 /// Writes request `i` to `out`.
-fn request(out: &mut Vec<u8>, i: u64, o: &Options, padding: &str) {
+pub(crate) fn request(out: &mut Vec<u8>, i: u64, o: &Options, padding: &str) {
+    if let Payload::Stanza(template) = &o.payload {
+        return template.write(i, out);
+    }
     let _ = write!(
         out,
         "<iq type='get' id='b{i}' from='user{}@localhost/res' to='{}'>",
@@ -337,6 +471,7 @@ fn request(out: &mut Vec<u8>, i: u64, o: &Options, padding: &str) {
         Payload::Disco => {
             out.extend_from_slice(b"<query xmlns='http://jabber.org/protocol/disco#info'/>")
         }
+        Payload::Stanza(_) => unreachable!("written from its template above"),
     }
     out.extend_from_slice(b"</iq>");
 }
@@ -373,7 +508,8 @@ struct Shared {
     report: Report,
 }
 
-async fn run(
+/// Serves one component on `listener` and loads it as `o` says.
+pub(crate) async fn run(
     o: &Options,
     listener: Async<TcpListener>,
     pid: Option<u32>,
