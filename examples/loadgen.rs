@@ -25,8 +25,8 @@
 //! component: one `<iq>` of type `get` or `set` with its payload, written as a server would
 //! deliver it. loadgen gives every request its own id (any `id` in the file is replaced),
 //! adds `to='DOMAIN'` and `from='loadgen@localhost/res'` where the file has none, and
-//! replaces `{domain}` with DOMAIN and `{i}` with the request's number (0, 1, 2, ...)
-//! anywhere in the file, so that requests can differ:
+//! replaces `{domain}` with DOMAIN, `{i}` with the request's number (0, 1, 2, ...) and
+//! `{id}` with its id anywhere in the file, so that requests can differ:
 //!
 //!     <iq type='set'><add xmlns='urn:example:cart'><item>sku-{i}</item></add></iq>
 //!
@@ -53,7 +53,7 @@ const USAGE: &str =
 defaults: --n 100000 --window 100 --port 5252 --domain component.localhost --secret secret
           --payload ping --timeout-secs 60 --accept-secs 30
 --stanza FILE: your own request, one <iq> get or set; loadgen sets its id, and replaces
-          {i} with the request's number and {domain} with DOMAIN";
+          {i} with the request's number, {id} with its id and {domain} with DOMAIN";
 
 #[derive(Debug, Clone)]
 pub(crate) struct Options {

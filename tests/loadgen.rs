@@ -154,7 +154,7 @@ fn a_request_nobody_routes_counts_as_an_error() {
 fn a_template_is_written_once_with_its_placeholders() {
     let file = TempFile::new(
         "placeholders",
-        "<iq type='get' from='u{i}@localhost/r' to='{domain}'><q xmlns='urn:example:q'>{i}/{domain}</q></iq>",
+        "<iq type='get' from='u{i}@localhost/r' to='{domain}'><q xmlns='urn:example:q' n='{i}'>{id}/{domain}</q></iq>",
     );
     let options = loadgen::parse_options(
         ["--domain", "load.example", "--stanza", file.path()]
@@ -167,7 +167,7 @@ fn a_template_is_written_once_with_its_placeholders() {
     loadgen::request(&mut sample, 7, &options, "");
     assert_eq!(
         String::from_utf8(sample).expect("UTF-8"),
-        "<iq from='u7@localhost/r' id='b7' to='load.example' type='get'><q xmlns='urn:example:q'>7/load.example</q></iq>"
+        "<iq from='u7@localhost/r' id='b7' to='load.example' type='get'><q xmlns='urn:example:q' n='7'>b7/load.example</q></iq>"
     );
 }
 
