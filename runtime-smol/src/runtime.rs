@@ -344,7 +344,8 @@ impl Runtime {
             }
             // Right after work, poll the input and the outbox for a few microseconds before
             // sleeping: a busy peer's next request usually comes within that, and waking a
-            // sleeping thread (on a VM, a halted vCPU) costs more. Never when idle.
+            // sleeping thread (on a VM, a halted vCPU) costs more. Never when idle; the poll
+            // yields, so the reader and the peer still get the CPU.
             let spun = match (&connection, busy) {
                 (Some(c), true) => spin_for_input(c, &core),
                 _ => None,
@@ -473,7 +474,11 @@ fn peer_ended(socket: &TcpStream) -> bool {
 /// How long the core polls for more input after doing work, before it sleeps.
 const SPIN: Duration = Duration::from_micros(50);
 
-/// Polls the input and the outbox until one has something or [`SPIN`] has passed.
+/// Polls the input and the outbox until one has something or [`SPIN`] has passed, yielding
+/// the CPU between looks (as the std runtime's core does): on a small machine the reader or
+/// the peer, just woken, often waits on this CPU, and a busy-wait would hold it off until
+/// the scheduler preempts it (w=100 +7-9 %, w=1000 +19 % in one sitting; PERFORMANCE.md,
+/// change 18).
 fn spin_for_input(connection: &Connection, core: &Component) -> Option<Wake> {
     let until = Instant::now() + SPIN;
     loop {
@@ -486,7 +491,7 @@ fn spin_for_input(connection: &Connection, core: &Component) -> Option<Wake> {
         if Instant::now() >= until {
             return None;
         }
-        std::hint::spin_loop();
+        std::thread::yield_now();
     }
 }
 
