@@ -510,24 +510,34 @@ fn std_stops_reading_while_the_pool_is_backed_up() {
     assert_eq!(join.join().unwrap(), Ok(()));
 }
 
+/// A sync controller that holds whatever thread runs it for 1.5 s, then answers with that
+/// thread's name (the answer may find the stream closed by then).
+fn blocks(conn: Conn, _: Vec<Element>) -> Result<(), StanzaError> {
+    std::thread::sleep(Duration::from_millis(1500));
+    let _ = conn.iq_resp([thread_element()]).send();
+    Ok(())
+}
+
+/// std's default with two routes, `urn:test:thread` ([`where_am_i`]) and `urn:test:block`
+/// ([`blocks`]), connected to a fake server; its stanza timeout (5 s) outlasts `blocks`.
+fn std_default_with_a_blocking_route() -> (FakeServer, Started, support::Session) {
+    let server = FakeServer::new();
+    let config = config(server.port()).stanza_timeout(Duration::from_secs(5));
+    let router = Router::new().iq("urn:test", |ns| {
+        ns.get("thread", where_am_i).get("block", blocks)
+    });
+    let started = start(&Which::Std, config, router, Arc::new(Count::default()));
+    let session = server.accept(true);
+    (server, started, session)
+}
+
 /// exampple-std's default runs sync controllers on the core's thread, and moves the core
 /// to its standby thread when one blocks: the requests behind it (in its run, and written
 /// later) are answered on the pool long before it ends, and once it has ended the core is
 /// back on its own thread. Each controller answers with its thread's name.
 #[test]
 fn std_default_moves_the_core_off_a_blocking_controller() {
-    fn blocks(conn: Conn, _: Vec<Element>) -> Result<(), StanzaError> {
-        std::thread::sleep(Duration::from_millis(1500));
-        conn.iq_resp([thread_element()]).send()?;
-        Ok(())
-    }
-    let server = FakeServer::new();
-    let config = config(server.port()).stanza_timeout(Duration::from_secs(5));
-    let router = Router::new().iq("urn:test", |ns| {
-        ns.get("thread", where_am_i).get("block", blocks)
-    });
-    let (join, shutdown, _sender) = start(&Which::Std, config, router, Arc::new(Count::default()));
-    let mut session = server.accept(true);
+    let (_server, (join, shutdown, _sender), mut session) = std_default_with_a_blocking_route();
     session.write(&ask("before", "thread"));
     let answer = session.receive(T).expect("an answer");
     assert_eq!(thread_of(&answer), RUNTIME_THREAD);
@@ -701,18 +711,7 @@ fn std_default_spreads_a_long_run_of_controllers_over_the_pool() {
 /// returns, on the thread that called it.
 #[test]
 fn std_default_shuts_down_while_a_controller_blocks_the_core_thread() {
-    fn blocks(conn: Conn, _: Vec<Element>) -> Result<(), StanzaError> {
-        std::thread::sleep(Duration::from_millis(1500));
-        let _ = conn.iq_resp([thread_element()]).send();
-        Ok(())
-    }
-    let server = FakeServer::new();
-    let config = config(server.port()).stanza_timeout(Duration::from_secs(5));
-    let router = Router::new().iq("urn:test", |ns| {
-        ns.get("thread", where_am_i).get("block", blocks)
-    });
-    let (join, shutdown, _sender) = start(&Which::Std, config, router, Arc::new(Count::default()));
-    let mut session = server.accept(true);
+    let (_server, (join, shutdown, _sender), mut session) = std_default_with_a_blocking_route();
     session.write(&ask("block", "block"));
     // A request behind it makes the standby take over; its answer shows the core moved.
     std::thread::sleep(Duration::from_millis(50));
