@@ -115,15 +115,12 @@ if $peers; then
   echo "peers and ours under compbench (the peers' own harness), N=$N, REPS=$REPS:"
   export N REPS
   PEERS=${PEERS:-"ideal tokio-xmpp"}
-  echo "## ping (smol) as 'mine', with the peers"
-  # shellcheck disable=SC2086
-  python3 "$work/peers/run_bench.py" --cmd "env $tunables $bin/ping" mine $PEERS
-  echo "## ping_std (std, sync controller, the default place) as 'mine'"
-  python3 "$work/peers/run_bench.py" --cmd "env $tunables $bin/ping_std" mine
-  echo "## ping_std with PING_POOL=1 (std, sync controller on the worker pool) as 'mine'"
-  python3 "$work/peers/run_bench.py" --cmd "env $tunables PING_POOL=1 $bin/ping_std" mine
-  echo "## ping_std with PING_INLINE=1 (std, sync controller on the core's thread) as 'mine'"
-  python3 "$work/peers/run_bench.py" --cmd "env $tunables PING_INLINE=1 $bin/ping_std" mine
-  echo "## ping_std with PING_ASYNC=1 (std, async controller) as 'mine'"
-  python3 "$work/peers/run_bench.py" --cmd "env $tunables PING_ASYNC=1 $bin/ping_std" mine
+  # Each of our subjects as 'mine'; the first beside the peers.
+  with=$PEERS
+  for component in $SUBJECTS; do
+    echo "## $component as 'mine'${with:+, with the peers}"
+    # shellcheck disable=SC2086
+    python3 "$work/peers/run_bench.py" --cmd "$(command_of "$component")" mine $with
+    with=""
+  done
 fi
