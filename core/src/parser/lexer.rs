@@ -34,9 +34,9 @@ pub struct StreamLexer {
 /// The core reads the tokens without taking them apart
 /// ([`Component::handle_tokens`](crate::Component::handle_tokens) leaves them *spent*), so
 /// that the strings rxml allocated on the lexer's thread can be freed there too: give spent
-/// tokens back to the lexer, whose next [`StreamLexer::lex`] drops them before it refills.
-/// Memory freed by another thread than the one that allocated it costs glibc's allocator its
-/// fast path on both threads.
+/// tokens back to the lexer, whose next [`StreamLexer::lex`] drops them one by one as it
+/// refills their places. Memory freed by another thread than the one that allocated it
+/// costs glibc's allocator its fast path on both threads.
 #[derive(Debug, Default)]
 pub struct Tokens {
     pub(crate) events: Vec<RawEvent>,
