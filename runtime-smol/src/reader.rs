@@ -4,13 +4,15 @@
 //! shared with something else), the core's task tokenises the next piece itself instead of
 //! waiting. The core builds the elements from the tokens; all protocol decisions stay there.
 //!
-//! The socket stays in blocking mode: the reader sleeps in `read` until bytes come (one
-//! wake-up, no reactor, no polling), and the core's task writes with non-blocking sends
-//! (see `write_out` in the runtime).
+//! The socket stays in blocking mode: after a read the reader watches the socket for
+//! [`READ_SPIN`] (see [`await_bytes_briefly`]), then sleeps in `read` until bytes come (one
+//! wake-up, no reactor). The core's task writes with non-blocking sends (see `write_out` in
+//! the runtime).
 
 use std::io::Read;
 use std::net::{Shutdown, TcpStream};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use event_listener::Event;
 use exampple_core::parser::{SharedLexer, StreamLexer};
@@ -84,5 +86,35 @@ fn read(socket: &TcpStream, input: &SharedLexer) {
             return;
         }
         input.lex_pending(&mut scratch);
+        await_bytes_briefly(socket);
+    }
+}
+
+/// How long the reader watches the socket after a read before it sleeps in `read`.
+const READ_SPIN: Duration = Duration::from_micros(20);
+
+/// Waits up to [`READ_SPIN`] for the socket to have bytes (or its end) to read, yielding the
+/// CPU between looks, so that back-to-back traffic finds the reader awake.
+///
+/// A sleeping reader costs a wake-up per request, and on a VM the CPU it sleeps on may be
+/// halted, which costs more: at window 1 the round trip was 30.7 us with the reader
+/// sleeping at once and 14.0 us with this (compbench, median of 5). It looks with a
+/// zero-timeout `poll(2)`, which reads the socket's state without locking it: polling with
+/// non-blocking `recv` instead made the round trip slower (39.8 us), since while the reader
+/// holds the socket's lock the kernel queues arriving segments to a backlog.
+fn await_bytes_briefly(socket: &TcpStream) {
+    use rustix::event::{PollFd, PollFlags, Timespec, poll};
+    let now = Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    let until = Instant::now() + READ_SPIN;
+    loop {
+        let mut fds = [PollFd::new(socket, PollFlags::IN)];
+        // An error (EINTR, say) is a look that found nothing; `read` reports the rest.
+        if matches!(poll(&mut fds, Some(&now)), Ok(n) if n > 0) || Instant::now() >= until {
+            return;
+        }
+        std::thread::yield_now();
     }
 }
