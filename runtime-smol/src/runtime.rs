@@ -441,7 +441,7 @@ impl Runtime {
 }
 
 /// Tells the core when the server has ended its side of the connection before the reader
-/// has read that far (the reader sleeps in `read`, and may not have been scheduled yet), so
+/// has read that far (the reader may be asleep in `read`, or not scheduled yet), so
 /// that the stanzas about to be taken from the outbox wait for the next connection instead
 /// of going to one whose other end is gone (see [`Component::handle_server_ended`]). A
 /// system call, so only when the outbox has something.
