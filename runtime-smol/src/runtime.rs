@@ -260,7 +260,7 @@ impl Runtime {
             // CPUs; a yield with nobody waiting costs a fraction of a microsecond).
             while core.poll_transmit_into(&mut out) {
                 if let Some(c) = &connection
-                    && let Err(e) = write_out(&c.socket, &out, write_timeout).await
+                    && let Err(e) = write_out(&c.io.socket, &out, write_timeout).await
                 {
                     connection = None;
                     core.handle_closed(Instant::now(), e);
@@ -402,11 +402,11 @@ impl Runtime {
             match wake {
                 Wake::Input => {
                     if let Some(c) = &connection {
-                        match c.input.next(&mut scratch) {
+                        match c.io.input.next(&mut scratch) {
                             Next::Tokens(mut tokens) => {
                                 notice_server_end(&mut core, connection.as_ref());
                                 core.handle_tokens(now, &mut tokens);
-                                c.input.give_back(tokens);
+                                c.io.input.give_back(tokens);
                             }
                             Next::End(reason) => {
                                 connection = None;
@@ -440,34 +440,11 @@ impl Runtime {
     }
 }
 
-/// Tells the core when the server has ended its side of the connection before the reader
-/// has read that far (the reader may be asleep in `read`, or not scheduled yet), so
-/// that the stanzas about to be taken from the outbox wait for the next connection instead
-/// of going to one whose other end is gone (see [`Component::handle_server_ended`]). A
-/// system call, so only when the outbox has something.
+/// Tells the core, before stanzas are taken from the outbox, when the server has ended its
+/// side (see [`exampple_io::Connection::notice_server_end`]).
 fn notice_server_end(core: &mut Component, connection: Option<&Connection>) {
-    if let Some(c) = connection
-        && core.has_outbox()
-        && peer_ended(&c.socket)
-    {
-        core.handle_server_ended();
-    }
-}
-
-/// Whether the peer has ended its side of `socket` (or the connection failed), as the
-/// kernel knows it, bytes still unread or not.
-fn peer_ended(socket: &TcpStream) -> bool {
-    use rustix::event::{PollFd, PollFlags, Timespec, poll};
-    let mut fds = [PollFd::new(socket, PollFlags::RDHUP)];
-    let now = Timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    match poll(&mut fds, Some(&now)) {
-        Ok(ready) if ready > 0 => fds[0]
-            .revents()
-            .intersects(PollFlags::RDHUP | PollFlags::HUP | PollFlags::ERR),
-        _ => false,
+    if let Some(c) = connection {
+        c.io.notice_server_end(core);
     }
 }
 
@@ -482,7 +459,7 @@ const SPIN: Duration = Duration::from_micros(50);
 fn spin_for_input(connection: &Connection, core: &Component) -> Option<Wake> {
     let until = Instant::now() + SPIN;
     loop {
-        if connection.input.has_work() {
+        if connection.io.input.has_work() {
             return Some(Wake::Input);
         }
         if core.has_outbox() {
@@ -602,30 +579,4 @@ async fn connect(address: &str, timeout: Duration) -> Result<TcpStream, String> 
         }
     }
     Err(last)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::peer_ended;
-    use std::io::Write;
-    use std::net::{Shutdown, TcpListener, TcpStream};
-
-    /// The kernel says the peer has ended its side as soon as its FIN is in, even with its
-    /// last bytes still unread; a reset counts too.
-    #[test]
-    fn peer_ended_sees_the_end_behind_unread_bytes() {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let ours = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        let (mut theirs, _) = listener.accept().unwrap();
-        assert!(!peer_ended(&ours));
-        theirs.write_all(b"<last words/>").unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(20));
-        assert!(!peer_ended(&ours), "bytes to read are not an end");
-        theirs.shutdown(Shutdown::Write).unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(20));
-        assert!(peer_ended(&ours), "the end behind unread bytes");
-        drop(theirs);
-        std::thread::sleep(std::time::Duration::from_millis(20));
-        assert!(peer_ended(&ours));
-    }
 }

@@ -5,15 +5,15 @@
 //! or, while a controller it runs blocks, the standby thread (see [`crate::handover`]). So all
 //! of this moves between threads as one value.
 
-use std::io::{Read, Write};
-use std::net::{Shutdown, TcpStream, ToSocketAddrs};
+use std::io::Write;
+use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use exampple_core::component::{Component, Dispatch, Event};
-use exampple_core::parser::{Next, SharedLexer, StreamLexer};
+use exampple_core::parser::{Next, StreamLexer};
 
 use crate::executor::Executor;
 use crate::handover::RunWatch;
@@ -118,7 +118,7 @@ impl Driver {
         // yield with nobody waiting costs a fraction of a microsecond).
         while self.core.poll_transmit_into(&mut self.out) {
             if let Some(c) = self.connection.as_mut()
-                && let Err(e) = c.socket.write_all(&self.out)
+                && let Err(e) = (&*c.io.socket).write_all(&self.out)
             {
                 self.connection = None;
                 self.core
@@ -200,7 +200,7 @@ impl Driver {
         let backlog = self.pool.backlog();
         let reading = self.connection.as_ref().filter(|_| backlog < MAX_BACKLOG);
         let ready = reading
-            .filter(|c| c.input.has_work())
+            .filter(|c| c.io.input.has_work())
             .map(|c| Input::Readable(c.generation));
         let spun = match ready {
             Some(ready) => Some(ready),
@@ -232,7 +232,7 @@ impl Driver {
             Some(Input::Readable(g)) => {
                 let next = match &self.connection {
                     Some(c) if c.generation == g && self.pool.backlog() < MAX_BACKLOG => {
-                        c.input.next(&mut self.scratch)
+                        c.io.input.next(&mut self.scratch)
                     }
                     _ => Next::Nothing,
                 };
@@ -241,7 +241,7 @@ impl Driver {
                         self.notice_server_end();
                         self.core.handle_tokens(now, &mut tokens);
                         if let Some(c) = &self.connection {
-                            c.input.give_back(tokens);
+                            c.io.input.give_back(tokens);
                         }
                     }
                     Next::End(reason) => {
@@ -298,35 +298,12 @@ impl Driver {
         }
     }
 
-    /// Tells the core when the server has ended its side of the connection before the
-    /// reader has read that far, so that the stanzas about to be taken from the outbox wait
-    /// for the next connection instead of going to one whose other end is gone (see
-    /// [`Component::handle_server_ended`]). A system call, so only when the outbox has
-    /// something.
+    /// Tells the core, before stanzas are taken from the outbox, when the server has ended
+    /// its side (see [`exampple_io::Connection::notice_server_end`]).
     fn notice_server_end(&mut self) {
-        if let Some(c) = &self.connection
-            && self.core.has_outbox()
-            && peer_ended(&c.socket)
-        {
-            self.core.handle_server_ended();
+        if let Some(c) = &self.connection {
+            c.io.notice_server_end(&mut self.core);
         }
-    }
-}
-
-/// Whether the peer has ended its side of `socket` (or the connection failed), as the
-/// kernel knows it, bytes still unread or not.
-fn peer_ended(socket: &TcpStream) -> bool {
-    use rustix::event::{PollFd, PollFlags, Timespec, poll};
-    let mut fds = [PollFd::new(socket, PollFlags::RDHUP)];
-    let now = Timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    match poll(&mut fds, Some(&now)) {
-        Ok(ready) if ready > 0 => fds[0]
-            .revents()
-            .intersects(PollFlags::RDHUP | PollFlags::HUP | PollFlags::ERR),
-        _ => false,
     }
 }
 
@@ -342,7 +319,7 @@ fn spin_recv(inputs: &mpsc::Receiver<Input>, connection: Option<&Connection>) ->
     let until = Instant::now() + SPIN;
     loop {
         if let Some(c) = connection
-            && c.input.has_work()
+            && c.io.input.has_work()
         {
             return Some(Input::Readable(c.generation));
         }
@@ -373,19 +350,17 @@ fn connect(address: &str, timeout: Duration) -> Result<TcpStream, String> {
     Err(last)
 }
 
-/// An open connection: the socket the core's thread writes to, and the input its reader
-/// thread puts in. Dropping it closes the input and shuts the socket down, which ends the
-/// reader.
+/// An open connection (socket and input: see [`exampple_io::Connection`]) and which one it
+/// is. Dropping it ends the reader.
 struct Connection {
-    socket: TcpStream,
-    input: Arc<SharedLexer>,
+    io: exampple_io::Connection,
     generation: u64,
 }
 
 impl Connection {
-    /// Starts the reader thread for `socket`, tokenising with `lexer`; it tells the core's
-    /// thread through `inputs` when the input has something, and nudges `watch` after each
-    /// read.
+    /// Starts the reader thread for `socket`; it tells the core's thread through `inputs`
+    /// when the input has something, and nudges `watch` after each read (the input needs
+    /// the core).
     fn start(
         socket: TcpStream,
         lexer: StreamLexer,
@@ -393,105 +368,18 @@ impl Connection {
         inputs: mpsc::Sender<Input>,
         watch: Option<Arc<RunWatch>>,
     ) -> std::io::Result<Connection> {
-        let reader = socket.try_clone()?;
-        let input = Arc::new(SharedLexer::new(lexer, move || {
-            let _ = inputs.send(Input::Readable(generation));
-        }));
-        let reader_input = input.clone();
-        std::thread::Builder::new()
-            .name("exampple-reader".into())
-            .spawn(move || read(reader, &reader_input, watch.as_deref()))?;
-        Ok(Connection {
+        let io = exampple_io::Connection::start(
             socket,
-            input,
-            generation,
-        })
-    }
-}
-
-impl Drop for Connection {
-    fn drop(&mut self) {
-        self.input.close();
-        let _ = self.socket.shutdown(Shutdown::Both);
-    }
-}
-
-/// The reader thread: reads the socket into the input and tokenises while the core's thread
-/// is busy (it tokenises too when it is not: see [`SharedLexer`]). The input needs the core,
-/// so after each read it nudges `watch`, if any.
-fn read(mut stream: TcpStream, input: &SharedLexer, watch: Option<&RunWatch>) {
-    let mut end = input.end_guard();
-    // 16 KiB reads keep a batch's stanzas in cache (64 KiB: ~7% slower at window 1000).
-    let mut buffer = vec![0u8; 16 * 1024];
-    let mut scratch = Vec::new();
-    loop {
-        match stream.read(&mut buffer) {
-            Ok(0) => return end.reason("the server closed the connection"),
-            Ok(n) => {
-                if !input.feed(&buffer[..n]) {
-                    // The core gave the connection up.
-                    return;
-                }
-                input.lex_pending(&mut scratch);
-                if let Some(watch) = watch {
+            lexer,
+            move || {
+                let _ = inputs.send(Input::Readable(generation));
+            },
+            move || {
+                if let Some(watch) = &watch {
                     watch.nudge_if_stuck();
                 }
-                await_bytes_briefly(&stream);
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return end.reason(e.to_string()),
-        }
-    }
-}
-
-/// How long the reader watches the socket after a read before it sleeps in `read`.
-const READ_SPIN: Duration = Duration::from_micros(20);
-
-/// Waits up to [`READ_SPIN`] for the socket to have bytes (or its end) to read, yielding the
-/// CPU between looks, so that back-to-back traffic finds the reader awake: a sleeping
-/// reader costs a wake-up per request, more on a VM whose idle CPU is halted. It looks with
-/// a zero-timeout `poll(2)`, which reads the socket's state without locking it (a polling
-/// `recv` would hold the lock, and the kernel would queue arriving segments to a backlog).
-/// The smol runtime's reader does the same; its doc has the figures.
-fn await_bytes_briefly(socket: &TcpStream) {
-    use rustix::event::{PollFd, PollFlags, Timespec, poll};
-    let now = Timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    let until = Instant::now() + READ_SPIN;
-    loop {
-        let mut fds = [PollFd::new(socket, PollFlags::IN)];
-        // An error (EINTR, say) is a look that found nothing; `read` reports the rest.
-        if matches!(poll(&mut fds, Some(&now)), Ok(n) if n > 0) || Instant::now() >= until {
-            return;
-        }
-        std::thread::yield_now();
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::peer_ended;
-    use std::io::Write;
-    use std::net::{Shutdown, TcpListener, TcpStream};
-
-    /// The kernel says the peer has ended its side as soon as its FIN is in, even with its
-    /// last bytes still unread; a reset counts too.
-    #[test]
-    fn peer_ended_sees_the_end_behind_unread_bytes() {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let ours = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        let (mut theirs, _) = listener.accept().unwrap();
-        assert!(!peer_ended(&ours));
-        theirs.write_all(b"<last words/>").unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(20));
-        assert!(!peer_ended(&ours), "bytes to read are not an end");
-        theirs.shutdown(Shutdown::Write).unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(20));
-        assert!(peer_ended(&ours), "the end behind unread bytes");
-        drop(theirs);
-        std::thread::sleep(std::time::Duration::from_millis(20));
-        assert!(peer_ended(&ours));
+            },
+        )?;
+        Ok(Connection { io, generation })
     }
 }
