@@ -21,6 +21,8 @@ use crate::ns;
 
 pub use minidom::Element as XmlElement;
 
+#[doc(hidden)]
+pub mod build;
 mod writer;
 
 pub(crate) use writer::write_parts;
@@ -249,22 +251,41 @@ pub fn payload_ns(element: &Element) -> Option<String> {
     element.children().next().map(Element::ns)
 }
 
-/// Builds an element by parsing a `format!` string (a panic on bad XML: for literals in
-/// code and tests, not for input from the wire; use [`parse`] there).
+/// Builds an [`Element`] from an XML template checked when the program is compiled.
+///
+/// The template is a string literal with `format!`'s placeholders (`{}`, `{0}`, `{name}`,
+/// `name = expr`, format specs, `{{`/`}}`). A malformed template is a compile error. Values go
+/// into the element as data, never as markup: any string lands in a text node or an attribute
+/// value exactly as it is, so a value cannot add elements or attributes.
+///
+/// - in an attribute value (also mixed, `id='m{n}'`, and `xmlns='{ns}'`) a value is written
+///   with `Display`;
+/// - in child position, an `Element` or `&Element` becomes a child element, and so does each
+///   element of a `Vec<Element>`, an `Option<Element>` or any iterator of elements; any other
+///   value becomes text through `Display`. A value inserted there once is taken by value (an
+///   element moves in without a copy); write `&x` as an argument to keep using `x`.
+///
+/// Elements without an `xmlns` are in `jabber:component:accept`, as with [`parse`], which
+/// is the runtime counterpart for XML that is not known when the program is compiled.
 ///
 /// ```
 /// use exampple_core::xml;
 /// let id = "42";
-/// let el = xml!("<iq id='{id}' type='result'/>");
+/// let body = "a</body><injected/><body>";
+/// let payload = xml!("<query xmlns='jabber:iq:version'/>");
+/// let el = xml!("<iq id='{id}' type='result'>{payload}<body>{body}</body></iq>");
 /// assert_eq!(el.attr("id"), Some("42"));
+/// assert_eq!(el.get_child("body", exampple_core::ns::COMPONENT).unwrap().text(), body);
+/// assert_eq!(el.children().count(), 2);
+/// ```
+///
+/// ```compile_fail
+/// let el = exampple_core::xml!("<message><body>hi</message>");
 /// ```
 #[macro_export]
 macro_rules! xml {
-    ($($arg:tt)*) => {
-        match $crate::xml::parse(&::std::format!($($arg)*)) {
-            Ok(el) => el,
-            Err(e) => ::std::panic!("xml!: {}: {}", e, ::std::format!($($arg)*)),
-        }
+    ($($t:tt)*) => {
+        $crate::__private::xml_impl!(($crate) $($t)*)
     };
 }
 
