@@ -198,3 +198,55 @@ fn a_reply_inspected_before_sending_is_sent_unchanged() {
         answer_on_the_wire(config, built, request)
     );
 }
+
+/// Answers with a character XML cannot carry (U+0001), written straight from the request.
+fn unwritable_direct(conn: Conn, _: Vec<Element>) -> Result<(), StanzaError> {
+    let bad = "a\u{1}b";
+    conn.iq_resp([xml!("<q xmlns='urn:answer:q'>{bad}</q>")])
+        .send()?;
+    Ok(())
+}
+
+/// The same answer built as an element and sent with `conn.send`.
+fn unwritable_built(conn: Conn, _: Vec<Element>) -> Result<(), StanzaError> {
+    let bad = "\u{FFFE}";
+    let reply = conn.iq_resp([xml!("<q xmlns='urn:answer:q' v='{bad}'/>")]);
+    conn.send(reply.into_element())?;
+    Ok(())
+}
+
+/// An answer XML cannot carry is not silence: the requester gets `internal-server-error`
+/// (without the internal detail), and the component goes on answering.
+#[test]
+fn an_unwritable_answer_becomes_internal_server_error() {
+    for controller in [unwritable_direct as ControllerFn, unwritable_built] {
+        let router = Router::new().iq("urn:answer", |ns| ns.get("q", controller).set("q", direct));
+        let mut c = TestComponent::start(Config::new(DOMAIN, "secret"), router);
+        c.component_received_raw(
+            b"<iq type='get' id='bad' from='a@b/c' to='test.example.com'><q xmlns='urn:answer:q'/></iq>",
+        );
+        let wire = String::from_utf8_lossy(c.raw_sent())
+            .rsplit("</handshake>")
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        let answer = xml::parse(&wire).expect("one answer on the wire");
+        assert_eq!(answer.name(), "iq");
+        assert_eq!(answer.attr("type"), Some("error"), "{wire}");
+        assert_eq!(answer.attr("id"), Some("bad"));
+        assert_eq!(answer.attr("to"), Some("a@b/c"));
+        let error = answer
+            .get_child("error", exampple_core::ns::COMPONENT)
+            .expect("an <error/>");
+        assert_eq!(error.attr("type"), Some("cancel"), "{wire}");
+        let conditions: Vec<_> = error.children().map(|c| c.name().to_string()).collect();
+        assert_eq!(conditions, ["internal-server-error"], "{wire}");
+        assert!(!wire.contains("cannot"), "{wire}");
+        assert_eq!(c.stanza_received(), Some(answer));
+
+        c.component_received_raw(
+            b"<iq type='set' id='next' from='a@b/c' to='test.example.com'><q xmlns='urn:answer:q'/></iq>",
+        );
+        c.assert_stanza_receive_matching(xml!("<iq type='result' id='next'/>"), T);
+    }
+}
