@@ -211,7 +211,8 @@ impl Gen<'_> {
                     Err(syn::Error::new(
                         self.template.span(),
                         format!(
-                            "xml!: the template uses argument {i} but {count} argument{} given",
+                            "xml!: the template needs argument {} (counting from 1) but {count} argument{} given",
+                            i + 1,
                             if count == 1 { " is" } else { "s are" }
                         ),
                     ))
@@ -351,7 +352,7 @@ impl Gen<'_> {
                 // decides whether the value is elements or text; see `__private`.
                 quote!({
                     let #v = #value;
-                    (&&#v).__xml_kind().push(&mut #e, #v);
+                    (&&&#krate::__private::wrap(&#v)).__xml_kind().push(&mut #e, #v);
                 })
             }
             Content::Hole(hole) => {

@@ -2,19 +2,21 @@
 //! `exampple_core::__private`, not a public API).
 //!
 //! A value in child position is inserted by its type, chosen at compile time with autoref
-//! specialisation: the expansion calls `(&&value).__xml_kind()`, and method lookup takes
-//! the first of these traits that applies, trying fewer added references first:
+//! specialisation: the expansion calls `(&&&wrap(&value)).__xml_kind()`, and method lookup
+//! takes the first of these traits that applies, trying the receiver with the most
+//! references first and removing one at a time:
 //!
-//! 1. [`ElementKind`], implemented for `&X` where `X` is an `Element` or `&Element`: one
-//!    child element;
-//! 2. [`IterKind`], for `&&X` where `X` iterates over elements (`Vec<Element>`,
+//! 1. [`ElementKind`], implemented for `&&Wrap<X>` where `X` is an `Element` or `&Element`:
+//!    one child element;
+//! 2. [`IterKind`], for `&Wrap<X>` where `X` iterates over elements (`Vec<Element>`,
 //!    `Option<Element>`, `&[Element]`, any iterator): child elements;
-//! 3. [`TextKind`], for any `X: Display`: a text node.
+//! 3. [`TextKind`], for any `Wrap<X>`: text through `Display`.
 //!
 //! The tag each returns then takes the value by value and inserts it. A type that is none of
 //! these fails to compile.
 
 use std::fmt::{self, Display, Write as _};
+use std::marker::PhantomData;
 
 use minidom::Element;
 
@@ -117,14 +119,38 @@ impl IterTag {
     }
 }
 
+/// A value that becomes text.
+#[diagnostic::on_unimplemented(
+    message = "xml!: `{Self}` cannot go in an element: it is not an Element, an iterator of Elements, nor Display",
+    label = "interpolated here"
+)]
+pub trait IntoText {
+    /// Appends the text.
+    fn push_text(self, element: &mut Element);
+}
+
+impl<T: Display> IntoText for T {
+    fn push_text(self, element: &mut Element) {
+        push_display(element, format_args!("{self}"));
+    }
+}
+
 /// Inserts text.
 pub struct TextTag;
 
 impl TextTag {
     /// Appends `value`'s `Display` as text.
-    pub fn push<T: Display>(self, element: &mut Element, value: T) {
-        push_display(element, format_args!("{value}"));
+    pub fn push<T: IntoText>(self, element: &mut Element, value: T) {
+        value.push_text(element);
     }
+}
+
+/// Carries the type of a value for [`ElementKind`], [`IterKind`] and [`TextKind`].
+pub struct Wrap<X>(PhantomData<X>);
+
+/// A [`Wrap`] of `value`'s type (the value is not moved).
+pub fn wrap<X>(_value: &X) -> Wrap<X> {
+    Wrap(PhantomData)
 }
 
 /// First choice: an element.
@@ -135,7 +161,7 @@ pub trait ElementKind {
     }
 }
 
-impl<X: IntoChild> ElementKind for &X {}
+impl<X: IntoChild> ElementKind for &&Wrap<X> {}
 
 /// Second choice: elements.
 pub trait IterKind {
@@ -145,14 +171,15 @@ pub trait IterKind {
     }
 }
 
-impl<X> IterKind for &&X
+impl<X> IterKind for &Wrap<X>
 where
     X: IntoIterator,
     X::Item: IntoChild,
 {
 }
 
-/// Last choice: text.
+/// Last choice: text (a value that is not `Display` fails in [`TextTag::push`], with a
+/// message that says what `xml!` takes).
 pub trait TextKind {
     /// The tag.
     fn __xml_kind(&self) -> TextTag {
@@ -160,4 +187,4 @@ pub trait TextKind {
     }
 }
 
-impl<X: Display + ?Sized> TextKind for X {}
+impl<X> TextKind for Wrap<X> {}
