@@ -179,13 +179,17 @@ fn expand(input: Input) -> syn::Result<TokenStream> {
     let mut binds = Vec::new();
     for (i, slot) in r#gen.slots.iter().enumerate() {
         let expr = &slot.expr;
-        // A value inserted once as it is moves in (an Element without a copy, an iterator
-        // consumed); any other value is borrowed, as format! does.
-        values.push(if slot.child_uses == 1 && slot.other_uses == 0 {
-            quote!(#expr)
-        } else {
-            quote!(&(#expr))
-        });
+        // An argument inserted once as it is moves in (an Element without a copy, an
+        // iterator consumed); a captured variable and any other value are borrowed, as
+        // format! does.
+        let captured = slot.span.is_none();
+        values.push(
+            if !captured && slot.child_uses == 1 && slot.other_uses == 0 {
+                quote!(#expr)
+            } else {
+                quote!(&(#expr))
+            },
+        );
         binds.push(format_ident!("__xml_a{}", i, span = Span::mixed_site()));
     }
     Ok(quote! {

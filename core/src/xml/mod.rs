@@ -262,8 +262,9 @@ pub fn payload_ns(element: &Element) -> Option<String> {
 ///   with `Display`;
 /// - in child position, an `Element` or `&Element` becomes a child element, and so does each
 ///   element of a `Vec<Element>`, an `Option<Element>` or any iterator of elements; any other
-///   value becomes text through `Display`. A value inserted there once is taken by value (an
-///   element moves in without a copy); write `&x` as an argument to keep using `x`.
+///   value becomes text through `Display`. Captured variables (`{x}`) are borrowed, as by
+///   `format!` (an element is cloned); an argument (`{}` with `, x`) inserted there once is
+///   taken by value, so an element moves in without a copy and an iterator can be consumed.
 ///
 /// Elements without an `xmlns` are in `jabber:component:accept`, as with [`parse`], which
 /// is the runtime counterpart for XML that is not known when the program is compiled.
