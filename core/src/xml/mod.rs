@@ -1,12 +1,19 @@
-//! XML helpers: parse a string into an [`Element`], serialise stanzas for the wire,
-//! drop whitespace-only text, escape attribute values.
+//! XML helpers: build an [`Element`] from a template ([`xml!`](crate::xml!)) or parse one
+//! from a string ([`parse`]), serialise stanzas for the wire, drop whitespace-only text,
+//! escape attribute values.
 //!
-//! This is the role of exampple's `~x` sigil: write the XML you mean and get an element.
+//! [`xml!`](crate::xml!) is the role of exampple's `~x` sigil: write the XML you mean and get
+//! an element. Its template is checked when the program is compiled, and the values it
+//! interpolates are data, never markup. [`parse`] is the runtime counterpart, for XML known
+//! only at run time; it returns a `Result`. Do not build XML for it with `format!` from
+//! values you do not control: `xml!` is the way to put values in XML.
 //!
 //! ```
 //! use exampple_core::xml;
 //!
-//! let iq = xml::parse("<iq type='get' id='1'><ping xmlns='urn:xmpp:ping'/></iq>").unwrap();
+//! let to = "a@b/c";
+//! let iq = xml!("<iq type='get' id='1' to='{to}'><ping xmlns='urn:xmpp:ping'/></iq>");
+//! assert_eq!(iq, xml::parse("<iq type='get' id='1' to='a@b/c'><ping xmlns='urn:xmpp:ping'/></iq>").unwrap());
 //! assert_eq!(iq.name(), "iq");
 //! // Elements written without a namespace are stanzas of the component stream.
 //! assert_eq!(iq.ns(), "jabber:component:accept");
@@ -50,6 +57,11 @@ pub enum XmlError {
 }
 
 /// Parses one element; elements without an `xmlns` are put in `jabber:component:accept`.
+///
+/// The runtime counterpart of [`xml!`](crate::xml!), for XML known only at run time (read
+/// from a file or the network): it returns an error rather than panicking. To put values in
+/// XML written in the code, use `xml!`, never `parse(&format!(...))`, which would read
+/// markup in the values.
 ///
 /// Whitespace is kept as it is (see [`trim`] to drop whitespace-only text).
 pub fn parse(text: &str) -> Result<Element, XmlError> {
