@@ -250,3 +250,94 @@ fn an_unwritable_answer_becomes_internal_server_error() {
         c.assert_stanza_receive_matching(xml!("<iq type='result' id='next'/>"), T);
     }
 }
+
+/// What [`answer_with`] puts in its answer.
+static ANSWER_TEXT: Mutex<String> = Mutex::new(String::new());
+
+fn answer_with(conn: Conn, _: Vec<Element>) -> Result<(), StanzaError> {
+    let text = ANSWER_TEXT.lock().unwrap().clone();
+    conn.iq_resp([xml!("<q xmlns='urn:answer:q' v='{text}'>{text}</q>")])
+        .send()?;
+    Ok(())
+}
+
+fn with_forbidden() -> impl Strategy<Value = String> {
+    let forbidden = prop_oneof![
+        (0u32..0x20)
+            .prop_filter("allowed", |c| ![0x9, 0xA, 0xD].contains(c))
+            .prop_map(|c| char::from_u32(c).unwrap()),
+        Just('\u{FFFE}'),
+        Just('\u{FFFF}'),
+    ];
+    (any::<String>(), forbidden, any::<String>()).prop_map(|(a, c, b)| format!("{a}{c}{b}"))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Whatever string a controller answers with: a character XML cannot carry gives
+    /// `internal-server-error`, anything else goes out as it is; never a panic.
+    #[test]
+    fn any_answer_text_is_sent_or_refused_cleanly(
+        text in prop_oneof![with_forbidden(), any::<String>(), Just("]]></q><x/>".to_string())]
+    ) {
+        *ANSWER_TEXT.lock().unwrap() = text.clone();
+        let out = answer_on_the_wire(
+            Config::new(DOMAIN, "secret"),
+            answer_with,
+            b"<iq type='get' id='t' from='a@b/c' to='test.example.com'><q xmlns='urn:answer:q'/></iq>",
+        );
+        let answer = xml::parse(&out).expect("one answer");
+        let carried = text
+            .chars()
+            .all(|c| matches!(c, '\t' | '\n' | '\r' | ' '..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..));
+        if carried {
+            prop_assert_eq!(answer.attr("type"), Some("result"));
+            let q = answer.get_child("q", "urn:answer:q").expect("the payload");
+            prop_assert_eq!(q.attr("v"), Some(text.as_str()));
+            prop_assert_eq!(q.text(), text);
+            prop_assert_eq!(q.children().count(), 0);
+        } else {
+            prop_assert_eq!(answer.attr("type"), Some("error"));
+            prop_assert!(out.contains("<internal-server-error"), "{}", out);
+        }
+    }
+}
+
+static KEPT_BAD: Mutex<Option<Conn>> = Mutex::new(None);
+
+fn keep_bad(conn: Conn, _: Vec<Element>) -> Result<(), StanzaError> {
+    *KEPT_BAD.lock().unwrap() = Some(conn);
+    Ok(())
+}
+
+/// While disconnected the answer is checked before it is queued, so the requester still
+/// hears `internal-server-error` after the reconnect.
+#[test]
+fn an_unwritable_answer_sent_while_disconnected_is_refused_when_queued() {
+    let mut c = TestComponent::start(
+        Config::new(DOMAIN, "secret").set_from(true),
+        Router::new().iq("urn:answer", |ns| ns.get("q", keep_bad)),
+    );
+    c.component_received_raw(
+        b"<iq type='get' id='late' from='a@b/c' to='test.example.com'><q xmlns='urn:answer:q'/></iq>",
+    );
+    c.drop_connection();
+    let conn = KEPT_BAD.lock().unwrap().take().expect("the controller ran");
+    let bad = "\u{0}";
+    conn.iq_resp([xml!("<done xmlns='urn:answer:q'>{bad}</done>")])
+        .send()
+        .expect("queued");
+    c.pump();
+    c.assert_nothing_sent(Duration::ZERO);
+    assert!(c.advance_to_next_timeout());
+    assert!(c.is_online());
+    let answer = c.stanza_receive(T).expect("an answer after the reconnect");
+    assert_eq!(answer.attr("type"), Some("error"));
+    assert_eq!(answer.attr("id"), Some("late"));
+    assert!(
+        xml::to_string(&answer).contains("<internal-server-error"),
+        "{}",
+        xml::to_string(&answer)
+    );
+}
