@@ -220,7 +220,7 @@ fn main() {
         }
     }
 
-    let raise = demo.iq("get", "<query xmlns='urn:example:raise'/>");
+    let raise = demo.iq("get", xml!("<query xmlns='urn:example:raise'/>"));
     demo.step(
         "a controller that returns an error",
         raise,
@@ -229,13 +229,13 @@ fn main() {
              <text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'>user not found</text></error></iq>"
         ),
     );
-    let crash = demo.iq("get", "<query xmlns='urn:example:crash'/>");
+    let crash = demo.iq("get", xml!("<query xmlns='urn:example:crash'/>"));
     demo.step(
         "a controller that panics",
         crash,
         xml!("<iq type='error'><error><internal-server-error xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>"),
     );
-    let slow = demo.iq("get", "<query xmlns='urn:example:slow'/>");
+    let slow = demo.iq("get", xml!("<query xmlns='urn:example:slow'/>"));
     demo.step(
         "a controller slower than stanza_timeout (1 s)",
         slow,
