@@ -87,8 +87,9 @@ struct Slot {
     child_uses: usize,
     /// Uses through `Display` or a format spec (attributes, spec'd text).
     other_uses: usize,
-    /// The argument's span, for "never used".
+    /// The argument's span, for "never used"; `None` for a captured variable.
     span: Option<Span>,
+    /// The name of a named argument or a captured variable.
     named: Option<String>,
 }
 
