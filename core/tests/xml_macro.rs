@@ -87,6 +87,14 @@ fn a_value_cannot_add_markup() {
 }
 
 #[test]
+fn the_macro_has_its_documented_paths() {
+    assert_eq!(
+        exampple_core::xml::xml!("<a/>"),
+        exampple_core::xml!("<a/>")
+    );
+}
+
+#[test]
 fn named_and_positional_arguments() {
     let el = xml!(
         "<a x='{1}{0}' y='{who}'>{0}{who}</a>",

@@ -28,8 +28,8 @@ use crate::ns;
 
 pub use minidom::Element as XmlElement;
 
-#[doc(hidden)]
-pub mod build;
+// Reached through `crate::__private`, by the code `xml!` generates.
+pub(crate) mod build;
 mod writer;
 
 pub(crate) use writer::write_parts;
