@@ -1249,6 +1249,9 @@ impl Component {
     /// silence, without the internal detail, which is logged.
     fn answer_unwritable(&mut self, now: Instant, conn: &Conn, error: WriteError) {
         log::error!(target: "exampple", "answered {} {:?} with internal-server-error: its answer cannot be written as XML ({error})", conn.stanza().name(), conn.id().unwrap_or(""));
+        if conn.state().unwritable.swap(true, Ordering::Relaxed) {
+            return;
+        }
         let reply = StanzaError::new(Condition::InternalServerError);
         self.answer_error(now, conn.stanza(), conn.envelope(), &reply);
     }
@@ -1542,6 +1545,16 @@ impl Component {
             Outcome::Failure(e) => Some(e.to_string()),
             Outcome::Panic(m) => Some(format!("panic: {m}")),
         };
+        // The requester already has internal-server-error for an answer that could not be
+        // written: one error answer only, and the request failed.
+        if conn.state().unwritable.load(Ordering::Relaxed) {
+            let detail = detail.map_or_else(
+                || "its answer cannot be written as XML".to_string(),
+                |d| format!("its answer cannot be written as XML; then {d}"),
+            );
+            self.report(&flight, RequestOutcome::Failure, duration, Some(&detail));
+            return;
+        }
         if let Some(error) = &error {
             self.answer_error(now, conn.stanza(), conn.envelope(), error);
         } else if matches!(

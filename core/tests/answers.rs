@@ -2,11 +2,12 @@
 //! are, with no reply element built) against the same answers built as elements and sent
 //! with `conn.send`: the bytes on the wire must be the same, wire level, through the test kit.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use exampple_core::observe::{Observer, RequestEvent, RequestOutcome};
 use exampple_core::testing::TestComponent;
-use exampple_core::{Config, Conn, Element, Router, StanzaError, StanzaKind, xml};
+use exampple_core::{Condition, Config, Conn, Element, Router, StanzaError, StanzaKind, xml};
 use proptest::prelude::*;
 
 const DOMAIN: &str = "test.example.com";
@@ -340,4 +341,46 @@ fn an_unwritable_answer_sent_while_disconnected_is_refused_when_queued() {
         "{}",
         xml::to_string(&answer)
     );
+}
+
+#[derive(Default)]
+struct Recorder(Mutex<Vec<RequestEvent>>);
+
+impl Observer for Recorder {
+    fn request(&self, event: &RequestEvent) {
+        self.0.lock().unwrap().push(event.clone());
+    }
+}
+
+/// Answers with what XML cannot carry, then fails: one error answer goes out, not two.
+fn unwritable_then_fails(conn: Conn, payload: Vec<Element>) -> Result<(), StanzaError> {
+    unwritable_direct(conn, payload)?;
+    Err(StanzaError::new(Condition::BadRequest))
+}
+
+/// The request whose answer could not be written is reported as failed, with the reason,
+/// and its requester hears only the one `internal-server-error`.
+#[test]
+fn an_unwritable_answer_is_a_failed_request_answered_once() {
+    for (controller, then) in [
+        (unwritable_direct as ControllerFn, None),
+        (unwritable_then_fails, Some("bad-request")),
+    ] {
+        let mut c = TestComponent::start(
+            Config::new(DOMAIN, "secret"),
+            Router::new().iq("urn:answer", |ns| ns.get("q", controller)),
+        );
+        let recorder = Arc::new(Recorder::default());
+        c.component_mut().set_observer(recorder.clone());
+        c.component_received_raw(
+            b"<iq type='get' id='bad' from='a@b/c' to='test.example.com'><q xmlns='urn:answer:q'/></iq>",
+        );
+        let answer = c.stanza_receive(T).expect("an answer");
+        assert_eq!(answer.attr("type"), Some("error"));
+        assert!(xml::to_string(&answer).contains("<internal-server-error"));
+        c.assert_nothing_sent(Duration::from_millis(50));
+        let events = recorder.0.lock().unwrap();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].outcome, RequestOutcome::Failure, "then {then:?}");
+    }
 }
