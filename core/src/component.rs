@@ -1036,10 +1036,14 @@ impl Component {
                         log::warn!(target: "exampple", "dropped a stanza sent by {} after its request timed out", flight.controller);
                         continue;
                     }
-                    let answer = request.and_then(|request| {
-                        let conn = &self.requests.get(&request)?.conn;
-                        answers(conn.stanza(), &stanza).then(|| conn.clone())
-                    });
+                    // Which request this stanza answers, should it prove unwritable (looked
+                    // up only for an iq result or error, so messages pay nothing).
+                    let answer = request
+                        .filter(|_| is_iq_answer(&stanza))
+                        .and_then(|request| {
+                            let conn = &self.requests.get(&request)?.conn;
+                            answers(conn.stanza(), &stanza).then(|| conn.clone())
+                        });
                     if let Err(error) = self.try_send_stanza(now, stanza)
                         && let Some(conn) = answer
                     {
@@ -1627,9 +1631,13 @@ impl Component {
 fn answers(request: &Element, stanza: &Element) -> bool {
     request.name() == "iq"
         && matches!(request.attr("type"), Some("get" | "set"))
-        && stanza.name() == "iq"
-        && matches!(stanza.attr("type"), Some("result" | "error"))
+        && is_iq_answer(stanza)
         && stanza.attr("id") == request.attr("id")
+}
+
+/// Whether `stanza` is an iq result or error.
+fn is_iq_answer(stanza: &Element) -> bool {
+    stanza.name() == "iq" && matches!(stanza.attr("type"), Some("result" | "error"))
 }
 
 /// Moves an element (and its descendants) from namespace `from` to `to`.
