@@ -14,6 +14,10 @@
 //!   `core` / `echo_floor` is the framework's overhead over its own XML stack.
 //! - `routes`: `core` for the ping with 1 route and with 10 000 routes in the router.
 //! - `size`: `core` and `minidom_parse` for a ping padded to 128 B ... 64 KiB.
+//! - `build`: building a typical reply (an iq result with a version payload, two interpolated
+//!   attributes and two interpolated texts) with `xml!` (`xml_macro`; `xml_macro_payload`
+//!   builds the payload as its own element and inserts it) against the `format!` then
+//!   `xml::parse` that `xml!` used to expand to (`format_parse`).
 //!
 //! These are measurements, not tests: nothing here fails on a slow machine.
 
@@ -23,7 +27,7 @@ use std::time::{Duration, Instant};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use exampple::component::Event;
 use exampple::disco::{Discovery, Identity};
-use exampple::{Component, Config, Conn, Element, MessageType, Router, StanzaError, stanza};
+use exampple::{Component, Config, Conn, Element, MessageType, Router, StanzaError, stanza, xml};
 use minidom::tree_builder::TreeBuilder;
 use rxml::{Parse, RawParser};
 
@@ -259,6 +263,41 @@ fn sizes(c: &mut Criterion) {
     group.finish();
 }
 
+fn build(c: &mut Criterion) {
+    let mut group = c.benchmark_group("build");
+    group.throughput(Throughput::Elements(1));
+    let (to, id, name, version) = ("user1@localhost/res", "b1", "exampple", "0.1.0");
+    group.bench_function("xml_macro", |b| {
+        b.iter(|| {
+            let (to, id, name, version) = black_box((to, id, name, version));
+            xml!(
+                "<iq type='result' to='{to}' id='{id}'><query xmlns='jabber:iq:version'>\
+                 <name>{name}</name><version>{version}</version></query></iq>"
+            )
+        })
+    });
+    group.bench_function("xml_macro_payload", |b| {
+        b.iter(|| {
+            let (to, id, name, version) = black_box((to, id, name, version));
+            let payload = xml!(
+                "<query xmlns='jabber:iq:version'><name>{name}</name><version>{version}</version></query>"
+            );
+            xml!("<iq type='result' to='{to}' id='{id}'>{}</iq>", payload)
+        })
+    });
+    group.bench_function("format_parse", |b| {
+        b.iter(|| {
+            let (to, id, name, version) = black_box((to, id, name, version));
+            xml::parse(&format!(
+                "<iq type='result' to='{to}' id='{id}'><query xmlns='jabber:iq:version'>\
+                 <name>{name}</name><version>{version}</version></query></iq>"
+            ))
+            .ok()
+        })
+    });
+    group.finish();
+}
+
 fn config() -> Criterion {
     Criterion::default()
         .sample_size(20)
@@ -269,6 +308,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = workloads, routes, sizes
+    targets = workloads, routes, sizes, build
 }
 criterion_main!(benches);

@@ -56,8 +56,8 @@ impl Demo {
         }
     }
 
-    fn iq(&self, kind: &str, payload: &str) -> Element {
-        xml!("<iq type='{kind}' to='{}'>{payload}</iq>", self.component)
+    fn iq(&self, kind: &str, payload: Element) -> Element {
+        xml!("<iq type='{kind}' to='{}'>{}</iq>", self.component, payload)
     }
 }
 
@@ -93,7 +93,7 @@ fn main() {
     while demo
         .client
         .request(
-            demo.iq("get", "<ping xmlns='urn:xmpp:ping'/>"),
+            demo.iq("get", xml!("<ping xmlns='urn:xmpp:ping'/>")),
             Duration::from_secs(2),
         )
         .map(|r| r.attr("type") != Some("result"))
@@ -106,13 +106,13 @@ fn main() {
         std::thread::sleep(Duration::from_millis(200));
     }
 
-    let ping = demo.iq("get", "<ping xmlns='urn:xmpp:ping'/>");
+    let ping = demo.iq("get", xml!("<ping xmlns='urn:xmpp:ping'/>"));
     demo.step(
         "ping (XEP-0199)",
         ping,
         xml!("<iq type='result' from='{component}'/>"),
     );
-    let version = demo.iq("get", "<query xmlns='jabber:iq:version'/>");
+    let version = demo.iq("get", xml!("<query xmlns='jabber:iq:version'/>"));
     demo.step(
         "software version (XEP-0092)",
         version,
@@ -122,7 +122,7 @@ fn main() {
     );
     let disco = demo.iq(
         "get",
-        "<query xmlns='http://jabber.org/protocol/disco#info'/>",
+        xml!("<query xmlns='http://jabber.org/protocol/disco#info'/>"),
     );
     demo.step(
         "service discovery (XEP-0030, with an XEP-0128 form)",
@@ -135,24 +135,26 @@ fn main() {
              </query></iq>"
         ),
     );
-    let form = demo.iq("get", "<query xmlns='urn:example:form'/>");
+    let form = demo.iq("get", xml!("<query xmlns='urn:example:form'/>"));
     demo.step(
         "get a data form (XEP-0004)",
         form,
         xml!("<iq type='result'><query xmlns='urn:example:form'><x xmlns='jabber:x:data' type='form'><title>Personal Details</title></x></query></iq>"),
     );
-    let submit = |fields: &str| {
-        format!(
+    // The values are data: any string is sent as it is, never as markup.
+    let submit = |fields: &[(&str, &str)]| {
+        let fields = fields.iter().map(|(var, value)| {
+            xml!("<field xmlns='jabber:x:data' var='{var}'><value>{value}</value></field>")
+        });
+        xml!(
             "<query xmlns='urn:example:form'><x xmlns='jabber:x:data' type='submit'>\
-             <field var='FORM_TYPE'><value>urn:example:form</value></field>{fields}</x></query>"
+             <field var='FORM_TYPE'><value>urn:example:form</value></field>{}</x></query>",
+            fields
         )
     };
-    let valid = demo.iq("set", &submit("<field var='name'><value>Ada</value></field><field var='gender'><value>F</value></field>"));
+    let valid = demo.iq("set", submit(&[("name", "Ada"), ("gender", "F")]));
     demo.step("submit a valid form", valid, xml!("<iq type='result'/>"));
-    let invalid = demo.iq(
-        "set",
-        &submit("<field var='gender'><value>X</value></field>"),
-    );
+    let invalid = demo.iq("set", submit(&[("gender", "X")]));
     demo.step(
         "submit an invalid form",
         invalid,
@@ -161,12 +163,15 @@ fn main() {
              <text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'>name: name is required; gender: gender use invalid option `X`</text></error></iq>"
         ),
     );
-    let call = |method: &str, params: &str| {
-        format!(
-            "<query xmlns='jabber:iq:rpc'><methodCall><methodName>{method}</methodName><params>{params}</params></methodCall></query>"
+    // Parameters are elements of their own, so each says its namespace.
+    let call = |method: &str, params: Vec<Element>| {
+        xml!(
+            "<query xmlns='jabber:iq:rpc'><methodCall><methodName>{method}</methodName><params>{}</params></methodCall></query>",
+            params
         )
     };
-    let add = demo.iq("set", &call("examples.add", "<param><value><int>20</int></value></param><param><value><int>22</int></value></param>"));
+    let int = |n: i64| xml!("<param xmlns='jabber:iq:rpc'><value><int>{n}</int></value></param>");
+    let add = demo.iq("set", call("examples.add", vec![int(20), int(22)]));
     demo.step(
         "Jabber-RPC examples.add(20, 22) (XEP-0009)",
         add,
@@ -174,9 +179,11 @@ fn main() {
     );
     let echo = demo.iq(
         "set",
-        &call(
+        call(
             "examples.echo",
-            "<param><value><string>hello</string></value></param>",
+            vec![xml!(
+                "<param xmlns='jabber:iq:rpc'><value><string>hello</string></value></param>"
+            )],
         ),
     );
     demo.step(
@@ -213,7 +220,7 @@ fn main() {
         }
     }
 
-    let raise = demo.iq("get", "<query xmlns='urn:example:raise'/>");
+    let raise = demo.iq("get", xml!("<query xmlns='urn:example:raise'/>"));
     demo.step(
         "a controller that returns an error",
         raise,
@@ -222,13 +229,13 @@ fn main() {
              <text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'>user not found</text></error></iq>"
         ),
     );
-    let crash = demo.iq("get", "<query xmlns='urn:example:crash'/>");
+    let crash = demo.iq("get", xml!("<query xmlns='urn:example:crash'/>"));
     demo.step(
         "a controller that panics",
         crash,
         xml!("<iq type='error'><error><internal-server-error xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>"),
     );
-    let slow = demo.iq("get", "<query xmlns='urn:example:slow'/>");
+    let slow = demo.iq("get", xml!("<query xmlns='urn:example:slow'/>"));
     demo.step(
         "a controller slower than stanza_timeout (1 s)",
         slow,
@@ -241,7 +248,7 @@ fn main() {
         delegated,
         xml!("<iq type='result' from='localhost'><query xmlns='urn:example:delegated'><answer>42</answer></query></iq>"),
     );
-    let ping = demo.iq("get", "<ping xmlns='urn:xmpp:ping'/>");
+    let ping = demo.iq("get", xml!("<ping xmlns='urn:xmpp:ping'/>"));
     demo.step("still serving", ping, xml!("<iq type='result'/>"));
 
     demo.client.close();

@@ -101,18 +101,12 @@ mod blocking {
             Client::connect(config(server, "alice", "alice-pass", Mechanism::Plain, tag)).unwrap();
         let body = format!("hello from {tag}");
         alice
-            .send(
-                xml::parse(&format!(
-                    "<message to='{}' type='chat'><body>{body}</body></message>",
-                    bob.jid()
-                ))
-                .unwrap(),
-            )
+            .send(xml!(
+                "<message to='{}' type='chat'><body>{body}</body></message>",
+                bob.jid()
+            ))
             .unwrap();
-        let pattern = xml::parse(&format!(
-            "<message type='chat'><body>{body}</body></message>"
-        ))
-        .unwrap();
+        let pattern = xml!("<message type='chat'><body>{body}</body></message>");
         let received = bob.wait_for(&pattern, Match::Subset, TIMEOUT).unwrap();
         assert_eq!(
             received.attr("from").map(exampple::jid::bare_of),
@@ -176,19 +170,13 @@ mod nonblocking {
                     .unwrap();
             let body = format!("hello from {tag}");
             alice
-                .send(
-                    xml::parse(&format!(
-                        "<message to='{}' type='chat'><body>{body}</body></message>",
-                        bob.jid()
-                    ))
-                    .unwrap(),
-                )
+                .send(xml!(
+                    "<message to='{}' type='chat'><body>{body}</body></message>",
+                    bob.jid()
+                ))
                 .await
                 .unwrap();
-            let pattern = xml::parse(&format!(
-                "<message type='chat'><body>{body}</body></message>"
-            ))
-            .unwrap();
+            let pattern = xml!("<message type='chat'><body>{body}</body></message>");
             let received = bob
                 .wait_for(&pattern, Match::Subset, TIMEOUT)
                 .await

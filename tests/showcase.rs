@@ -8,7 +8,7 @@ mod app;
 use std::time::Duration;
 
 use exampple::testing::TestComponent;
-use exampple::{Config, xml};
+use exampple::{Config, Element, xml};
 
 const T: Duration = Duration::from_secs(5);
 
@@ -22,9 +22,10 @@ fn showcase() -> TestComponent {
         .start()
 }
 
-fn iq(kind: &str, id: &str, payload: &str) -> exampple::Element {
+fn iq(kind: &str, id: &str, payload: Element) -> Element {
     xml!(
-        "<iq type='{kind}' id='{id}' from='alice@localhost/r' to='component.localhost'>{payload}</iq>"
+        "<iq type='{kind}' id='{id}' from='alice@localhost/r' to='component.localhost'>{}</iq>",
+        payload
     )
 }
 
@@ -34,7 +35,7 @@ fn discovery() {
     c.component_received(iq(
         "get",
         "d",
-        "<query xmlns='http://jabber.org/protocol/disco#info'/>",
+        xml!("<query xmlns='http://jabber.org/protocol/disco#info'/>"),
     ));
     c.assert_stanza_received(xml!(
         "<iq from='component.localhost' id='d' to='alice@localhost/r' type='result'>\
@@ -62,11 +63,11 @@ fn discovery() {
 #[test]
 fn ping_and_version() {
     let mut c = showcase();
-    c.component_received(iq("get", "p", "<ping xmlns='urn:xmpp:ping'/>"));
+    c.component_received(iq("get", "p", xml!("<ping xmlns='urn:xmpp:ping'/>")));
     c.assert_stanza_received(xml!(
         "<iq from='component.localhost' id='p' to='alice@localhost/r' type='result'/>"
     ));
-    c.component_received(iq("get", "v", "<query xmlns='jabber:iq:version'/>"));
+    c.component_received(iq("get", "v", xml!("<query xmlns='jabber:iq:version'/>")));
     c.assert_stanza_received(xml!(
         "<iq from='component.localhost' id='v' to='alice@localhost/r' type='result'><query xmlns='jabber:iq:version'>\
          <name>exampple</name><version>{}</version></query></iq>",
@@ -77,7 +78,7 @@ fn ping_and_version() {
 #[test]
 fn form_get_valid_and_invalid_submit() {
     let mut c = showcase();
-    c.component_received(iq("get", "f", "<query xmlns='urn:example:form'/>"));
+    c.component_received(iq("get", "f", xml!("<query xmlns='urn:example:form'/>")));
     let reply = c.stanza_receive(T).unwrap();
     let form = reply
         .get_child("query", "urn:example:form")
@@ -94,9 +95,9 @@ fn form_get_valid_and_invalid_submit() {
     c.component_received(iq(
         "set",
         "s1",
-        "<query xmlns='urn:example:form'><x xmlns='jabber:x:data' type='submit'>\
+        xml!("<query xmlns='urn:example:form'><x xmlns='jabber:x:data' type='submit'>\
          <field var='FORM_TYPE' type='hidden'><value>urn:example:form</value></field>\
-         <field var='name'><value>Manuel</value></field><field var='gender'><value>M</value></field></x></query>",
+         <field var='name'><value>Manuel</value></field><field var='gender'><value>M</value></field></x></query>"),
     ));
     c.assert_stanza_received(xml!(
         "<iq from='component.localhost' id='s1' to='alice@localhost/r' type='result'/>"
@@ -105,9 +106,11 @@ fn form_get_valid_and_invalid_submit() {
     c.component_received(iq(
         "set",
         "s2",
-        "<query xmlns='urn:example:form'><x xmlns='jabber:x:data' type='submit'>\
+        xml!(
+            "<query xmlns='urn:example:form'><x xmlns='jabber:x:data' type='submit'>\
          <field var='FORM_TYPE' type='hidden'><value>urn:example:form</value></field>\
-         <field var='gender'><value>X</value></field></x></query>",
+         <field var='gender'><value>X</value></field></x></query>"
+        ),
     ));
     let error = c.stanza_receive(T).unwrap();
     assert_eq!(error.attr("type"), Some("error"));
@@ -125,17 +128,22 @@ fn form_get_valid_and_invalid_submit() {
 #[test]
 fn rpc_methods_and_fault() {
     let mut c = showcase();
-    let call = |method: &str, params: &str| {
-        format!(
-            "<query xmlns='jabber:iq:rpc'><methodCall><methodName>{method}</methodName><params>{params}</params></methodCall></query>"
+    // Parameters are elements of their own, so each says its namespace.
+    let call = |method: &str, params: Vec<Element>| {
+        xml!(
+            "<query xmlns='jabber:iq:rpc'><methodCall><methodName>{method}</methodName><params>{}</params></methodCall></query>",
+            params
         )
     };
     c.component_received(iq(
         "set",
         "r1",
-        &call(
+        call(
             "examples.add",
-            "<param><value><int>2</int></value></param><param><value><int>40</int></value></param>",
+            vec![
+                xml!("<param xmlns='jabber:iq:rpc'><value><int>2</int></value></param>"),
+                xml!("<param xmlns='jabber:iq:rpc'><value><int>40</int></value></param>"),
+            ],
         ),
     ));
     c.assert_stanza_received(xml!(
@@ -145,16 +153,18 @@ fn rpc_methods_and_fault() {
     c.component_received(iq(
         "set",
         "r2",
-        &call(
+        call(
             "examples.echo",
-            "<param><value><string>hello</string></value></param>",
+            vec![xml!(
+                "<param xmlns='jabber:iq:rpc'><value><string>hello</string></value></param>"
+            )],
         ),
     ));
     c.assert_stanza_received(xml!(
         "<iq from='component.localhost' id='r2' to='alice@localhost/r' type='result'><query xmlns='jabber:iq:rpc'>\
          <methodResponse><params><param><value><string>hello</string></value></param></params></methodResponse></query></iq>"
     ));
-    c.component_received(iq("set", "r3", &call("examples.nope", "")));
+    c.component_received(iq("set", "r3", call("examples.nope", Vec::new())));
     let fault = c.stanza_receive(T).unwrap();
     assert_eq!(fault.attr("type"), Some("result"));
     assert!(exampple::xml::to_string(&fault).contains("<fault>"));
@@ -180,13 +190,13 @@ fn chat_echo_and_probe() {
 #[test]
 fn error_routes_and_fallback() {
     let mut c = showcase();
-    c.component_received(iq("get", "e1", "<query xmlns='urn:example:raise'/>"));
+    c.component_received(iq("get", "e1", xml!("<query xmlns='urn:example:raise'/>")));
     c.assert_stanza_received(xml!(
         "<iq from='component.localhost' id='e1' to='alice@localhost/r' type='error'><query xmlns='urn:example:raise'/>\
          <error type='cancel'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>\
          <text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas' xml:lang='en'>user not found</text></error></iq>"
     ));
-    c.component_received(iq("get", "e2", "<query xmlns='urn:example:crash'/>"));
+    c.component_received(iq("get", "e2", xml!("<query xmlns='urn:example:crash'/>")));
     // Up to T, not the 200 ms settle: the panic hook prints the panic (with a backtrace
     // under RUST_BACKTRACE=1, which can take longer than that) before the answer is sent.
     c.assert_stanza_receive_matching(
@@ -195,17 +205,21 @@ fn error_routes_and_fallback() {
         ),
         T,
     );
-    c.component_received(iq("get", "e3", "<query xmlns='urn:example:slow'/>"));
+    c.component_received(iq("get", "e3", xml!("<query xmlns='urn:example:slow'/>")));
     c.advance(Duration::from_secs(1));
     c.assert_stanza_received_matching(xml!(
         "<iq id='e3' type='error'><error type='wait'><remote-server-timeout xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>"
     ));
-    c.component_received(iq("get", "e4", "<query xmlns='urn:example:unknown'/>"));
+    c.component_received(iq(
+        "get",
+        "e4",
+        xml!("<query xmlns='urn:example:unknown'/>"),
+    ));
     c.assert_stanza_received_matching(xml!(
         "<iq id='e4' type='error'><error type='cancel'><feature-not-implemented xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>"
     ));
     // Still serving after all of that.
-    c.component_received(iq("get", "p", "<ping xmlns='urn:xmpp:ping'/>"));
+    c.component_received(iq("get", "p", xml!("<ping xmlns='urn:xmpp:ping'/>")));
     c.assert_stanza_received(xml!(
         "<iq from='component.localhost' id='p' to='alice@localhost/r' type='result'/>"
     ));

@@ -58,11 +58,12 @@ use crate::conn::{
 use crate::controller::{Controller, Outcome};
 use crate::delegation::{self, Envelope};
 use crate::in_flight::InFlightTable;
+use crate::ns;
 use crate::observe::{self, Observer, RequestEvent, RequestOutcome};
 use crate::parser::{Limits, ParseError, StreamBuilder, StreamItem, StreamLexer, Tokens};
 use crate::router::{RouteTable, Router, RouterError};
 use crate::stanza::{self, Condition, Head, IqType, StanzaError, StanzaKind, StanzaType};
-use crate::{ns, xml};
+use crate::xml::{self, WriteError};
 
 /// The id prefix of the keepalive pings (their answers are consumed by the core).
 const KEEPALIVE_ID_PREFIX: &str = "exampple-keepalive-";
@@ -986,7 +987,8 @@ impl Component {
         self.attempts = 0;
         self.outbox.connected.store(true, Ordering::Relaxed);
         while let Some(stanza) = self.queue.pop_front() {
-            self.write_out(now, &stanza);
+            // Checked when queued.
+            let _ = self.write_out(now, &stanza);
         }
         self.outbox.backlog.store(0, Ordering::Relaxed);
         self.events.push_back(Event::Online { stream_id });
@@ -1012,7 +1014,7 @@ impl Component {
                 .payload(Element::bare("ping", ns::PING))
                 .build();
             xml::trim(&mut iq);
-            self.write_out(now, &iq);
+            let _ = self.write_out(now, &iq);
             self.ping_deadline = Some(now + self.config.ping_timeout);
         }
         if now >= self.last_output + ping {
@@ -1034,7 +1036,19 @@ impl Component {
                         log::warn!(target: "exampple", "dropped a stanza sent by {} after its request timed out", flight.controller);
                         continue;
                     }
-                    self.send_stanza(now, stanza);
+                    // Which request this stanza answers, should it prove unwritable (looked
+                    // up only for an iq result or error, so messages pay nothing).
+                    let answer = request
+                        .filter(|_| is_iq_answer(&stanza))
+                        .and_then(|request| {
+                            let conn = &self.requests.get(&request)?.conn;
+                            answers(conn.stanza(), &stanza).then(|| conn.clone())
+                        });
+                    if let Err(error) = self.try_send_stanza(now, stanza)
+                        && let Some(conn) = answer
+                    {
+                        self.answer_unwritable(now, &conn, error);
+                    }
                 }
                 OutboxItem::Answer {
                     conn,
@@ -1146,7 +1160,14 @@ impl Component {
     }
 
     /// Prepares a stanza and writes it, or queues it while offline.
-    fn send_stanza(&mut self, now: Instant, mut stanza: Element) {
+    fn send_stanza(&mut self, now: Instant, stanza: Element) {
+        // An unwritable stanza has been logged and dropped; only answers do more about it.
+        let _ = self.try_send_stanza(now, stanza);
+    }
+
+    /// [`Self::send_stanza`], telling whether XML can carry the stanza (an error is logged,
+    /// and nothing written or queued).
+    fn try_send_stanza(&mut self, now: Instant, mut stanza: Element) -> Result<(), WriteError> {
         if self.config.set_from && stanza.name() != "handshake" {
             xml::set_attr(&mut stanza, "from", &*self.domain);
         }
@@ -1158,17 +1179,25 @@ impl Component {
             stanza = renamespace(stanza, ns::CLIENT, ns::COMPONENT);
         }
         if self.writes_stanzas() {
-            self.write_out(now, &stanza);
-        } else if matches!(self.state, State::Failed | State::Closed) {
+            return self.write_out(now, &stanza);
+        }
+        if matches!(self.state, State::Failed | State::Closed) {
             log::warn!(target: "exampple", "dropped a stanza sent after the component stopped");
         } else if self.queue.len() >= self.config.max_queue {
             log::error!(target: "exampple", "dropped a stanza: the queue of {} stanzas kept while disconnected is full", self.config.max_queue);
         } else {
+            // Checked now, while whoever sent it can still be told.
+            let mut scratch = Vec::new();
+            if let Err(error) = xml::write_in(&stanza, ns::COMPONENT, &mut scratch) {
+                log::error!(target: "exampple", "dropped a <{}/> that cannot be written as XML: {error}", stanza.name());
+                return Err(error);
+            }
             self.queue.push_back(stanza);
             self.outbox
                 .backlog
                 .store(self.queue.len(), Ordering::Relaxed);
         }
+        Ok(())
     }
 
     /// Sends the answer to `conn`'s request. Online, it is written straight from the request
@@ -1185,7 +1214,9 @@ impl Component {
                 Some(envelope) => envelope.wrap(reply),
                 None => reply,
             };
-            self.send_stanza(now, reply);
+            if let Err(error) = self.try_send_stanza(now, reply) {
+                self.answer_unwritable(now, conn, error);
+            }
             return;
         }
         let head = Head::of(request);
@@ -1213,18 +1244,36 @@ impl Component {
                     log::trace!(target: "exampple::wire", "send packet: {sent}");
                 }
             }
-            Err(error) => {
-                log::error!(target: "exampple", "dropped an answer that cannot be written as XML: {error}");
-            }
+            Err(error) => self.answer_unwritable(now, conn, error),
         }
     }
 
-    fn write_out(&mut self, now: Instant, stanza: &Element) {
+    /// The answer to `conn`'s request could not be written (a controller put a character
+    /// XML cannot carry in it, say): the requester gets `internal-server-error` rather than
+    /// silence, without the internal detail, which is logged.
+    fn answer_unwritable(&mut self, now: Instant, conn: &Conn, error: WriteError) {
+        log::error!(target: "exampple", "answered {} {:?} with internal-server-error: its answer cannot be written as XML ({error})", conn.stanza().name(), conn.id().unwrap_or(""));
+        if conn.state().unwritable.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        let reply = StanzaError::new(Condition::InternalServerError);
+        self.answer_error(now, conn.stanza(), conn.envelope(), &reply);
+    }
+
+    fn write_out(&mut self, now: Instant, stanza: &Element) -> Result<(), WriteError> {
         if log::log_enabled!(target: "exampple::wire", log::Level::Trace) {
             log::trace!(target: "exampple::wire", "send packet: {}", xml::to_string(stanza));
         }
-        xml::write_stanza(stanza, ns::COMPONENT, &mut self.transmit);
-        self.last_output = now;
+        match xml::write_in(stanza, ns::COMPONENT, &mut self.transmit) {
+            Ok(()) => {
+                self.last_output = now;
+                Ok(())
+            }
+            Err(error) => {
+                log::error!(target: "exampple", "dropped a <{}/> that cannot be written as XML: {error}", stanza.name());
+                Err(error)
+            }
+        }
     }
 
     /// Sends `error` as the answer to `stanza` (wrapped in `envelope`), if it may be answered.
@@ -1500,6 +1549,16 @@ impl Component {
             Outcome::Failure(e) => Some(e.to_string()),
             Outcome::Panic(m) => Some(format!("panic: {m}")),
         };
+        // The requester already has internal-server-error for an answer that could not be
+        // written: one error answer only, and the request failed.
+        if conn.state().unwritable.load(Ordering::Relaxed) {
+            let detail = detail.map_or_else(
+                || "its answer cannot be written as XML".to_string(),
+                |d| format!("its answer cannot be written as XML; then {d}"),
+            );
+            self.report(&flight, RequestOutcome::Failure, duration, Some(&detail));
+            return;
+        }
         if let Some(error) = &error {
             self.answer_error(now, conn.stanza(), conn.envelope(), error);
         } else if matches!(
@@ -1566,6 +1625,19 @@ impl Component {
             observer.request(&event);
         }
     }
+}
+
+/// Whether `stanza` is the answer to the iq `request` (a result or an error with its id).
+fn answers(request: &Element, stanza: &Element) -> bool {
+    request.name() == "iq"
+        && matches!(request.attr("type"), Some("get" | "set"))
+        && is_iq_answer(stanza)
+        && stanza.attr("id") == request.attr("id")
+}
+
+/// Whether `stanza` is an iq result or error.
+fn is_iq_answer(stanza: &Element) -> bool {
+    stanza.name() == "iq" && matches!(stanza.attr("type"), Some("result" | "error"))
 }
 
 /// Moves an element (and its descendants) from namespace `from` to `to`.

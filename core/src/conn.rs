@@ -186,6 +186,8 @@ impl Outbox {
 pub(crate) struct RequestState {
     pub(crate) expired: AtomicBool,
     pub(crate) sent: AtomicUsize,
+    /// An answer could not be written as XML, and `internal-server-error` went instead.
+    pub(crate) unwritable: AtomicBool,
 }
 
 /// A handle that sends stanzas to the core from any thread, outside of a request (for

@@ -36,6 +36,12 @@ pub mod testing;
 pub mod tls;
 pub mod xml;
 
+/// What the code `xml!` generates relies on; not a public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::xml::build::*;
+}
+
 pub use component::{Component, ComponentError, Disconnect, Dispatch, Event, StreamError};
 pub use config::{AutoConnect, Config, ConfigError};
 pub use conn::{CallError, Conn, IqCall, Reply, RequestId, SendError, Sender};

@@ -2,11 +2,12 @@
 //! are, with no reply element built) against the same answers built as elements and sent
 //! with `conn.send`: the bytes on the wire must be the same, wire level, through the test kit.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use exampple_core::observe::{Observer, RequestEvent, RequestOutcome};
 use exampple_core::testing::TestComponent;
-use exampple_core::{Config, Conn, Element, Router, StanzaError, StanzaKind, xml};
+use exampple_core::{Condition, Config, Conn, Element, Router, StanzaError, StanzaKind, xml};
 use proptest::prelude::*;
 
 const DOMAIN: &str = "test.example.com";
@@ -197,4 +198,189 @@ fn a_reply_inspected_before_sending_is_sent_unchanged() {
         answer_on_the_wire(config.clone(), inspect, request),
         answer_on_the_wire(config, built, request)
     );
+}
+
+/// Answers with a character XML cannot carry (U+0001), written straight from the request.
+fn unwritable_direct(conn: Conn, _: Vec<Element>) -> Result<(), StanzaError> {
+    let bad = "a\u{1}b";
+    conn.iq_resp([xml!("<q xmlns='urn:answer:q'>{bad}</q>")])
+        .send()?;
+    Ok(())
+}
+
+/// The same answer built as an element and sent with `conn.send`.
+fn unwritable_built(conn: Conn, _: Vec<Element>) -> Result<(), StanzaError> {
+    let bad = "\u{FFFE}";
+    let reply = conn.iq_resp([xml!("<q xmlns='urn:answer:q' v='{bad}'/>")]);
+    conn.send(reply.into_element())?;
+    Ok(())
+}
+
+/// An answer XML cannot carry is not silence: the requester gets `internal-server-error`
+/// (without the internal detail), and the component goes on answering.
+#[test]
+fn an_unwritable_answer_becomes_internal_server_error() {
+    for controller in [unwritable_direct as ControllerFn, unwritable_built] {
+        let router = Router::new().iq("urn:answer", |ns| ns.get("q", controller).set("q", direct));
+        let mut c = TestComponent::start(Config::new(DOMAIN, "secret"), router);
+        c.component_received_raw(
+            b"<iq type='get' id='bad' from='a@b/c' to='test.example.com'><q xmlns='urn:answer:q'/></iq>",
+        );
+        let wire = String::from_utf8_lossy(c.raw_sent())
+            .rsplit("</handshake>")
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        let answer = xml::parse(&wire).expect("one answer on the wire");
+        assert_eq!(answer.name(), "iq");
+        assert_eq!(answer.attr("type"), Some("error"), "{wire}");
+        assert_eq!(answer.attr("id"), Some("bad"));
+        assert_eq!(answer.attr("to"), Some("a@b/c"));
+        let error = answer
+            .get_child("error", exampple_core::ns::COMPONENT)
+            .expect("an <error/>");
+        assert_eq!(error.attr("type"), Some("cancel"), "{wire}");
+        let conditions: Vec<_> = error.children().map(|c| c.name().to_string()).collect();
+        assert_eq!(conditions, ["internal-server-error"], "{wire}");
+        assert!(!wire.contains("cannot"), "{wire}");
+        assert_eq!(c.stanza_received(), Some(answer));
+
+        c.component_received_raw(
+            b"<iq type='set' id='next' from='a@b/c' to='test.example.com'><q xmlns='urn:answer:q'/></iq>",
+        );
+        c.assert_stanza_receive_matching(xml!("<iq type='result' id='next'/>"), T);
+    }
+}
+
+/// What [`answer_with`] puts in its answer.
+static ANSWER_TEXT: Mutex<String> = Mutex::new(String::new());
+
+fn answer_with(conn: Conn, _: Vec<Element>) -> Result<(), StanzaError> {
+    let text = ANSWER_TEXT.lock().unwrap().clone();
+    conn.iq_resp([xml!("<q xmlns='urn:answer:q' v='{text}'>{text}</q>")])
+        .send()?;
+    Ok(())
+}
+
+fn with_forbidden() -> impl Strategy<Value = String> {
+    let forbidden = prop_oneof![
+        (0u32..0x20)
+            .prop_filter("allowed", |c| ![0x9, 0xA, 0xD].contains(c))
+            .prop_map(|c| char::from_u32(c).unwrap()),
+        Just('\u{FFFE}'),
+        Just('\u{FFFF}'),
+    ];
+    (any::<String>(), forbidden, any::<String>()).prop_map(|(a, c, b)| format!("{a}{c}{b}"))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Whatever string a controller answers with: a character XML cannot carry gives
+    /// `internal-server-error`, anything else goes out as it is; never a panic.
+    #[test]
+    fn any_answer_text_is_sent_or_refused_cleanly(
+        text in prop_oneof![with_forbidden(), any::<String>(), Just("]]></q><x/>".to_string())]
+    ) {
+        *ANSWER_TEXT.lock().unwrap() = text.clone();
+        let out = answer_on_the_wire(
+            Config::new(DOMAIN, "secret"),
+            answer_with,
+            b"<iq type='get' id='t' from='a@b/c' to='test.example.com'><q xmlns='urn:answer:q'/></iq>",
+        );
+        let answer = xml::parse(&out).expect("one answer");
+        let carried = text
+            .chars()
+            .all(|c| matches!(c, '\t' | '\n' | '\r' | ' '..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..));
+        if carried {
+            prop_assert_eq!(answer.attr("type"), Some("result"));
+            let q = answer.get_child("q", "urn:answer:q").expect("the payload");
+            prop_assert_eq!(q.attr("v"), Some(text.as_str()));
+            prop_assert_eq!(q.text(), text);
+            prop_assert_eq!(q.children().count(), 0);
+        } else {
+            prop_assert_eq!(answer.attr("type"), Some("error"));
+            prop_assert!(out.contains("<internal-server-error"), "{}", out);
+        }
+    }
+}
+
+static KEPT_BAD: Mutex<Option<Conn>> = Mutex::new(None);
+
+fn keep_bad(conn: Conn, _: Vec<Element>) -> Result<(), StanzaError> {
+    *KEPT_BAD.lock().unwrap() = Some(conn);
+    Ok(())
+}
+
+/// While disconnected the answer is checked before it is queued, so the requester still
+/// hears `internal-server-error` after the reconnect.
+#[test]
+fn an_unwritable_answer_sent_while_disconnected_is_refused_when_queued() {
+    let mut c = TestComponent::start(
+        Config::new(DOMAIN, "secret").set_from(true),
+        Router::new().iq("urn:answer", |ns| ns.get("q", keep_bad)),
+    );
+    c.component_received_raw(
+        b"<iq type='get' id='late' from='a@b/c' to='test.example.com'><q xmlns='urn:answer:q'/></iq>",
+    );
+    c.drop_connection();
+    let conn = KEPT_BAD.lock().unwrap().take().expect("the controller ran");
+    let bad = "\u{0}";
+    conn.iq_resp([xml!("<done xmlns='urn:answer:q'>{bad}</done>")])
+        .send()
+        .expect("queued");
+    c.pump();
+    c.assert_nothing_sent(Duration::ZERO);
+    assert!(c.advance_to_next_timeout());
+    assert!(c.is_online());
+    let answer = c.stanza_receive(T).expect("an answer after the reconnect");
+    assert_eq!(answer.attr("type"), Some("error"));
+    assert_eq!(answer.attr("id"), Some("late"));
+    assert!(
+        xml::to_string(&answer).contains("<internal-server-error"),
+        "{}",
+        xml::to_string(&answer)
+    );
+}
+
+#[derive(Default)]
+struct Recorder(Mutex<Vec<RequestEvent>>);
+
+impl Observer for Recorder {
+    fn request(&self, event: &RequestEvent) {
+        self.0.lock().unwrap().push(event.clone());
+    }
+}
+
+/// Answers with what XML cannot carry, then fails: one error answer goes out, not two.
+fn unwritable_then_fails(conn: Conn, payload: Vec<Element>) -> Result<(), StanzaError> {
+    unwritable_direct(conn, payload)?;
+    Err(StanzaError::new(Condition::BadRequest))
+}
+
+/// The request whose answer could not be written is reported as failed, with the reason,
+/// and its requester hears only the one `internal-server-error`.
+#[test]
+fn an_unwritable_answer_is_a_failed_request_answered_once() {
+    for (controller, then) in [
+        (unwritable_direct as ControllerFn, None),
+        (unwritable_then_fails, Some("bad-request")),
+    ] {
+        let mut c = TestComponent::start(
+            Config::new(DOMAIN, "secret"),
+            Router::new().iq("urn:answer", |ns| ns.get("q", controller)),
+        );
+        let recorder = Arc::new(Recorder::default());
+        c.component_mut().set_observer(recorder.clone());
+        c.component_received_raw(
+            b"<iq type='get' id='bad' from='a@b/c' to='test.example.com'><q xmlns='urn:answer:q'/></iq>",
+        );
+        let answer = c.stanza_receive(T).expect("an answer");
+        assert_eq!(answer.attr("type"), Some("error"));
+        assert!(xml::to_string(&answer).contains("<internal-server-error"));
+        c.assert_nothing_sent(Duration::from_millis(50));
+        let events = recorder.0.lock().unwrap();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].outcome, RequestOutcome::Failure, "then {then:?}");
+    }
 }

@@ -1,12 +1,19 @@
-//! XML helpers: parse a string into an [`Element`], serialise stanzas for the wire,
-//! drop whitespace-only text, escape attribute values.
+//! XML helpers: build an [`Element`] from a template ([`xml!`](crate::xml!)) or parse one
+//! from a string ([`parse`]), serialise stanzas for the wire, drop whitespace-only text,
+//! escape attribute values.
 //!
-//! This is the role of exampple's `~x` sigil: write the XML you mean and get an element.
+//! [`xml!`](crate::xml!) is the role of exampple's `~x` sigil: write the XML you mean and get
+//! an element. Its template is checked when the program is compiled, and the values it
+//! interpolates are data, never markup. [`parse`] is the runtime counterpart, for XML known
+//! only at run time; it returns a `Result`. Do not build XML for it with `format!` from
+//! values you do not control: `xml!` is the way to put values in XML.
 //!
 //! ```
 //! use exampple_core::xml;
 //!
-//! let iq = xml::parse("<iq type='get' id='1'><ping xmlns='urn:xmpp:ping'/></iq>").unwrap();
+//! let to = "a@b/c";
+//! let iq = xml!("<iq type='get' id='1' to='{to}'><ping xmlns='urn:xmpp:ping'/></iq>");
+//! assert_eq!(iq, xml::parse("<iq type='get' id='1' to='a@b/c'><ping xmlns='urn:xmpp:ping'/></iq>").unwrap());
 //! assert_eq!(iq.name(), "iq");
 //! // Elements written without a namespace are stanzas of the component stream.
 //! assert_eq!(iq.ns(), "jabber:component:accept");
@@ -21,6 +28,8 @@ use crate::ns;
 
 pub use minidom::Element as XmlElement;
 
+// Reached through `crate::__private`, by the code `xml!` generates.
+pub(crate) mod build;
 mod writer;
 
 pub(crate) use writer::write_parts;
@@ -48,6 +57,11 @@ pub enum XmlError {
 }
 
 /// Parses one element; elements without an `xmlns` are put in `jabber:component:accept`.
+///
+/// The runtime counterpart of [`xml!`](crate::xml!), for XML known only at run time (read
+/// from a file or the network): it returns an error rather than panicking. To put values in
+/// XML written in the code, use `xml!`, never `parse(&format!(...))`, which would read
+/// markup in the values.
 ///
 /// Whitespace is kept as it is (see [`trim`] to drop whitespace-only text).
 pub fn parse(text: &str) -> Result<Element, XmlError> {
@@ -249,22 +263,42 @@ pub fn payload_ns(element: &Element) -> Option<String> {
     element.children().next().map(Element::ns)
 }
 
-/// Builds an element by parsing a `format!` string (a panic on bad XML: for literals in
-/// code and tests, not for input from the wire; use [`parse`] there).
+/// Builds an [`Element`] from an XML template checked when the program is compiled.
+///
+/// The template is a string literal with `format!`'s placeholders (`{}`, `{0}`, `{name}`,
+/// `name = expr`, format specs, `{{`/`}}`). A malformed template is a compile error. Values go
+/// into the element as data, never as markup: any string lands in a text node or an attribute
+/// value exactly as it is, so a value cannot add elements or attributes.
+///
+/// - in an attribute value (also mixed, `id='m{n}'`, and `xmlns='{ns}'`) a value is written
+///   with `Display`;
+/// - in child position, an `Element` or `&Element` becomes a child element, and so does each
+///   element of a `Vec<Element>`, an `Option<Element>` or any iterator of elements; any other
+///   value becomes text through `Display`. Captured variables (`{x}`) are borrowed, as by
+///   `format!` (an element is cloned); an argument (`{}` with `, x`) inserted there once is
+///   taken by value, so an element moves in without a copy and an iterator can be consumed.
+///
+/// Elements without an `xmlns` are in `jabber:component:accept`, as with [`parse`], which
+/// is the runtime counterpart for XML that is not known when the program is compiled.
 ///
 /// ```
 /// use exampple_core::xml;
 /// let id = "42";
-/// let el = xml!("<iq id='{id}' type='result'/>");
+/// let body = "a</body><injected/><body>";
+/// let payload = xml!("<query xmlns='jabber:iq:version'/>");
+/// let el = xml!("<iq id='{id}' type='result'>{payload}<body>{body}</body></iq>");
 /// assert_eq!(el.attr("id"), Some("42"));
+/// assert_eq!(el.get_child("body", exampple_core::ns::COMPONENT).unwrap().text(), body);
+/// assert_eq!(el.children().count(), 2);
+/// ```
+///
+/// ```compile_fail
+/// let el = exampple_core::xml!("<message><body>hi</message>");
 /// ```
 #[macro_export]
 macro_rules! xml {
-    ($($arg:tt)*) => {
-        match $crate::xml::parse(&::std::format!($($arg)*)) {
-            Ok(el) => el,
-            Err(e) => ::std::panic!("xml!: {}: {}", e, ::std::format!($($arg)*)),
-        }
+    ($($t:tt)*) => {
+        $crate::__private::xml_impl!(($crate) $($t)*)
     };
 }
 

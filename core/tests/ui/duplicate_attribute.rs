@@ -1,0 +1,3 @@
+fn main() {
+    let _ = exampple_core::xml!("<iq id='1' type='get' id='2'/>");
+}

@@ -1,0 +1,3 @@
+fn main() {
+    let _ = exampple_core::xml!("<a>{} {}</a>", 1);
+}

@@ -1,0 +1,4 @@
+fn main() {
+    let t = "<a/>";
+    let _ = exampple_core::xml!(t);
+}

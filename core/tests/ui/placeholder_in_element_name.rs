@@ -1,0 +1,4 @@
+fn main() {
+    let name = "a";
+    let _ = exampple_core::xml!("<{name}/>");
+}
