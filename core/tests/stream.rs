@@ -903,3 +903,135 @@ proptest! {
         let _ = c.poll_transmit();
     }
 }
+
+/// The stream error the component sends for text between stanzas, and its close.
+const BAD_FORMAT: &str = "<stream:error><bad-format xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error></stream:stream>";
+
+/// A component connected with `router` that gets the server's opening, then `chunks`, one
+/// by one, the way `how` says: through `handle_input` (0), through a lexer of its own and
+/// `handle_tokens` (1), or through a shared lexer whose reader side tokenises (3) or not
+/// (2). Returns it, online or past that, and what it wrote after each chunk.
+fn fed_one_by_one(router: Router, chunks: &[&[u8]], how: usize) -> (Component, Vec<String>) {
+    use exampple_core::parser::{Next, SharedLexer, Tokens};
+    let now = Instant::now();
+    let mut c = Component::new(config(), router, now).unwrap();
+    c.connect(now);
+    c.handle_connected(now);
+    let mut lexer = c.stream_lexer();
+    let shared = SharedLexer::new(c.stream_lexer(), || {});
+    let (mut scratch, mut reader_scratch) = (Vec::new(), Vec::new());
+    let mut feed = |c: &mut Component, chunk: &[u8]| match how {
+        0 => c.handle_input(now, chunk),
+        1 => {
+            let mut tokens = Tokens::default();
+            lexer.lex(chunk, &mut tokens);
+            c.handle_tokens(now, &mut tokens);
+        }
+        _ => {
+            assert!(shared.feed(chunk));
+            if how == 3 {
+                shared.lex_pending(&mut reader_scratch);
+            }
+            while let Next::Tokens(mut tokens) = shared.next(&mut scratch) {
+                c.handle_tokens(now, &mut tokens);
+                shared.give_back(tokens);
+            }
+        }
+    };
+    feed(&mut c, SERVER_HEADER.as_bytes());
+    feed(&mut c, b"<handshake/>");
+    transmit(&mut c);
+    assert!(matches!(
+        events(&mut c).as_slice(),
+        [Event::Connect { .. }, Event::Online { .. }]
+    ));
+    let written = chunks
+        .iter()
+        .map(|chunk| {
+            feed(&mut c, chunk);
+            transmit(&mut c)
+        })
+        .collect();
+    (c, written)
+}
+
+/// A server that sends text after the header (or between stanzas) and nothing more: the
+/// component answers with bad-format and closes at once, then reconnects, whichever way
+/// its input is tokenised and however the text is cut.
+#[test]
+fn text_between_stanzas_ends_the_stream_at_once() {
+    let now = Instant::now();
+    for how in 0..4 {
+        for chunks in [
+            &[&b"hello"[..]][..],
+            &[b"\n", b" \t", b"h", b"ello"],
+            &[b"  he", b"llo"],
+        ] {
+            let (mut c, written) = fed_one_by_one(Router::new(), chunks, how);
+            // Nothing for the whitespace; the error with the text's first character.
+            let at = chunks
+                .iter()
+                .position(|c| c.iter().any(|b| !b.is_ascii_whitespace()))
+                .unwrap();
+            let mut expected = vec![String::new(); chunks.len()];
+            expected[at] = BAD_FORMAT.to_string();
+            assert_eq!(written, expected, "{chunks:?}, way {how}");
+            let (reason, reconnect_at) = disconnected(&mut c);
+            assert!(
+                matches!(&reason, Disconnect::BadInput { condition: "bad-format", reason } if reason == "text outside of a stanza"),
+                "{reason:?}"
+            );
+            c.handle_closed(now, "eof");
+            assert!(events(&mut c).is_empty());
+            c.handle_timeout(reconnect_at);
+            assert!(matches!(events(&mut c).as_slice(), [Event::Connect { .. }]));
+        }
+    }
+}
+
+/// Whitespace keepalives between stanzas, in any cut, are still accepted, and stanzas
+/// around them answered.
+#[test]
+fn whitespace_keepalives_between_stanzas_are_accepted() {
+    fn ping(
+        conn: exampple_core::Conn,
+        _: Vec<exampple_core::Element>,
+    ) -> Result<(), exampple_core::StanzaError> {
+        conn.iq_resp([]).send()?;
+        Ok(())
+    }
+    let now = Instant::now();
+    let request = |id: &str| {
+        format!(
+            "<iq type='get' id='{id}' from='u@localhost/r' to='component.localhost'><ping xmlns='urn:xmpp:ping'/></iq>"
+        )
+    };
+    let (p1, p2) = (request("p1"), request("p2"));
+    for how in 0..4 {
+        let chunks: [&[u8]; 7] = [
+            b"\n",
+            b" ",
+            p1.as_bytes(),
+            b" \r\n\t ",
+            &p2.as_bytes()[..5],
+            &p2.as_bytes()[5..],
+            b"\n\n",
+        ];
+        let router = Router::new().iq("urn:xmpp", |ns| ns.get("ping", ping));
+        let (mut c, _) = fed_one_by_one(router, &chunks, how);
+        while let Some(event) = c.poll_event() {
+            match event {
+                Event::Dispatch(dispatch) => dispatch.run(),
+                other => panic!("way {how}: {other:?}"),
+            }
+        }
+        c.handle_outbox(now);
+        assert_eq!(
+            transmit(&mut c),
+            "<iq from='component.localhost' id='p1' to='u@localhost/r' type='result'/>\
+             <iq from='component.localhost' id='p2' to='u@localhost/r' type='result'/>",
+            "way {how}"
+        );
+        assert!(c.is_online());
+    }
+}
