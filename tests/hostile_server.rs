@@ -727,3 +727,57 @@ fn std_survives_a_hostile_server() {
 fn std_bounded_memory_against_a_deaf_flooding_server() {
     hostile_server(Which::Std, |c| matches!(c.feed, Feed::DeafAndFlooding));
 }
+
+/// A server that sends text between stanzas and then nothing: the component answers with
+/// bad-format, closes the stream and hangs up within a second (not when a `<` that never
+/// comes would end the text), then connects again and serves.
+fn text_then_silence(which: Which) {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let _ = env_logger::builder().is_test(true).try_init();
+    let server = FakeServer::new();
+    let (join, shutdown, _sender) = start(&which, config(server.port()));
+    let ping = |id: &str| {
+        format!(
+            "<iq type='get' id='{id}' from='a@b/c' to='{DOMAIN}'><ping xmlns='urn:xmpp:ping'/></iq>"
+        )
+    };
+    let mut session = server.accept_raw(CASE_TIME).expect("a connection");
+    session.handshake(CASE_TIME);
+    // Online: a ping is answered.
+    session.write(ping("before").as_bytes()).unwrap();
+    let answer = session.receive(CASE_TIME).expect("the ping's answer");
+    assert_eq!(answer.attr("id"), Some("before"));
+
+    let sent = Instant::now();
+    session.write(b"\n hello").unwrap();
+    let end = session.wait_end(Duration::from_secs(1), || {});
+    let elapsed = sent.elapsed();
+    assert_eq!(end.condition.as_deref(), Some("bad-format"), "{end:?}");
+    assert!(end.stream_closed && end.socket_closed, "{end:?}");
+    assert!(elapsed < Duration::from_secs(1), "{elapsed:?}");
+    drop(session);
+
+    // It comes back by itself, and serves.
+    let mut next = server
+        .accept_raw(CASE_TIME)
+        .expect("a second connection after the stream error");
+    next.handshake(CASE_TIME);
+    next.write(ping("after").as_bytes()).unwrap();
+    let answer = next.receive(CASE_TIME).expect("the ping's answer");
+    assert_eq!(answer.attr("id"), Some("after"));
+
+    shutdown(Duration::from_secs(1));
+    let _ = next.wait_end(Duration::from_millis(200), || {});
+    let _ = next.write(b"</stream:stream>");
+    assert_eq!(join.join().expect("the runtime did not panic"), Ok(()));
+}
+
+#[test]
+fn smol_refuses_text_between_stanzas_at_once() {
+    text_then_silence(Which::Smol);
+}
+
+#[test]
+fn std_refuses_text_between_stanzas_at_once() {
+    text_then_silence(Which::Std);
+}
