@@ -629,9 +629,9 @@ fn hostile_users(session: &mut RawSession) {
         format!("<message type='error' id='msg-error' from='a@b/c' to='{d}'/>"),
         format!("<presence type='dance' id='pres-dance' from='a@b/c' to='{d}'/>"),
         format!("<message id='msg-badfrom' from='a@b@c' to='{d}'><body>x</body></message>"),
-        // Not stanzas at all: ignored.
-        "<handshake/><foo xmlns='urn:foo' id='foo'/><message xmlns='urn:foo' id='foo-message'/>"
-            .to_string(),
+        // Not a stanza, but the component stream's own: ignored. (Elements in other
+        // namespaces end the stream: `refuses_foreign_elements_under_the_stream`.)
+        "<handshake/>".to_string(),
         // Still serving.
         format!(
             "<iq type='get' id='last' from='a@b/c' to='{d}'><ping xmlns='urn:xmpp:ping'/></iq>"
@@ -728,10 +728,10 @@ fn std_bounded_memory_against_a_deaf_flooding_server() {
     hostile_server(Which::Std, |c| matches!(c.feed, Feed::DeafAndFlooding));
 }
 
-/// A server that sends text between stanzas and then nothing: the component answers with
-/// bad-format, closes the stream and hangs up within a second (not when a `<` that never
-/// comes would end the text), then connects again and serves.
-fn text_then_silence(which: Which) {
+/// A server that sends `bytes` when online and then nothing: the component answers with
+/// the stream error `condition`, closes the stream and hangs up within a second, then
+/// connects again and serves.
+fn refused_at_once(which: Which, bytes: &[u8], condition: &str) {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let _ = env_logger::builder().is_test(true).try_init();
     let server = FakeServer::new();
@@ -749,10 +749,10 @@ fn text_then_silence(which: Which) {
     assert_eq!(answer.attr("id"), Some("before"));
 
     let sent = Instant::now();
-    session.write(b"\n hello").unwrap();
+    session.write(bytes).unwrap();
     let end = session.wait_end(Duration::from_secs(1), || {});
     let elapsed = sent.elapsed();
-    assert_eq!(end.condition.as_deref(), Some("bad-format"), "{end:?}");
+    assert_eq!(end.condition.as_deref(), Some(condition), "{end:?}");
     assert!(end.stream_closed && end.socket_closed, "{end:?}");
     assert!(elapsed < Duration::from_secs(1), "{elapsed:?}");
     drop(session);
@@ -772,12 +772,28 @@ fn text_then_silence(which: Which) {
     assert_eq!(join.join().expect("the runtime did not panic"), Ok(()));
 }
 
+/// Text between stanzas, then silence: refused when it comes, not when a `<` that never
+/// comes would end the text.
 #[test]
 fn smol_refuses_text_between_stanzas_at_once() {
-    text_then_silence(Which::Smol);
+    refused_at_once(Which::Smol, b"\n hello", "bad-format");
 }
 
 #[test]
 fn std_refuses_text_between_stanzas_at_once() {
-    text_then_silence(Which::Std);
+    refused_at_once(Which::Std, b"\n hello", "bad-format");
+}
+
+/// An iq in a foreign namespace directly under the stream is not routed as an iq.
+#[test]
+fn refuses_foreign_elements_under_the_stream() {
+    let iq = format!(
+        "<iq xmlns='urn:foo' type='get' id='foreign' from='a@b/c' to='{DOMAIN}'><ping xmlns='urn:xmpp:ping'/></iq>"
+    );
+    refused_at_once(Which::Smol, iq.as_bytes(), "unsupported-stanza-type");
+    refused_at_once(
+        Which::Std,
+        b"<foo xmlns='urn:bar'/>",
+        "unsupported-stanza-type",
+    );
 }

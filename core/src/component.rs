@@ -900,7 +900,9 @@ impl Component {
                 self.state = State::Handshaking(deadline);
                 true
             }
-            (State::Handshaking(_), StreamItem::Element(el)) if el.name() == "handshake" => {
+            (State::Handshaking(_), StreamItem::Element(el))
+                if el.name() == "handshake" && el.has_ns(ns::COMPONENT) =>
+            {
                 self.go_online(now);
                 true
             }
@@ -942,17 +944,37 @@ impl Component {
                 false
             }
             (State::Online | State::Draining(_), StreamItem::Element(el)) => {
-                if el.name() == "error" && el.ns() == ns::STREAM {
-                    let error = StreamError::from_element(&el);
-                    if PERMANENT_CONDITIONS.contains(&error.condition.as_str()) {
-                        self.fail(ComponentError::Rejected(error));
-                    } else {
-                        self.disconnect(now, Disconnect::StreamError(error));
+                // `has_ns` compares in place (`ns()` allocates): stanzas are the usual case.
+                if el.has_ns(ns::COMPONENT) {
+                    if let Some(kind) = StanzaKind::from_name(el.name()) {
+                        self.on_stanza(now, kind, el);
+                        return true;
                     }
-                    return false;
+                    if el.name() == "handshake" {
+                        log::debug!(target: "exampple", "ignored a <handshake/> after the handshake");
+                        return true;
+                    }
+                } else if el.has_ns(ns::STREAM) {
+                    match el.name() {
+                        "error" => {
+                            let error = StreamError::from_element(&el);
+                            if PERMANENT_CONDITIONS.contains(&error.condition.as_str()) {
+                                self.fail(ComponentError::Rejected(error));
+                            } else {
+                                self.disconnect(now, Disconnect::StreamError(error));
+                            }
+                            return false;
+                        }
+                        // XEP-0114 streams have no features, but they say nothing we must act on.
+                        "features" => {
+                            log::debug!(target: "exampple", "ignored <stream:features/> from the server");
+                            return true;
+                        }
+                        _ => {}
+                    }
                 }
-                self.on_stanza(now, el);
-                true
+                self.refuse_top_level(now, &el);
+                false
             }
             (State::Online | State::Draining(_), StreamItem::Close) => {
                 self.transmit.extend_from_slice(b"</stream:stream>");
@@ -977,6 +999,28 @@ impl Component {
             }
             _ => true,
         }
+    }
+
+    /// An element directly under the stream that is no stanza of a component stream (iq,
+    /// message or presence in `jabber:component:accept`, where XEP-0114 puts them) and not
+    /// the stream's own (`<stream:error/>`, `<stream:features/>`): RFC 6120 §4.9.3.25 ends
+    /// the stream with unsupported-stanza-type. Stanzas in `jabber:client` or
+    /// `jabber:server` included: a component stream carries neither (stanzas a server
+    /// forwards in them sit inside an envelope, not directly under the stream).
+    fn refuse_top_level(&mut self, now: Instant, el: &Element) {
+        let condition = "unsupported-stanza-type";
+        self.write_stream_error(condition);
+        self.disconnect(
+            now,
+            Disconnect::BadInput {
+                condition,
+                reason: format!(
+                    "<{}/> in namespace {:?} directly under the stream",
+                    el.name(),
+                    el.ns()
+                ),
+            },
+        );
     }
 
     fn go_online(&mut self, now: Instant) {
@@ -1246,14 +1290,11 @@ impl Component {
         self.send_stanza(now, reply);
     }
 
-    fn on_stanza(&mut self, now: Instant, mut stanza: Element) {
+    /// A stanza of `kind` from the server (in the component namespace).
+    fn on_stanza(&mut self, now: Instant, kind: StanzaKind, mut stanza: Element) {
         if log::log_enabled!(target: "exampple::wire", log::Level::Trace) {
             log::trace!(target: "exampple::wire", "received packet: {}", xml::to_string(&stanza));
         }
-        let Some(kind) = StanzaKind::from_name(stanza.name()) else {
-            log::debug!(target: "exampple", "ignored a <{}/> that is not a stanza", stanza.name());
-            return;
-        };
         if self.config.trimmed {
             xml::trim(&mut stanza);
         }

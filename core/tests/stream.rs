@@ -1035,3 +1035,118 @@ fn whitespace_keepalives_between_stanzas_are_accepted() {
         assert!(c.is_online());
     }
 }
+
+/// A router answering pings, and delegated pings (XEP-0355) in their envelope.
+fn ping_router() -> Router {
+    fn ping(
+        conn: exampple_core::Conn,
+        _: Vec<exampple_core::Element>,
+    ) -> Result<(), exampple_core::StanzaError> {
+        conn.iq_resp([]).send()?;
+        Ok(())
+    }
+    Router::new()
+        .envelope("urn:xmpp:delegation:2")
+        .iq("urn:xmpp", |ns| ns.get("ping", ping))
+}
+
+/// Gives `input` to an online component with the ping router, runs what it dispatches,
+/// and returns what it wrote and whether it is still online.
+fn answer_to(input: &str) -> (String, Vec<Event>) {
+    let now = Instant::now();
+    let mut c = online(config(), ping_router(), now);
+    c.handle_input(now, input.as_bytes());
+    let mut rest = Vec::new();
+    while let Some(event) = c.poll_event() {
+        match event {
+            Event::Dispatch(dispatch) => dispatch.run(),
+            other => rest.push(other),
+        }
+    }
+    c.handle_outbox(now);
+    (transmit(&mut c), rest)
+}
+
+/// What may stand directly under a component stream: stanzas in `jabber:component:accept`
+/// (its default namespace, declared again or bound to a prefix), and the stream's own
+/// elements. Anything else, stanzas in `jabber:client` or `jabber:server` included, ends
+/// the stream with unsupported-stanza-type (RFC 6120 §4.9.3.25), and what follows it in the
+/// same read is not routed.
+#[test]
+fn only_component_stanzas_and_stream_elements_stand_under_the_stream() {
+    let ping = |attrs: &str| {
+        format!(
+            "<iq{attrs} type='get' id='p' from='u@localhost/r' to='component.localhost'><ping xmlns='urn:xmpp:ping'/></iq>"
+        )
+    };
+    let answer = "<iq from='component.localhost' id='p' to='u@localhost/r' type='result'/>";
+    for (input, written) in [
+        (ping(""), answer.to_string()),
+        (ping(" xmlns='jabber:component:accept'"), answer.to_string()),
+        (
+            ping(" xmlns:c='jabber:component:accept'")
+                .replace("<iq", "<c:iq")
+                .replace("</iq>", "</c:iq>"),
+            answer.to_string(),
+        ),
+        // Nothing to act on, nothing to refuse.
+        (format!("<stream:features/>{}", ping("")), answer.to_string()),
+        (format!("<handshake/>{}", ping("")), answer.to_string()),
+        // A request a server delegates: in jabber:client, inside its envelope.
+        (
+            "<iq type='set' id='OUTER' from='localhost' to='component.localhost'>\
+             <delegation xmlns='urn:xmpp:delegation:2'><forwarded xmlns='urn:xmpp:forward:0'>\
+             <iq xmlns='jabber:client' type='get' id='INNER' from='alice@localhost/d' to='localhost'>\
+             <ping xmlns='urn:xmpp:ping'/></iq></forwarded></delegation></iq>"
+                .to_string(),
+            "<iq from='component.localhost' id='OUTER' to='localhost' type='result'>\
+             <delegation xmlns='urn:xmpp:delegation:2'><forwarded xmlns='urn:xmpp:forward:0'>\
+             <iq xmlns='jabber:client' from='localhost' id='INNER' to='alice@localhost/d' type='result'/>\
+             </forwarded></delegation></iq>"
+                .to_string(),
+        ),
+    ] {
+        let (out, events) = answer_to(&input);
+        assert_eq!(out, written, "{input}");
+        assert!(events.is_empty(), "{input}: {events:?}");
+    }
+    let refused = "<stream:error><unsupported-stanza-type xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error></stream:stream>";
+    for (input, reason) in [
+        (
+            ping(" xmlns='urn:foo'"),
+            "<iq/> in namespace \"urn:foo\" directly under the stream",
+        ),
+        (
+            "<foo xmlns='urn:bar'/>".to_string(),
+            "<foo/> in namespace \"urn:bar\" directly under the stream",
+        ),
+        (
+            ping(" xmlns='jabber:client'"),
+            "<iq/> in namespace \"jabber:client\" directly under the stream",
+        ),
+        (
+            "<message xmlns='jabber:server' from='a@localhost' to='component.localhost'><body>x</body></message>".to_string(),
+            "<message/> in namespace \"jabber:server\" directly under the stream",
+        ),
+        (
+            "<foo/>".to_string(),
+            "<foo/> in namespace \"jabber:component:accept\" directly under the stream",
+        ),
+        (
+            "<stream:iq/>".to_string(),
+            "<iq/> in namespace \"http://etherx.jabber.org/streams\" directly under the stream",
+        ),
+        (
+            "<iq xmlns=''/>".to_string(),
+            "<iq/> in namespace \"\" directly under the stream",
+        ),
+    ] {
+        // The refused element first, then a ping that must not be routed.
+        let (out, events) = answer_to(&format!("{input}{}", ping("")));
+        assert_eq!(out, refused, "{input}");
+        assert!(
+            matches!(events.as_slice(), [Event::Disconnected { reason: Disconnect::BadInput { condition: "unsupported-stanza-type", reason: r }, .. }] if r == reason),
+            "{input}: {events:?}"
+        );
+    }
+}
