@@ -617,8 +617,8 @@ fn hostile_users(session: &mut RawSession) {
         format!("<iq type='get' from='a@b/c' to='{d}'><ping xmlns='urn:xmpp:ping'/></iq>"),
         // An unrouted namespace.
         format!("<iq type='set' id='unrouted' from='a@b/c' to='{d}'><q xmlns='urn:unknown'/></iq>"),
-        // Results and errors nobody asked for, unknown message and presence types,
-        // message errors: never answered.
+        // Results and errors nobody asked for, an unknown message type, message errors:
+        // never answered. An unknown presence type: bad-request.
         format!("<iq type='result' id='stray-result' from='a@b/c' to='{d}'/>"),
         format!(
             "<iq type='error' id='stray-error' from='a@b/c' to='{d}'><error type='cancel'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>"
@@ -651,6 +651,7 @@ fn hostile_users(session: &mut RawSession) {
         ("noto", "iq/result", ""),
         ("", "iq/error", "bad-request"),
         ("unrouted", "iq/error", "service-unavailable"),
+        ("pres-dance", "presence/error", "bad-request"),
         ("last", "iq/result", ""),
     ]
     .into_iter()

@@ -1359,8 +1359,13 @@ impl Component {
                 }
                 return;
             }
+            // RFC 6120 §8.3.3.1: a type the receiver does not know is a bad request. (A
+            // message of unknown type is `normal`, RFC 6121 §5.2.2: above.)
             (StanzaKind::Presence, None) => {
-                log::debug!(target: "exampple", "dropped a presence of unknown type {type_attr:?}");
+                log::debug!(target: "exampple", "refused a presence of unknown type {:?} from {:?} with bad-request", type_attr.unwrap_or(""), head.from.unwrap_or(""));
+                let error = StanzaError::new(Condition::BadRequest)
+                    .with_text("en", "invalid presence type");
+                self.answer_error(now, &stanza, envelope.as_ref(), &error);
                 return;
             }
         };

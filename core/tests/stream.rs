@@ -1150,3 +1150,32 @@ fn only_component_stanzas_and_stream_elements_stand_under_the_stream() {
         );
     }
 }
+
+/// A presence of a type RFC 6121 does not define is answered with bad-request (RFC 6120
+/// §8.3.3.1), not dropped, and the stream goes on; known types and presence errors are
+/// never answered so.
+#[test]
+fn a_presence_of_unknown_type_gets_bad_request() {
+    let (out, events) = answer_to(
+        "<presence type='bogus' id='pb' from='u@localhost/r' to='component.localhost'><status>x</status></presence>",
+    );
+    assert_eq!(
+        out,
+        "<presence from='component.localhost' id='pb' to='u@localhost/r' type='error'><status>x</status>\
+         <error type='modify'><bad-request xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>\
+         <text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas' xml:lang='en'>invalid presence type</text></error></presence>"
+    );
+    assert!(events.is_empty(), "{events:?}");
+    for kind in [
+        "",
+        " type='unavailable'",
+        " type='subscribe'",
+        " type='error'",
+    ] {
+        let (out, events) = answer_to(&format!(
+            "<presence{kind} id='pk' from='u@localhost/r' to='component.localhost'/>"
+        ));
+        assert_eq!(out, "", "{kind}");
+        assert!(events.is_empty(), "{kind}: {events:?}");
+    }
+}
