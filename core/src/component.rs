@@ -378,6 +378,8 @@ pub struct Component {
     /// The server has ended its side of this connection, as the runtime's socket said
     /// before the input's end reached us ([`Component::handle_server_ended`]).
     server_ended: bool,
+    /// The input being handled ends this connection (see [`Component::handle_tokens`]).
+    input_ends: bool,
 }
 
 impl Component {
@@ -420,6 +422,7 @@ impl Component {
             handshake_stream_id: None,
             header_without_id: false,
             server_ended: false,
+            input_ends: false,
             config,
         };
         match component.config.auto_connect {
@@ -547,6 +550,7 @@ impl Component {
         self.last_input = now;
         self.header_without_id = false;
         self.server_ended = false;
+        self.input_ends = false;
         self.state = State::Opening(now + self.config.handshake_timeout);
     }
 
@@ -602,7 +606,8 @@ impl Component {
         }
     }
 
-    /// Bytes from the server, in any chunking.
+    /// Bytes from the server, in any chunking. (Answers to stanzas in input that also ends
+    /// the connection: see [`Component::handle_tokens`].)
     pub fn handle_input(&mut self, now: Instant, bytes: &[u8]) {
         if !self.is_reading() {
             self.drain_outbox(now);
@@ -627,6 +632,14 @@ impl Component {
     /// What a [`Component::stream_lexer`] made of the server's bytes: the same as handing
     /// those bytes to [`Component::handle_input`]. `tokens` is left spent: give it back to
     /// the lexer's thread, which drops and refills it (see [`Tokens`]).
+    ///
+    /// When the input ends the connection (the server's stream error or close, or input
+    /// the component refuses with a stream error of its own), the answers to the stanzas
+    /// before that end in the same input, whether the core makes them at once (errors) or
+    /// controllers do later, go out on the next connection, after its handshake, each
+    /// exactly once; so do the stanzas queued while disconnected, if this input completed
+    /// the handshake. The server has ended the stream, or is about to be told it has
+    /// ended: it may not read what follows.
     pub fn handle_tokens(&mut self, now: Instant, tokens: &mut Tokens) {
         self.drain_outbox(now);
         if !self.is_reading() {
@@ -637,6 +650,10 @@ impl Component {
         self.ping_deadline = None;
         let mut items = std::mem::take(&mut self.items);
         let result = self.builder.build(tokens, &mut items);
+        // Answers to what comes before the end wait (an item alone has nothing before it).
+        if result.is_err() || (items.len() > 1 && items.iter().any(ends_connection)) {
+            self.input_ends = true;
+        }
         let mut alive = true;
         for item in items.drain(..) {
             if alive {
@@ -943,39 +960,29 @@ impl Component {
                 self.disconnect(now, Disconnect::ServerClosed);
                 false
             }
-            (State::Online | State::Draining(_), StreamItem::Element(el)) => {
-                // `has_ns` compares in place (`ns()` allocates): stanzas are the usual case.
-                if el.has_ns(ns::COMPONENT) {
-                    if let Some(kind) = StanzaKind::from_name(el.name()) {
-                        self.on_stanza(now, kind, el);
-                        return true;
-                    }
-                    if el.name() == "handshake" {
-                        log::debug!(target: "exampple", "ignored a <handshake/> after the handshake");
-                        return true;
-                    }
-                } else if el.has_ns(ns::STREAM) {
-                    match el.name() {
-                        "error" => {
-                            let error = StreamError::from_element(&el);
-                            if PERMANENT_CONDITIONS.contains(&error.condition.as_str()) {
-                                self.fail(ComponentError::Rejected(error));
-                            } else {
-                                self.disconnect(now, Disconnect::StreamError(error));
-                            }
-                            return false;
-                        }
-                        // XEP-0114 streams have no features, but they say nothing we must act on.
-                        "features" => {
-                            log::debug!(target: "exampple", "ignored <stream:features/> from the server");
-                            return true;
-                        }
-                        _ => {}
-                    }
+            (State::Online | State::Draining(_), StreamItem::Element(el)) => match top_level(&el) {
+                TopLevel::Stanza(kind) => {
+                    self.on_stanza(now, kind, el);
+                    true
                 }
-                self.refuse_top_level(now, &el);
-                false
-            }
+                TopLevel::Ignored(what) => {
+                    log::debug!(target: "exampple", "ignored {what} from the server");
+                    true
+                }
+                TopLevel::StreamError => {
+                    let error = StreamError::from_element(&el);
+                    if PERMANENT_CONDITIONS.contains(&error.condition.as_str()) {
+                        self.fail(ComponentError::Rejected(error));
+                    } else {
+                        self.disconnect(now, Disconnect::StreamError(error));
+                    }
+                    false
+                }
+                TopLevel::Unsupported => {
+                    self.refuse_top_level(now, &el);
+                    false
+                }
+            },
             (State::Online | State::Draining(_), StreamItem::Close) => {
                 self.transmit.extend_from_slice(b"</stream:stream>");
                 self.disconnect(now, Disconnect::ServerClosed);
@@ -1001,12 +1008,9 @@ impl Component {
         }
     }
 
-    /// An element directly under the stream that is no stanza of a component stream (iq,
-    /// message or presence in `jabber:component:accept`, where XEP-0114 puts them) and not
-    /// the stream's own (`<stream:error/>`, `<stream:features/>`): RFC 6120 §4.9.3.25 ends
-    /// the stream with unsupported-stanza-type. Stanzas in `jabber:client` or
-    /// `jabber:server` included: a component stream carries neither (stanzas a server
-    /// forwards in them sit inside an envelope, not directly under the stream).
+    /// An element directly under the stream that is neither a stanza nor the stream's own
+    /// ([`TopLevel::Unsupported`]): RFC 6120 §4.9.3.25 ends the stream with
+    /// unsupported-stanza-type.
     fn refuse_top_level(&mut self, now: Instant, el: &Element) {
         let condition = "unsupported-stanza-type";
         self.write_stream_error(condition);
@@ -1029,10 +1033,12 @@ impl Component {
         self.state = State::Online;
         self.attempts = 0;
         self.outbox.connected.store(true, Ordering::Relaxed);
-        while let Some(stanza) = self.queue.pop_front() {
-            self.write_out(now, &stanza);
+        if !self.input_ends {
+            while let Some(stanza) = self.queue.pop_front() {
+                self.write_out(now, &stanza);
+            }
+            self.outbox.backlog.store(0, Ordering::Relaxed);
         }
-        self.outbox.backlog.store(0, Ordering::Relaxed);
         self.events.push_back(Event::Online { stream_id });
     }
 
@@ -1186,7 +1192,9 @@ impl Component {
     /// Whether a stanza sent now goes to this connection (otherwise to the queue kept for
     /// the next one): online or draining, and the server has not ended its side.
     fn writes_stanzas(&self) -> bool {
-        matches!(self.state, State::Online | State::Draining(_)) && !self.server_ended
+        matches!(self.state, State::Online | State::Draining(_))
+            && !self.server_ended
+            && !self.input_ends
     }
 
     /// Prepares a stanza and writes it, or queues it while offline.
@@ -1611,6 +1619,54 @@ impl Component {
         if let Some(observer) = &self.observer {
             observer.request(&event);
         }
+    }
+}
+
+/// What an element directly under the stream is, once the component is online.
+enum TopLevel {
+    /// A stanza: an iq, message or presence in `jabber:component:accept`, where XEP-0114
+    /// puts them.
+    Stanza(StanzaKind),
+    /// Nothing to act on (a `<handshake/>` after the handshake, `<stream:features/>`).
+    Ignored(&'static str),
+    /// The server's `<stream:error/>`.
+    StreamError,
+    /// Anything else, stanzas in `jabber:client` or `jabber:server` included: a component
+    /// stream carries neither (the stanzas a server delegates in them, XEP-0355, sit inside
+    /// their envelope, not directly under the stream).
+    Unsupported,
+}
+
+fn top_level(el: &Element) -> TopLevel {
+    // `has_ns` compares in place (`ns()` allocates): stanzas are the usual case.
+    if el.has_ns(ns::COMPONENT) {
+        match StanzaKind::from_name(el.name()) {
+            Some(kind) => TopLevel::Stanza(kind),
+            None if el.name() == "handshake" => {
+                TopLevel::Ignored("a <handshake/> after the handshake")
+            }
+            None => TopLevel::Unsupported,
+        }
+    } else if el.has_ns(ns::STREAM) {
+        match el.name() {
+            "error" => TopLevel::StreamError,
+            "features" => TopLevel::Ignored("<stream:features/>"),
+            _ => TopLevel::Unsupported,
+        }
+    } else {
+        TopLevel::Unsupported
+    }
+}
+
+/// Whether `item` ends the connection when it comes once the component is online (in the
+/// states before, no stanza is answered: it does not matter there).
+fn ends_connection(item: &StreamItem) -> bool {
+    match item {
+        StreamItem::Close => true,
+        StreamItem::Element(el) => {
+            matches!(top_level(el), TopLevel::StreamError | TopLevel::Unsupported)
+        }
+        StreamItem::Header(_) => false,
     }
 }
 

@@ -1179,3 +1179,136 @@ fn a_presence_of_unknown_type_gets_bad_request() {
         assert!(events.is_empty(), "{kind}: {events:?}");
     }
 }
+
+/// Stanzas in the same input as the server's stream error: the server has ended the
+/// stream and may not read what follows, so their answers, the core's own (an error) as
+/// well as a controller's, go out on the next connection after its handshake, each once.
+#[test]
+fn answers_to_stanzas_before_a_stream_error_go_out_once_on_the_next_connection() {
+    let now = Instant::now();
+    let mut c = online(config(), ping_router(), now);
+    c.handle_input(
+        now,
+        b"<iq type='get' id='a1' from='u@localhost/r' to='component.localhost'><ping xmlns='urn:xmpp:ping'/></iq>\
+          <iq type='set' id='u1' from='u@localhost/r' to='component.localhost'><q xmlns='urn:unrouted'/></iq>\
+          <stream:error><system-shutdown xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error></stream:stream>",
+    );
+    let mut reconnect_at = None;
+    while let Some(event) = c.poll_event() {
+        match event {
+            Event::Dispatch(dispatch) => dispatch.run(),
+            Event::Disconnected {
+                reason: Disconnect::StreamError(e),
+                reconnect_at: at,
+            } if e.condition == "system-shutdown" => reconnect_at = Some(at),
+            other => panic!("{other:?}"),
+        }
+    }
+    c.handle_outbox(now);
+    assert_eq!(transmit(&mut c), "", "nothing for the ended connection");
+    assert_eq!(c.queued(), 2);
+    c.handle_closed(now, "eof");
+    let reconnect_at = reconnect_at.expect("a disconnection");
+
+    c.handle_timeout(reconnect_at);
+    assert!(matches!(events(&mut c).as_slice(), [Event::Connect { .. }]));
+    c.handle_connected(reconnect_at);
+    c.handle_input(reconnect_at, SERVER_HEADER.as_bytes());
+    transmit(&mut c);
+    c.handle_input(reconnect_at, b"<handshake/>");
+    c.handle_outbox(reconnect_at);
+    c.handle_timeout(reconnect_at);
+    assert_eq!(
+        transmit(&mut c),
+        "<iq from='component.localhost' id='u1' to='u@localhost/r' type='error'><q xmlns='urn:unrouted'/>\
+         <error type='cancel'><service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>\
+         <iq from='component.localhost' id='a1' to='u@localhost/r' type='result'/>"
+    );
+    assert_eq!(c.queued(), 0);
+    assert!(matches!(events(&mut c).as_slice(), [Event::Online { .. }]));
+    // Nothing more, ever.
+    c.handle_outbox(reconnect_at);
+    assert_eq!(transmit(&mut c), "");
+}
+
+/// The same when the input completes the handshake: the stanzas queued while
+/// disconnected stay queued for the connection after, instead of going to this one.
+#[test]
+fn a_handshake_and_a_stream_error_in_one_input_keep_the_queue() {
+    let now = Instant::now();
+    let mut c = Component::new(config(), ping_router(), now).unwrap();
+    c.sender()
+        .send(xml!("<message to='a@localhost' id='q1'/>"))
+        .unwrap();
+    c.connect(now);
+    c.handle_connected(now);
+    c.handle_input(now, SERVER_HEADER.as_bytes());
+    transmit(&mut c);
+    c.handle_input(
+        now,
+        b"<handshake/><stream:error><conflict xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>",
+    );
+    assert_eq!(transmit(&mut c), "");
+    assert_eq!(c.queued(), 1);
+    let (reason, reconnect_at) = match events(&mut c).as_slice() {
+        [
+            Event::Connect { .. },
+            Event::Online { .. },
+            Event::Disconnected {
+                reason,
+                reconnect_at,
+            },
+        ] => (reason.clone(), *reconnect_at),
+        other => panic!("{other:?}"),
+    };
+    assert!(matches!(reason, Disconnect::StreamError(_)), "{reason:?}");
+    c.handle_timeout(reconnect_at);
+    events(&mut c);
+    c.handle_connected(reconnect_at);
+    c.handle_input(reconnect_at, SERVER_HEADER.as_bytes());
+    transmit(&mut c);
+    c.handle_input(reconnect_at, b"<handshake/>");
+    assert_eq!(transmit(&mut c), "<message id='q1' to='a@localhost'/>");
+}
+
+/// Whatever ends the connection in the input, the answers to the stanzas before it come
+/// after the connection's last bytes: on the next connection, once.
+#[test]
+fn every_end_in_the_input_keeps_the_answers_before_it_for_the_next_connection() {
+    let refusal = |condition: &str| {
+        format!(
+            "<stream:error><{condition} xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error></stream:stream>"
+        )
+    };
+    for (end, last_bytes) in [
+        (
+            "<stream:error><conflict xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>",
+            String::new(),
+        ),
+        ("</stream:stream>", "</stream:stream>".to_string()),
+        ("<foo xmlns='urn:bar'/>", refusal("unsupported-stanza-type")),
+        ("<iq></message>", refusal("not-well-formed")),
+        ("stray", refusal("bad-format")),
+    ] {
+        let now = Instant::now();
+        let mut c = online(config(), ping_router(), now);
+        c.handle_input(
+            now,
+            format!("<iq type='set' id='u1' from='u@localhost/r' to='component.localhost'><q xmlns='urn:unrouted'/></iq>{end}").as_bytes(),
+        );
+        assert_eq!(transmit(&mut c), last_bytes, "{end}");
+        let (_, reconnect_at) = disconnected(&mut c);
+        c.handle_timeout(reconnect_at);
+        events(&mut c);
+        c.handle_connected(reconnect_at);
+        c.handle_input(reconnect_at, SERVER_HEADER.as_bytes());
+        transmit(&mut c);
+        c.handle_input(reconnect_at, b"<handshake/>");
+        assert_eq!(
+            transmit(&mut c),
+            "<iq from='component.localhost' id='u1' to='u@localhost/r' type='error'><q xmlns='urn:unrouted'/>\
+             <error type='cancel'><service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>",
+            "{end}"
+        );
+    }
+}
