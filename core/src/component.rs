@@ -652,6 +652,7 @@ impl Component {
         let result = self.builder.build(tokens, &mut items);
         // Answers to what comes before the end wait (an item alone has nothing before it).
         if result.is_err() || (items.len() > 1 && items.iter().any(ends_connection)) {
+            log::debug!(target: "exampple", "this input ends the connection: what its stanzas get as answers waits for the next one");
             self.input_ends = true;
         }
         let mut alive = true;
