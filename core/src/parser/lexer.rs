@@ -204,13 +204,6 @@ impl StreamLexer {
             let before = data.len();
             let result = self.raw.parse(data, false);
             let consumed = before - data.len();
-            // The bytes this call read (rxml reads no further than the event it returns).
-            let taken = chunk.len() - before..chunk.len() - data.len();
-            if self.at_stream_level && !matches!(result, Ok(Some(_))) {
-                // rxml reports text where it ends, at the next `<`: text between stanzas is
-                // refused as soon as it comes, not when (if ever) that `<` comes.
-                self.watch_text(&chunk[taken.clone()])?;
-            }
             let opens_stanza = self.header_done
                 && self.depth == 1
                 && matches!(result, Ok(Some(RawEvent::ElementHeadOpen(..))));
@@ -224,10 +217,17 @@ impl StreamLexer {
             }
             match result {
                 Err(EndOrError::NeedMoreData) | Ok(None) => {
+                    if self.at_stream_level {
+                        self.watch_text(&chunk[chunk.len() - before..chunk.len() - data.len()])?;
+                    }
                     self.remember_tail(chunk);
                     return Ok(());
                 }
                 Err(EndOrError::Error(e)) => {
+                    if self.at_stream_level {
+                        let start = chunk.len() - before;
+                        self.watch_text(&chunk[start..start + consumed])?;
+                    }
                     // Only what rxml read before it stopped tells what went wrong.
                     let read = &chunk[..chunk.len() - data.len()];
                     return Err(self.classify(e, read));
@@ -235,10 +235,11 @@ impl StreamLexer {
                 Ok(Some(event)) => {
                     match self.check(event)? {
                         Some(event) => out.push(event),
-                        // Whitespace between stanzas, which rxml ends at a `<` (read with
-                        // it) or at its longest token.
+                        // Whitespace between stanzas: rxml ends it at a `<` (the last byte
+                        // it read) or at its longest token.
                         None if self.header_done => {
-                            self.at_stream_level = chunk[taken].last() != Some(&b'<');
+                            let last = (chunk.len() - data.len()).checked_sub(1);
+                            self.at_stream_level = last.map(|i| chunk[i]) != Some(b'<');
                         }
                         None => {}
                     }
@@ -316,8 +317,11 @@ impl StreamLexer {
         Ok(Some(event))
     }
 
-    /// Bytes rxml read between stanzas without an event: whitespace, then perhaps a `<`
-    /// (markup follows, which rxml checks); anything else is text between stanzas.
+    /// Bytes rxml read between stanzas without an event (it reads no further than the
+    /// event it returns): whitespace, then perhaps a `<` (markup follows, which rxml
+    /// checks); anything else is text between stanzas. rxml reports text where it ends, at
+    /// the next `<`: text is refused here as soon as it comes, not when (if ever) that `<`
+    /// comes.
     fn watch_text(&mut self, read: &[u8]) -> Result<(), ParseError> {
         for &byte in read {
             match byte {
