@@ -378,8 +378,11 @@ pub struct Component {
     /// The server has ended its side of this connection, as the runtime's socket said
     /// before the input's end reached us ([`Component::handle_server_ended`]).
     server_ended: bool,
-    /// The input being handled ends this connection (see [`Component::handle_tokens`]).
-    input_ends: bool,
+    /// Items of an input are being handled: the stanzas the core sends meanwhile are held
+    /// until the input's end (see [`Component::handle_tokens`]).
+    handling_input: bool,
+    /// The stanzas held, in order.
+    held: Vec<Element>,
 }
 
 impl Component {
@@ -422,7 +425,8 @@ impl Component {
             handshake_stream_id: None,
             header_without_id: false,
             server_ended: false,
-            input_ends: false,
+            handling_input: false,
+            held: Vec::new(),
             config,
         };
         match component.config.auto_connect {
@@ -550,7 +554,6 @@ impl Component {
         self.last_input = now;
         self.header_without_id = false;
         self.server_ended = false;
-        self.input_ends = false;
         self.state = State::Opening(now + self.config.handshake_timeout);
     }
 
@@ -639,7 +642,8 @@ impl Component {
     /// controllers do later, go out on the next connection, after its handshake, each
     /// exactly once; so do the stanzas queued while disconnected, if this input completed
     /// the handshake. The server has ended the stream, or is about to be told it has
-    /// ended: it may not read what follows.
+    /// ended: it may not read what follows. (The core holds what it sends while it handles
+    /// an input, and writes it at the input's end if the connection goes on.)
     pub fn handle_tokens(&mut self, now: Instant, tokens: &mut Tokens) {
         self.drain_outbox(now);
         if !self.is_reading() {
@@ -650,11 +654,7 @@ impl Component {
         self.ping_deadline = None;
         let mut items = std::mem::take(&mut self.items);
         let result = self.builder.build(tokens, &mut items);
-        // Answers to what comes before the end wait (an item alone has nothing before it).
-        if result.is_err() || (items.len() > 1 && items.iter().any(ends_connection)) {
-            log::debug!(target: "exampple", "this input ends the connection: what its stanzas get as answers waits for the next one");
-            self.input_ends = true;
-        }
+        self.handling_input = true;
         let mut alive = true;
         for item in items.drain(..) {
             if alive {
@@ -662,12 +662,30 @@ impl Component {
             }
         }
         self.items = items;
-        if !alive {
-            return;
-        }
-        if let Err(error) = result {
+        if alive && let Err(error) = result {
             self.fail_stream(now, error.condition(), error.to_string(), &error);
         }
+        self.handling_input = false;
+        if !(self.held.is_empty() && self.queue.is_empty()) {
+            self.release_held(now);
+        }
+    }
+
+    /// The end of an input: what the core sent while handling it goes to this connection if
+    /// it goes on, after the stanzas kept while disconnected if the input completed the
+    /// handshake; else all of it waits for the next connection.
+    #[cold]
+    fn release_held(&mut self, now: Instant) {
+        if self.writes_stanzas() {
+            self.flush_queue(now);
+        } else if !self.held.is_empty() {
+            log::debug!(target: "exampple", "the input ended the connection: {} stanzas the core sent meanwhile wait for the next one", self.held.len());
+        }
+        let mut held = std::mem::take(&mut self.held);
+        for stanza in held.drain(..) {
+            self.deliver(now, stanza);
+        }
+        self.held = held;
     }
 
     /// Whether the connection is in a state where the server's input counts.
@@ -1034,13 +1052,22 @@ impl Component {
         self.state = State::Online;
         self.attempts = 0;
         self.outbox.connected.store(true, Ordering::Relaxed);
-        if !self.input_ends {
-            while let Some(stanza) = self.queue.pop_front() {
-                self.write_out(now, &stanza);
-            }
-            self.outbox.backlog.store(0, Ordering::Relaxed);
+        // During an input, at its end (`release_held`): the input may end the connection.
+        if !self.handling_input {
+            self.flush_queue(now);
         }
         self.events.push_back(Event::Online { stream_id });
+    }
+
+    /// Writes the stanzas kept while disconnected.
+    fn flush_queue(&mut self, now: Instant) {
+        if self.queue.is_empty() {
+            return;
+        }
+        while let Some(stanza) = self.queue.pop_front() {
+            self.write_out(now, &stanza);
+        }
+        self.outbox.backlog.store(0, Ordering::Relaxed);
     }
 
     fn keepalive(&mut self, now: Instant) {
@@ -1193,9 +1220,7 @@ impl Component {
     /// Whether a stanza sent now goes to this connection (otherwise to the queue kept for
     /// the next one): online or draining, and the server has not ended its side.
     fn writes_stanzas(&self) -> bool {
-        matches!(self.state, State::Online | State::Draining(_))
-            && !self.server_ended
-            && !self.input_ends
+        matches!(self.state, State::Online | State::Draining(_)) && !self.server_ended
     }
 
     /// Prepares a stanza and writes it, or queues it while offline.
@@ -1210,6 +1235,15 @@ impl Component {
         if stanza.has_ns(ns::CLIENT) {
             stanza = renamespace(stanza, ns::CLIENT, ns::COMPONENT);
         }
+        if self.handling_input {
+            self.held.push(stanza);
+        } else {
+            self.deliver(now, stanza);
+        }
+    }
+
+    /// Writes a prepared stanza, or queues it while offline.
+    fn deliver(&mut self, now: Instant, stanza: Element) {
         if self.writes_stanzas() {
             self.write_out(now, &stanza);
         } else if matches!(self.state, State::Failed | State::Closed) {
@@ -1656,18 +1690,6 @@ fn top_level(el: &Element) -> TopLevel {
         }
     } else {
         TopLevel::Unsupported
-    }
-}
-
-/// Whether `item` ends the connection when it comes once the component is online (in the
-/// states before, no stanza is answered: it does not matter there).
-fn ends_connection(item: &StreamItem) -> bool {
-    match item {
-        StreamItem::Close => true,
-        StreamItem::Element(el) => {
-            matches!(top_level(el), TopLevel::StreamError | TopLevel::Unsupported)
-        }
-        StreamItem::Header(_) => false,
     }
 }
 
