@@ -1312,3 +1312,38 @@ fn every_end_in_the_input_keeps_the_answers_before_it_for_the_next_connection() 
         );
     }
 }
+
+/// The handshake's answer counts only in the component namespace: a `<handshake/>` in
+/// another one is an element before the handshake completed.
+#[test]
+fn a_handshake_in_a_foreign_namespace_does_not_open_the_stream() {
+    let now = Instant::now();
+    let mut c = Component::new(config(), Router::new(), now).unwrap();
+    c.connect(now);
+    c.handle_connected(now);
+    c.handle_input(now, SERVER_HEADER.as_bytes());
+    transmit(&mut c);
+    c.handle_input(now, b"<handshake xmlns='urn:foo'/>");
+    assert!(!c.is_online());
+    assert_eq!(
+        transmit(&mut c),
+        "<stream:error><not-authorized xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error></stream:stream>"
+    );
+    let evs = events(&mut c);
+    assert!(
+        matches!(
+            evs.as_slice(),
+            [
+                Event::Connect { .. },
+                Event::Disconnected {
+                    reason: Disconnect::BadInput {
+                        condition: "not-authorized",
+                        ..
+                    },
+                    ..
+                }
+            ]
+        ),
+        "{evs:?}"
+    );
+}
