@@ -617,8 +617,8 @@ fn hostile_users(session: &mut RawSession) {
         format!("<iq type='get' from='a@b/c' to='{d}'><ping xmlns='urn:xmpp:ping'/></iq>"),
         // An unrouted namespace.
         format!("<iq type='set' id='unrouted' from='a@b/c' to='{d}'><q xmlns='urn:unknown'/></iq>"),
-        // Results and errors nobody asked for, unknown message and presence types,
-        // message errors: never answered.
+        // Results and errors nobody asked for, an unknown message type, message errors:
+        // never answered. An unknown presence type: bad-request.
         format!("<iq type='result' id='stray-result' from='a@b/c' to='{d}'/>"),
         format!(
             "<iq type='error' id='stray-error' from='a@b/c' to='{d}'><error type='cancel'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>"
@@ -629,9 +629,9 @@ fn hostile_users(session: &mut RawSession) {
         format!("<message type='error' id='msg-error' from='a@b/c' to='{d}'/>"),
         format!("<presence type='dance' id='pres-dance' from='a@b/c' to='{d}'/>"),
         format!("<message id='msg-badfrom' from='a@b@c' to='{d}'><body>x</body></message>"),
-        // Not stanzas at all: ignored.
-        "<handshake/><foo xmlns='urn:foo' id='foo'/><message xmlns='urn:foo' id='foo-message'/>"
-            .to_string(),
+        // Not a stanza, but the component stream's own: ignored. (Elements in other
+        // namespaces end the stream: `refuses_foreign_elements_under_the_stream`.)
+        "<handshake/>".to_string(),
         // Still serving.
         format!(
             "<iq type='get' id='last' from='a@b/c' to='{d}'><ping xmlns='urn:xmpp:ping'/></iq>"
@@ -651,6 +651,7 @@ fn hostile_users(session: &mut RawSession) {
         ("noto", "iq/result", ""),
         ("", "iq/error", "bad-request"),
         ("unrouted", "iq/error", "service-unavailable"),
+        ("pres-dance", "presence/error", "bad-request"),
         ("last", "iq/result", ""),
     ]
     .into_iter()
@@ -726,4 +727,74 @@ fn std_survives_a_hostile_server() {
 #[test]
 fn std_bounded_memory_against_a_deaf_flooding_server() {
     hostile_server(Which::Std, |c| matches!(c.feed, Feed::DeafAndFlooding));
+}
+
+/// A server that sends `bytes` when online and then nothing: the component answers with
+/// the stream error `condition`, closes the stream and hangs up within a second, then
+/// connects again and serves.
+fn refused_at_once(which: Which, bytes: &[u8], condition: &str) {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let _ = env_logger::builder().is_test(true).try_init();
+    let server = FakeServer::new();
+    let (join, shutdown, _sender) = start(&which, config(server.port()));
+    let ping = |id: &str| {
+        format!(
+            "<iq type='get' id='{id}' from='a@b/c' to='{DOMAIN}'><ping xmlns='urn:xmpp:ping'/></iq>"
+        )
+    };
+    let mut session = server.accept_raw(CASE_TIME).expect("a connection");
+    session.handshake(CASE_TIME);
+    // Online: a ping is answered.
+    session.write(ping("before").as_bytes()).unwrap();
+    let answer = session.receive(CASE_TIME).expect("the ping's answer");
+    assert_eq!(answer.attr("id"), Some("before"));
+
+    let sent = Instant::now();
+    session.write(bytes).unwrap();
+    let end = session.wait_end(Duration::from_secs(1), || {});
+    let elapsed = sent.elapsed();
+    assert_eq!(end.condition.as_deref(), Some(condition), "{end:?}");
+    assert!(end.stream_closed && end.socket_closed, "{end:?}");
+    assert!(elapsed < Duration::from_secs(1), "{elapsed:?}");
+    drop(session);
+
+    // It comes back by itself, and serves.
+    let mut next = server
+        .accept_raw(CASE_TIME)
+        .expect("a second connection after the stream error");
+    next.handshake(CASE_TIME);
+    next.write(ping("after").as_bytes()).unwrap();
+    let answer = next.receive(CASE_TIME).expect("the ping's answer");
+    assert_eq!(answer.attr("id"), Some("after"));
+
+    shutdown(Duration::from_secs(1));
+    let _ = next.wait_end(Duration::from_millis(200), || {});
+    let _ = next.write(b"</stream:stream>");
+    assert_eq!(join.join().expect("the runtime did not panic"), Ok(()));
+}
+
+/// Text between stanzas, then silence: refused when it comes, not when a `<` that never
+/// comes would end the text.
+#[test]
+fn smol_refuses_text_between_stanzas_at_once() {
+    refused_at_once(Which::Smol, b"\n hello", "bad-format");
+}
+
+#[test]
+fn std_refuses_text_between_stanzas_at_once() {
+    refused_at_once(Which::Std, b"\n hello", "bad-format");
+}
+
+/// An iq in a foreign namespace directly under the stream is not routed as an iq.
+#[test]
+fn refuses_foreign_elements_under_the_stream() {
+    let iq = format!(
+        "<iq xmlns='urn:foo' type='get' id='foreign' from='a@b/c' to='{DOMAIN}'><ping xmlns='urn:xmpp:ping'/></iq>"
+    );
+    refused_at_once(Which::Smol, iq.as_bytes(), "unsupported-stanza-type");
+    refused_at_once(
+        Which::Std,
+        b"<foo xmlns='urn:bar'/>",
+        "unsupported-stanza-type",
+    );
 }

@@ -379,6 +379,11 @@ pub struct Component {
     /// The server has ended its side of this connection, as the runtime's socket said
     /// before the input's end reached us ([`Component::handle_server_ended`]).
     server_ended: bool,
+    /// Items of an input are being handled: the stanzas the core sends meanwhile are held
+    /// until the input's end (see [`Component::handle_tokens`]).
+    handling_input: bool,
+    /// The stanzas held, in order.
+    held: Vec<Element>,
 }
 
 impl Component {
@@ -421,6 +426,8 @@ impl Component {
             handshake_stream_id: None,
             header_without_id: false,
             server_ended: false,
+            handling_input: false,
+            held: Vec::new(),
             config,
         };
         match component.config.auto_connect {
@@ -603,7 +610,8 @@ impl Component {
         }
     }
 
-    /// Bytes from the server, in any chunking.
+    /// Bytes from the server, in any chunking. (Answers to stanzas in input that also ends
+    /// the connection: see [`Component::handle_tokens`].)
     pub fn handle_input(&mut self, now: Instant, bytes: &[u8]) {
         if !self.is_reading() {
             self.drain_outbox(now);
@@ -628,6 +636,15 @@ impl Component {
     /// What a [`Component::stream_lexer`] made of the server's bytes: the same as handing
     /// those bytes to [`Component::handle_input`]. `tokens` is left spent: give it back to
     /// the lexer's thread, which drops and refills it (see [`Tokens`]).
+    ///
+    /// When the input ends the connection (the server's stream error or close, or input
+    /// the component refuses with a stream error of its own), the answers to the stanzas
+    /// before that end in the same input, whether the core makes them at once (errors) or
+    /// controllers do later, go out on the next connection, after its handshake, each
+    /// exactly once; so do the stanzas queued while disconnected, if this input completed
+    /// the handshake. The server has ended the stream, or is about to be told it has
+    /// ended: it may not read what follows. (The core holds what it sends while it handles
+    /// an input, and writes it at the input's end if the connection goes on.)
     pub fn handle_tokens(&mut self, now: Instant, tokens: &mut Tokens) {
         self.drain_outbox(now);
         if !self.is_reading() {
@@ -638,6 +655,7 @@ impl Component {
         self.ping_deadline = None;
         let mut items = std::mem::take(&mut self.items);
         let result = self.builder.build(tokens, &mut items);
+        self.handling_input = true;
         let mut alive = true;
         for item in items.drain(..) {
             if alive {
@@ -645,12 +663,31 @@ impl Component {
             }
         }
         self.items = items;
-        if !alive {
-            return;
-        }
-        if let Err(error) = result {
+        if alive && let Err(error) = result {
             self.fail_stream(now, error.condition(), error.to_string(), &error);
         }
+        self.handling_input = false;
+        if !(self.held.is_empty() && self.queue.is_empty()) {
+            self.release_held(now);
+        }
+    }
+
+    /// The end of an input: what the core sent while handling it goes to this connection if
+    /// it goes on, after the stanzas kept while disconnected if the input completed the
+    /// handshake; else all of it waits for the next connection.
+    #[cold]
+    fn release_held(&mut self, now: Instant) {
+        if self.writes_stanzas() {
+            self.flush_queue(now);
+        } else if !self.held.is_empty() {
+            log::debug!(target: "exampple", "the input ended the connection: {} stanzas the core sent meanwhile wait for the next one", self.held.len());
+        }
+        let mut held = std::mem::take(&mut self.held);
+        for stanza in held.drain(..) {
+            // An unwritable one has been logged; the core's own stanzas answer no request.
+            let _ = self.deliver(now, stanza);
+        }
+        self.held = held;
     }
 
     /// Whether the connection is in a state where the server's input counts.
@@ -901,7 +938,9 @@ impl Component {
                 self.state = State::Handshaking(deadline);
                 true
             }
-            (State::Handshaking(_), StreamItem::Element(el)) if el.name() == "handshake" => {
+            (State::Handshaking(_), StreamItem::Element(el))
+                if el.name() == "handshake" && el.has_ns(ns::COMPONENT) =>
+            {
                 self.go_online(now);
                 true
             }
@@ -942,19 +981,29 @@ impl Component {
                 self.disconnect(now, Disconnect::ServerClosed);
                 false
             }
-            (State::Online | State::Draining(_), StreamItem::Element(el)) => {
-                if el.name() == "error" && el.ns() == ns::STREAM {
+            (State::Online | State::Draining(_), StreamItem::Element(el)) => match top_level(&el) {
+                TopLevel::Stanza(kind) => {
+                    self.on_stanza(now, kind, el);
+                    true
+                }
+                TopLevel::Ignored(what) => {
+                    log::debug!(target: "exampple", "ignored {what} from the server");
+                    true
+                }
+                TopLevel::StreamError => {
                     let error = StreamError::from_element(&el);
                     if PERMANENT_CONDITIONS.contains(&error.condition.as_str()) {
                         self.fail(ComponentError::Rejected(error));
                     } else {
                         self.disconnect(now, Disconnect::StreamError(error));
                     }
-                    return false;
+                    false
                 }
-                self.on_stanza(now, el);
-                true
-            }
+                TopLevel::Unsupported => {
+                    self.refuse_top_level(now, &el);
+                    false
+                }
+            },
             (State::Online | State::Draining(_), StreamItem::Close) => {
                 self.transmit.extend_from_slice(b"</stream:stream>");
                 self.disconnect(now, Disconnect::ServerClosed);
@@ -980,18 +1029,48 @@ impl Component {
         }
     }
 
+    /// An element directly under the stream that is neither a stanza nor the stream's own
+    /// ([`TopLevel::Unsupported`]): RFC 6120 §4.9.3.25 ends the stream with
+    /// unsupported-stanza-type.
+    fn refuse_top_level(&mut self, now: Instant, el: &Element) {
+        let condition = "unsupported-stanza-type";
+        self.write_stream_error(condition);
+        self.disconnect(
+            now,
+            Disconnect::BadInput {
+                condition,
+                reason: format!(
+                    "<{}/> in namespace {:?} directly under the stream",
+                    el.name(),
+                    el.ns()
+                ),
+            },
+        );
+    }
+
     fn go_online(&mut self, now: Instant) {
         let stream_id = self.handshake_stream_id.take().unwrap_or_default();
         log::info!(target: "exampple", "online as {} (stream {stream_id})", self.config.domain);
         self.state = State::Online;
         self.attempts = 0;
         self.outbox.connected.store(true, Ordering::Relaxed);
+        // During an input, at its end (`release_held`): the input may end the connection.
+        if !self.handling_input {
+            self.flush_queue(now);
+        }
+        self.events.push_back(Event::Online { stream_id });
+    }
+
+    /// Writes the stanzas kept while disconnected.
+    fn flush_queue(&mut self, now: Instant) {
+        if self.queue.is_empty() {
+            return;
+        }
         while let Some(stanza) = self.queue.pop_front() {
             // Checked when queued.
             let _ = self.write_out(now, &stanza);
         }
         self.outbox.backlog.store(0, Ordering::Relaxed);
-        self.events.push_back(Event::Online { stream_id });
     }
 
     fn keepalive(&mut self, now: Instant) {
@@ -1178,6 +1257,18 @@ impl Component {
         if stanza.has_ns(ns::CLIENT) {
             stanza = renamespace(stanza, ns::CLIENT, ns::COMPONENT);
         }
+        if self.handling_input {
+            // Only the core's own stanzas come here during an input (controllers' answers
+            // are drained before it); `release_held` writes or queues them.
+            self.held.push(stanza);
+            return Ok(());
+        }
+        self.deliver(now, stanza)
+    }
+
+    /// Writes a prepared stanza, or queues it while offline, telling whether XML can carry
+    /// it (an error is logged, and nothing written or queued).
+    fn deliver(&mut self, now: Instant, stanza: Element) -> Result<(), WriteError> {
         if self.writes_stanzas() {
             return self.write_out(now, &stanza);
         }
@@ -1295,14 +1386,11 @@ impl Component {
         self.send_stanza(now, reply);
     }
 
-    fn on_stanza(&mut self, now: Instant, mut stanza: Element) {
+    /// A stanza of `kind` from the server (in the component namespace).
+    fn on_stanza(&mut self, now: Instant, kind: StanzaKind, mut stanza: Element) {
         if log::log_enabled!(target: "exampple::wire", log::Level::Trace) {
             log::trace!(target: "exampple::wire", "received packet: {}", xml::to_string(&stanza));
         }
-        let Some(kind) = StanzaKind::from_name(stanza.name()) else {
-            log::debug!(target: "exampple", "ignored a <{}/> that is not a stanza", stanza.name());
-            return;
-        };
         if self.config.trimmed {
             xml::trim(&mut stanza);
         }
@@ -1367,8 +1455,13 @@ impl Component {
                 }
                 return;
             }
+            // RFC 6120 §8.3.3.1: a type the receiver does not know is a bad request. (A
+            // message of unknown type is `normal`, RFC 6121 §5.2.2: above.)
             (StanzaKind::Presence, None) => {
-                log::debug!(target: "exampple", "dropped a presence of unknown type {type_attr:?}");
+                log::debug!(target: "exampple", "refused a presence of unknown type {:?} from {:?} with bad-request", type_attr.unwrap_or(""), head.from.unwrap_or(""));
+                let error = StanzaError::new(Condition::BadRequest)
+                    .with_text("en", "invalid presence type");
+                self.answer_error(now, &stanza, envelope.as_ref(), &error);
                 return;
             }
         };
@@ -1638,6 +1731,42 @@ fn answers(request: &Element, stanza: &Element) -> bool {
 /// Whether `stanza` is an iq result or error.
 fn is_iq_answer(stanza: &Element) -> bool {
     stanza.name() == "iq" && matches!(stanza.attr("type"), Some("result" | "error"))
+}
+
+/// What an element directly under the stream is, once the component is online.
+enum TopLevel {
+    /// A stanza: an iq, message or presence in `jabber:component:accept`, where XEP-0114
+    /// puts them.
+    Stanza(StanzaKind),
+    /// Nothing to act on (a `<handshake/>` after the handshake, `<stream:features/>`).
+    Ignored(&'static str),
+    /// The server's `<stream:error/>`.
+    StreamError,
+    /// Anything else, stanzas in `jabber:client` or `jabber:server` included: a component
+    /// stream carries neither (the stanzas a server delegates in them, XEP-0355, sit inside
+    /// their envelope, not directly under the stream).
+    Unsupported,
+}
+
+fn top_level(el: &Element) -> TopLevel {
+    // `has_ns` compares in place (`ns()` allocates): stanzas are the usual case.
+    if el.has_ns(ns::COMPONENT) {
+        match StanzaKind::from_name(el.name()) {
+            Some(kind) => TopLevel::Stanza(kind),
+            None if el.name() == "handshake" => {
+                TopLevel::Ignored("a <handshake/> after the handshake")
+            }
+            None => TopLevel::Unsupported,
+        }
+    } else if el.has_ns(ns::STREAM) {
+        match el.name() {
+            "error" => TopLevel::StreamError,
+            "features" => TopLevel::Ignored("<stream:features/>"),
+            _ => TopLevel::Unsupported,
+        }
+    } else {
+        TopLevel::Unsupported
+    }
 }
 
 /// Moves an element (and its descendants) from namespace `from` to `to`.

@@ -88,7 +88,8 @@ fn request() -> impl Strategy<Value = String> {
         Just(Some(format!("room@{DOMAIN}/nick"))),
         Just(None),
     ];
-    let namespace = prop_oneof![Just(""), Just(" xmlns='jabber:client'")];
+    // The stream's namespace, given or not (a stanza in another one ends the stream).
+    let namespace = prop_oneof![Just(""), Just(" xmlns='jabber:component:accept'")];
     let payload = prop_oneof![
         Just("<q xmlns='urn:answer:q'/>"),
         Just("<q xmlns='urn:answer:q' a='&amp;&apos;'><x>t&lt;&#13;</x><y xmlns='urn:y'/></q>"),

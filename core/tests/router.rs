@@ -238,9 +238,16 @@ fn hostile_stanzas_get_rfc_answers() {
         b"<iq type='get' id='5' from='a@b@c' to='test.example.com'><q xmlns='urn:q'/></iq>",
     );
     assert!(xml::to_string(&c.stanza_receive(T).unwrap()).contains("jid-malformed"));
-    // A result nobody asked for, a message of unknown presence type: no answer.
-    c.component_received_raw(b"<iq type='result' id='6' from='a@x/r' to='test.example.com'/>");
+    // A presence of unknown type: bad-request.
     c.component_received_raw(b"<presence type='dance' from='a@x/r' to='test.example.com'/>");
+    let reply = c.stanza_receive(T).unwrap();
+    assert_eq!(
+        (reply.name(), reply.attr("type")),
+        ("presence", Some("error"))
+    );
+    assert!(xml::to_string(&reply).contains("bad-request"));
+    // A result nobody asked for: no answer.
+    c.component_received_raw(b"<iq type='result' id='6' from='a@x/r' to='test.example.com'/>");
     c.assert_nothing_sent(Duration::from_millis(100));
     // And it keeps serving.
     c.component_received(iq("get", "urn:q"));

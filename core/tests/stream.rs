@@ -903,3 +903,447 @@ proptest! {
         let _ = c.poll_transmit();
     }
 }
+
+/// The stream error the component sends for text between stanzas, and its close.
+const BAD_FORMAT: &str = "<stream:error><bad-format xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error></stream:stream>";
+
+/// A component connected with `router` that gets the server's opening, then `chunks`, one
+/// by one, the way `how` says: through `handle_input` (0), through a lexer of its own and
+/// `handle_tokens` (1), or through a shared lexer whose reader side tokenises (3) or not
+/// (2). Returns it, online or past that, and what it wrote after each chunk.
+fn fed_one_by_one(router: Router, chunks: &[&[u8]], how: usize) -> (Component, Vec<String>) {
+    use exampple_core::parser::{Next, SharedLexer, Tokens};
+    let now = Instant::now();
+    let mut c = Component::new(config(), router, now).unwrap();
+    c.connect(now);
+    c.handle_connected(now);
+    let mut lexer = c.stream_lexer();
+    let shared = SharedLexer::new(c.stream_lexer(), || {});
+    let (mut scratch, mut reader_scratch) = (Vec::new(), Vec::new());
+    let mut feed = |c: &mut Component, chunk: &[u8]| match how {
+        0 => c.handle_input(now, chunk),
+        1 => {
+            let mut tokens = Tokens::default();
+            lexer.lex(chunk, &mut tokens);
+            c.handle_tokens(now, &mut tokens);
+        }
+        _ => {
+            assert!(shared.feed(chunk));
+            if how == 3 {
+                shared.lex_pending(&mut reader_scratch);
+            }
+            while let Next::Tokens(mut tokens) = shared.next(&mut scratch) {
+                c.handle_tokens(now, &mut tokens);
+                shared.give_back(tokens);
+            }
+        }
+    };
+    feed(&mut c, SERVER_HEADER.as_bytes());
+    feed(&mut c, b"<handshake/>");
+    transmit(&mut c);
+    assert!(matches!(
+        events(&mut c).as_slice(),
+        [Event::Connect { .. }, Event::Online { .. }]
+    ));
+    let written = chunks
+        .iter()
+        .map(|chunk| {
+            feed(&mut c, chunk);
+            transmit(&mut c)
+        })
+        .collect();
+    (c, written)
+}
+
+/// A server that sends text after the header (or between stanzas) and nothing more: the
+/// component answers with bad-format and closes at once, then reconnects, whichever way
+/// its input is tokenised and however the text is cut.
+#[test]
+fn text_between_stanzas_ends_the_stream_at_once() {
+    let now = Instant::now();
+    for how in 0..4 {
+        for chunks in [
+            &[&b"hello"[..]][..],
+            &[b"\n", b" \t", b"h", b"ello"],
+            &[b"  he", b"llo"],
+        ] {
+            let (mut c, written) = fed_one_by_one(Router::new(), chunks, how);
+            // Nothing for the whitespace; the error with the text's first character.
+            let at = chunks
+                .iter()
+                .position(|c| c.iter().any(|b| !b.is_ascii_whitespace()))
+                .unwrap();
+            let mut expected = vec![String::new(); chunks.len()];
+            expected[at] = BAD_FORMAT.to_string();
+            assert_eq!(written, expected, "{chunks:?}, way {how}");
+            let (reason, reconnect_at) = disconnected(&mut c);
+            assert!(
+                matches!(&reason, Disconnect::BadInput { condition: "bad-format", reason } if reason == "text outside of a stanza"),
+                "{reason:?}"
+            );
+            c.handle_closed(now, "eof");
+            assert!(events(&mut c).is_empty());
+            c.handle_timeout(reconnect_at);
+            assert!(matches!(events(&mut c).as_slice(), [Event::Connect { .. }]));
+        }
+    }
+}
+
+/// Whitespace keepalives between stanzas, in any cut, are still accepted, and stanzas
+/// around them answered.
+#[test]
+fn whitespace_keepalives_between_stanzas_are_accepted() {
+    fn ping(
+        conn: exampple_core::Conn,
+        _: Vec<exampple_core::Element>,
+    ) -> Result<(), exampple_core::StanzaError> {
+        conn.iq_resp([]).send()?;
+        Ok(())
+    }
+    let now = Instant::now();
+    let request = |id: &str| {
+        format!(
+            "<iq type='get' id='{id}' from='u@localhost/r' to='component.localhost'><ping xmlns='urn:xmpp:ping'/></iq>"
+        )
+    };
+    let (p1, p2) = (request("p1"), request("p2"));
+    for how in 0..4 {
+        let chunks: [&[u8]; 7] = [
+            b"\n",
+            b" ",
+            p1.as_bytes(),
+            b" \r\n\t ",
+            &p2.as_bytes()[..5],
+            &p2.as_bytes()[5..],
+            b"\n\n",
+        ];
+        let router = Router::new().iq("urn:xmpp", |ns| ns.get("ping", ping));
+        let (mut c, _) = fed_one_by_one(router, &chunks, how);
+        while let Some(event) = c.poll_event() {
+            match event {
+                Event::Dispatch(dispatch) => dispatch.run(),
+                other => panic!("way {how}: {other:?}"),
+            }
+        }
+        c.handle_outbox(now);
+        assert_eq!(
+            transmit(&mut c),
+            "<iq from='component.localhost' id='p1' to='u@localhost/r' type='result'/>\
+             <iq from='component.localhost' id='p2' to='u@localhost/r' type='result'/>",
+            "way {how}"
+        );
+        assert!(c.is_online());
+    }
+}
+
+/// A router answering pings, and delegated pings (XEP-0355) in their envelope.
+fn ping_router() -> Router {
+    fn ping(
+        conn: exampple_core::Conn,
+        _: Vec<exampple_core::Element>,
+    ) -> Result<(), exampple_core::StanzaError> {
+        conn.iq_resp([]).send()?;
+        Ok(())
+    }
+    Router::new()
+        .envelope("urn:xmpp:delegation:2")
+        .iq("urn:xmpp", |ns| ns.get("ping", ping))
+}
+
+/// Gives `input` to an online component with the ping router, runs what it dispatches,
+/// and returns what it wrote and whether it is still online.
+fn answer_to(input: &str) -> (String, Vec<Event>) {
+    let now = Instant::now();
+    let mut c = online(config(), ping_router(), now);
+    c.handle_input(now, input.as_bytes());
+    let mut rest = Vec::new();
+    while let Some(event) = c.poll_event() {
+        match event {
+            Event::Dispatch(dispatch) => dispatch.run(),
+            other => rest.push(other),
+        }
+    }
+    c.handle_outbox(now);
+    (transmit(&mut c), rest)
+}
+
+/// What may stand directly under a component stream: stanzas in `jabber:component:accept`
+/// (its default namespace, declared again or bound to a prefix), and the stream's own
+/// elements. Anything else, stanzas in `jabber:client` or `jabber:server` included, ends
+/// the stream with unsupported-stanza-type (RFC 6120 §4.9.3.25), and what follows it in the
+/// same read is not routed.
+#[test]
+fn only_component_stanzas_and_stream_elements_stand_under_the_stream() {
+    let ping = |attrs: &str| {
+        format!(
+            "<iq{attrs} type='get' id='p' from='u@localhost/r' to='component.localhost'><ping xmlns='urn:xmpp:ping'/></iq>"
+        )
+    };
+    let answer = "<iq from='component.localhost' id='p' to='u@localhost/r' type='result'/>";
+    for (input, written) in [
+        (ping(""), answer.to_string()),
+        (ping(" xmlns='jabber:component:accept'"), answer.to_string()),
+        (
+            ping(" xmlns:c='jabber:component:accept'")
+                .replace("<iq", "<c:iq")
+                .replace("</iq>", "</c:iq>"),
+            answer.to_string(),
+        ),
+        // Nothing to act on, nothing to refuse.
+        (format!("<stream:features/>{}", ping("")), answer.to_string()),
+        (format!("<handshake/>{}", ping("")), answer.to_string()),
+        // A request a server delegates: in jabber:client, inside its envelope.
+        (
+            "<iq type='set' id='OUTER' from='localhost' to='component.localhost'>\
+             <delegation xmlns='urn:xmpp:delegation:2'><forwarded xmlns='urn:xmpp:forward:0'>\
+             <iq xmlns='jabber:client' type='get' id='INNER' from='alice@localhost/d' to='localhost'>\
+             <ping xmlns='urn:xmpp:ping'/></iq></forwarded></delegation></iq>"
+                .to_string(),
+            "<iq from='component.localhost' id='OUTER' to='localhost' type='result'>\
+             <delegation xmlns='urn:xmpp:delegation:2'><forwarded xmlns='urn:xmpp:forward:0'>\
+             <iq xmlns='jabber:client' from='localhost' id='INNER' to='alice@localhost/d' type='result'/>\
+             </forwarded></delegation></iq>"
+                .to_string(),
+        ),
+    ] {
+        let (out, events) = answer_to(&input);
+        assert_eq!(out, written, "{input}");
+        assert!(events.is_empty(), "{input}: {events:?}");
+    }
+    let refused = "<stream:error><unsupported-stanza-type xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error></stream:stream>";
+    for (input, reason) in [
+        (
+            ping(" xmlns='urn:foo'"),
+            "<iq/> in namespace \"urn:foo\" directly under the stream",
+        ),
+        (
+            "<foo xmlns='urn:bar'/>".to_string(),
+            "<foo/> in namespace \"urn:bar\" directly under the stream",
+        ),
+        (
+            ping(" xmlns='jabber:client'"),
+            "<iq/> in namespace \"jabber:client\" directly under the stream",
+        ),
+        (
+            "<message xmlns='jabber:server' from='a@localhost' to='component.localhost'><body>x</body></message>".to_string(),
+            "<message/> in namespace \"jabber:server\" directly under the stream",
+        ),
+        (
+            "<foo/>".to_string(),
+            "<foo/> in namespace \"jabber:component:accept\" directly under the stream",
+        ),
+        (
+            "<stream:iq/>".to_string(),
+            "<iq/> in namespace \"http://etherx.jabber.org/streams\" directly under the stream",
+        ),
+        (
+            "<iq xmlns=''/>".to_string(),
+            "<iq/> in namespace \"\" directly under the stream",
+        ),
+    ] {
+        // The refused element first, then a ping that must not be routed.
+        let (out, events) = answer_to(&format!("{input}{}", ping("")));
+        assert_eq!(out, refused, "{input}");
+        assert!(
+            matches!(events.as_slice(), [Event::Disconnected { reason: Disconnect::BadInput { condition: "unsupported-stanza-type", reason: r }, .. }] if r == reason),
+            "{input}: {events:?}"
+        );
+    }
+}
+
+/// A presence of a type RFC 6121 does not define is answered with bad-request (RFC 6120
+/// §8.3.3.1), not dropped, and the stream goes on; known types and presence errors are
+/// never answered so.
+#[test]
+fn a_presence_of_unknown_type_gets_bad_request() {
+    let (out, events) = answer_to(
+        "<presence type='bogus' id='pb' from='u@localhost/r' to='component.localhost'><status>x</status></presence>",
+    );
+    assert_eq!(
+        out,
+        "<presence from='component.localhost' id='pb' to='u@localhost/r' type='error'><status>x</status>\
+         <error type='modify'><bad-request xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>\
+         <text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas' xml:lang='en'>invalid presence type</text></error></presence>"
+    );
+    assert!(events.is_empty(), "{events:?}");
+    for kind in [
+        "",
+        " type='unavailable'",
+        " type='subscribe'",
+        " type='error'",
+    ] {
+        let (out, events) = answer_to(&format!(
+            "<presence{kind} id='pk' from='u@localhost/r' to='component.localhost'/>"
+        ));
+        assert_eq!(out, "", "{kind}");
+        assert!(events.is_empty(), "{kind}: {events:?}");
+    }
+}
+
+/// Stanzas in the same input as the server's stream error: the server has ended the
+/// stream and may not read what follows, so their answers, the core's own (an error) as
+/// well as a controller's, go out on the next connection after its handshake, each once.
+#[test]
+fn answers_to_stanzas_before_a_stream_error_go_out_once_on_the_next_connection() {
+    let now = Instant::now();
+    let mut c = online(config(), ping_router(), now);
+    c.handle_input(
+        now,
+        b"<iq type='get' id='a1' from='u@localhost/r' to='component.localhost'><ping xmlns='urn:xmpp:ping'/></iq>\
+          <iq type='set' id='u1' from='u@localhost/r' to='component.localhost'><q xmlns='urn:unrouted'/></iq>\
+          <stream:error><system-shutdown xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error></stream:stream>",
+    );
+    let mut reconnect_at = None;
+    while let Some(event) = c.poll_event() {
+        match event {
+            Event::Dispatch(dispatch) => dispatch.run(),
+            Event::Disconnected {
+                reason: Disconnect::StreamError(e),
+                reconnect_at: at,
+            } if e.condition == "system-shutdown" => reconnect_at = Some(at),
+            other => panic!("{other:?}"),
+        }
+    }
+    c.handle_outbox(now);
+    assert_eq!(transmit(&mut c), "", "nothing for the ended connection");
+    assert_eq!(c.queued(), 2);
+    c.handle_closed(now, "eof");
+    let reconnect_at = reconnect_at.expect("a disconnection");
+
+    c.handle_timeout(reconnect_at);
+    assert!(matches!(events(&mut c).as_slice(), [Event::Connect { .. }]));
+    c.handle_connected(reconnect_at);
+    c.handle_input(reconnect_at, SERVER_HEADER.as_bytes());
+    transmit(&mut c);
+    c.handle_input(reconnect_at, b"<handshake/>");
+    c.handle_outbox(reconnect_at);
+    c.handle_timeout(reconnect_at);
+    assert_eq!(
+        transmit(&mut c),
+        "<iq from='component.localhost' id='u1' to='u@localhost/r' type='error'><q xmlns='urn:unrouted'/>\
+         <error type='cancel'><service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>\
+         <iq from='component.localhost' id='a1' to='u@localhost/r' type='result'/>"
+    );
+    assert_eq!(c.queued(), 0);
+    assert!(matches!(events(&mut c).as_slice(), [Event::Online { .. }]));
+    // Nothing more, ever.
+    c.handle_outbox(reconnect_at);
+    assert_eq!(transmit(&mut c), "");
+}
+
+/// The same when the input completes the handshake: the stanzas queued while
+/// disconnected stay queued for the connection after, instead of going to this one.
+#[test]
+fn a_handshake_and_a_stream_error_in_one_input_keep_the_queue() {
+    let now = Instant::now();
+    let mut c = Component::new(config(), ping_router(), now).unwrap();
+    c.sender()
+        .send(xml!("<message to='a@localhost' id='q1'/>"))
+        .unwrap();
+    c.connect(now);
+    c.handle_connected(now);
+    c.handle_input(now, SERVER_HEADER.as_bytes());
+    transmit(&mut c);
+    c.handle_input(
+        now,
+        b"<handshake/><stream:error><conflict xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>",
+    );
+    assert_eq!(transmit(&mut c), "");
+    assert_eq!(c.queued(), 1);
+    let (reason, reconnect_at) = match events(&mut c).as_slice() {
+        [
+            Event::Connect { .. },
+            Event::Online { .. },
+            Event::Disconnected {
+                reason,
+                reconnect_at,
+            },
+        ] => (reason.clone(), *reconnect_at),
+        other => panic!("{other:?}"),
+    };
+    assert!(matches!(reason, Disconnect::StreamError(_)), "{reason:?}");
+    c.handle_timeout(reconnect_at);
+    events(&mut c);
+    c.handle_connected(reconnect_at);
+    c.handle_input(reconnect_at, SERVER_HEADER.as_bytes());
+    transmit(&mut c);
+    c.handle_input(reconnect_at, b"<handshake/>");
+    assert_eq!(transmit(&mut c), "<message id='q1' to='a@localhost'/>");
+}
+
+/// Whatever ends the connection in the input, the answers to the stanzas before it come
+/// after the connection's last bytes: on the next connection, once.
+#[test]
+fn every_end_in_the_input_keeps_the_answers_before_it_for_the_next_connection() {
+    let refusal = |condition: &str| {
+        format!(
+            "<stream:error><{condition} xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error></stream:stream>"
+        )
+    };
+    for (end, last_bytes) in [
+        (
+            "<stream:error><conflict xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>",
+            String::new(),
+        ),
+        ("</stream:stream>", "</stream:stream>".to_string()),
+        ("<foo xmlns='urn:bar'/>", refusal("unsupported-stanza-type")),
+        ("<iq></message>", refusal("not-well-formed")),
+        ("stray", refusal("bad-format")),
+    ] {
+        let now = Instant::now();
+        let mut c = online(config(), ping_router(), now);
+        c.handle_input(
+            now,
+            format!("<iq type='set' id='u1' from='u@localhost/r' to='component.localhost'><q xmlns='urn:unrouted'/></iq>{end}").as_bytes(),
+        );
+        assert_eq!(transmit(&mut c), last_bytes, "{end}");
+        let (_, reconnect_at) = disconnected(&mut c);
+        c.handle_timeout(reconnect_at);
+        events(&mut c);
+        c.handle_connected(reconnect_at);
+        c.handle_input(reconnect_at, SERVER_HEADER.as_bytes());
+        transmit(&mut c);
+        c.handle_input(reconnect_at, b"<handshake/>");
+        assert_eq!(
+            transmit(&mut c),
+            "<iq from='component.localhost' id='u1' to='u@localhost/r' type='error'><q xmlns='urn:unrouted'/>\
+             <error type='cancel'><service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>",
+            "{end}"
+        );
+    }
+}
+
+/// The handshake's answer counts only in the component namespace: a `<handshake/>` in
+/// another one is an element before the handshake completed.
+#[test]
+fn a_handshake_in_a_foreign_namespace_does_not_open_the_stream() {
+    let now = Instant::now();
+    let mut c = Component::new(config(), Router::new(), now).unwrap();
+    c.connect(now);
+    c.handle_connected(now);
+    c.handle_input(now, SERVER_HEADER.as_bytes());
+    transmit(&mut c);
+    c.handle_input(now, b"<handshake xmlns='urn:foo'/>");
+    assert!(!c.is_online());
+    assert_eq!(
+        transmit(&mut c),
+        "<stream:error><not-authorized xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error></stream:stream>"
+    );
+    let evs = events(&mut c);
+    assert!(
+        matches!(
+            evs.as_slice(),
+            [
+                Event::Connect { .. },
+                Event::Disconnected {
+                    reason: Disconnect::BadInput {
+                        condition: "not-authorized",
+                        ..
+                    },
+                    ..
+                }
+            ]
+        ),
+        "{evs:?}"
+    );
+}

@@ -23,6 +23,9 @@ pub struct StreamLexer {
     failed: Option<ParseError>,
     /// Bytes of the stanza being received.
     stanza_bytes: usize,
+    /// Between stanzas, no `<` read since the last event: what rxml reads now without an
+    /// event is whitespace or text it holds until the text ends (see `watch_text`).
+    at_stream_level: bool,
     /// The last bytes fed, to recognise a DTD when rxml reports a syntax error.
     tail: [u8; 16],
     tail_len: usize,
@@ -131,6 +134,7 @@ impl StreamLexer {
             closed: false,
             failed: None,
             stanza_bytes: 0,
+            at_stream_level: false,
             tail: [0; 16],
             tail_len: 0,
         }
@@ -213,17 +217,31 @@ impl StreamLexer {
             }
             match result {
                 Err(EndOrError::NeedMoreData) | Ok(None) => {
+                    if self.at_stream_level {
+                        self.watch_text(&chunk[chunk.len() - before..chunk.len() - data.len()])?;
+                    }
                     self.remember_tail(chunk);
                     return Ok(());
                 }
                 Err(EndOrError::Error(e)) => {
+                    if self.at_stream_level {
+                        let start = chunk.len() - before;
+                        self.watch_text(&chunk[start..start + consumed])?;
+                    }
                     // Only what rxml read before it stopped tells what went wrong.
                     let read = &chunk[..chunk.len() - data.len()];
                     return Err(self.classify(e, read));
                 }
                 Ok(Some(event)) => {
-                    if let Some(event) = self.check(event)? {
-                        out.push(event);
+                    match self.check(event)? {
+                        Some(event) => out.push(event),
+                        // Whitespace between stanzas: rxml ends it at a `<` (the last byte
+                        // it read) or at its longest token.
+                        None if self.header_done => {
+                            let last = (chunk.len() - data.len()).checked_sub(1);
+                            self.at_stream_level = last.map(|i| chunk[i]) != Some(b'<');
+                        }
+                        None => {}
                     }
                     if self.closed {
                         // Whatever follows the close in this chunk must be whitespace.
@@ -246,7 +264,10 @@ impl StreamLexer {
             match &event {
                 RawEvent::Text(..) => return Ok(None),
                 RawEvent::ElementHeadOpen(..) => self.depth += 1,
-                RawEvent::ElementHeadClose(_) => self.header_done = true,
+                RawEvent::ElementHeadClose(_) => {
+                    self.header_done = true;
+                    self.at_stream_level = true;
+                }
                 RawEvent::ElementFoot(_) => {
                     // `<stream:stream/>`: opened and closed at once.
                     self.header_done = true;
@@ -267,6 +288,7 @@ impl StreamLexer {
                 return Err(ParseError::StrayText);
             }
             RawEvent::ElementHeadOpen(..) => {
+                self.at_stream_level = false;
                 if self.depth > self.limits.max_depth {
                     return Err(ParseError::TooDeep {
                         limit: self.limits.max_depth,
@@ -282,7 +304,10 @@ impl StreamLexer {
             RawEvent::ElementFoot(_) => {
                 self.depth = self.depth.saturating_sub(1);
                 match self.depth {
-                    1 => self.stanza_bytes = 0,
+                    1 => {
+                        self.stanza_bytes = 0;
+                        self.at_stream_level = true;
+                    }
                     0 => self.closed = true,
                     _ => {}
                 }
@@ -290,6 +315,25 @@ impl StreamLexer {
             RawEvent::Text(..) | RawEvent::Attribute(..) | RawEvent::ElementHeadClose(_) => {}
         }
         Ok(Some(event))
+    }
+
+    /// Bytes rxml read between stanzas without an event (it reads no further than the
+    /// event it returns): whitespace, then perhaps a `<` (markup follows, which rxml
+    /// checks); anything else is text between stanzas. rxml reports text where it ends, at
+    /// the next `<`: text is refused here as soon as it comes, not when (if ever) that `<`
+    /// comes.
+    fn watch_text(&mut self, read: &[u8]) -> Result<(), ParseError> {
+        for &byte in read {
+            match byte {
+                b'<' => {
+                    self.at_stream_level = false;
+                    return Ok(());
+                }
+                _ if byte.is_ascii_whitespace() => {}
+                _ => return Err(ParseError::StrayText),
+            }
+        }
+        Ok(())
     }
 
     fn remember_tail(&mut self, chunk: &[u8]) {
@@ -434,5 +478,61 @@ mod tests {
         lexer.lex(stanzas(2..3).as_bytes(), &mut tokens);
         assert!(tokens.events.is_empty(), "{:?}", tokens.events);
         assert_eq!(tokens.error, error);
+    }
+
+    /// What a fresh lexer reports after the header and `chunks`, fed one by one: the first
+    /// error, and after which chunk it came.
+    fn first_error(chunks: &[&[u8]]) -> Option<(usize, crate::parser::ParseError)> {
+        // rxml's longest token is then 1024 bytes.
+        let mut lexer = StreamLexer::new(Limits {
+            max_stanza_size: 1024,
+            max_depth: 8,
+        });
+        let mut tokens = Tokens::default();
+        lexer.lex(HEADER.as_bytes(), &mut tokens);
+        assert!(tokens.error.is_none());
+        chunks.iter().enumerate().find_map(|(i, chunk)| {
+            lexer.lex(chunk, &mut tokens);
+            tokens.error.clone().map(|e| (i, e))
+        })
+    }
+
+    /// Text between stanzas is refused with the chunk its first character comes in, not
+    /// when a `<` ends it (rxml holds text until then).
+    #[test]
+    fn text_between_stanzas_is_refused_as_soon_as_it_comes() {
+        use crate::parser::ParseError::StrayText;
+        for chunks in [
+            &[&b"hello"[..]][..],
+            &[b"  \n", b"hello"],
+            &[b"<iq type='get' id='1'/>", b"h"],
+            &[b"<iq type='get' id='1'/> x"],
+            &[b"<iq type='get' id='1'><q xmlns='urn:q'>text</q></iq>\r\n&amp;"],
+            &[b" \r", b"\n\t", b"\xc3\xa9"],
+        ] {
+            let last = chunks.len() - 1;
+            assert_eq!(first_error(chunks), Some((last, StrayText)), "{chunks:?}");
+        }
+        // Past rxml's longest token, whitespace is reported as text of its own: what
+        // follows is still watched.
+        let spaces = vec![b' '; 5000];
+        assert_eq!(first_error(&[&spaces, b"x"]), Some((1, StrayText)));
+    }
+
+    /// Whitespace between stanzas, and the start of a stanza cut anywhere, are not text.
+    #[test]
+    fn whitespace_and_stanzas_cut_anywhere_are_not_text() {
+        let stream = format!(
+            " \n{} \r\n\t{}\n\n{}",
+            ping(1),
+            "<message to='a@b'><body> x </body></message>",
+            ping(2)
+        );
+        for size in 1..stream.len() {
+            let chunks: Vec<&[u8]> = stream.as_bytes().chunks(size).collect();
+            assert_eq!(first_error(&chunks), None, "chunks of {size}");
+        }
+        let spaces = vec![b'\n'; 5000];
+        assert_eq!(first_error(&[&spaces, b"<i", b"q/>", b" "]), None);
     }
 }

@@ -883,4 +883,53 @@ mod tests {
             "room again after the core took a piece"
         );
     }
+
+    /// Text between stanzas does not wait in the input for a `<` that may never come: its
+    /// piece is tokenised, and the error reaches the core, whichever side tokenises.
+    #[test]
+    fn text_between_stanzas_reaches_the_core_at_once() {
+        let ping = "<iq type='get' id='1'><ping xmlns='urn:xmpp:ping'/></iq>";
+        let inputs: [Vec<&[u8]>; 4] = [
+            vec![HEADER.as_bytes(), b"hello"],
+            vec![HEADER.as_bytes(), b"\n  ", b"h"],
+            vec![HEADER.as_bytes(), ping.as_bytes(), b" x"],
+            vec![
+                HEADER.as_bytes(),
+                ping.as_bytes(),
+                b"\n",
+                ping.as_bytes(),
+                b"he",
+                b"llo",
+            ],
+        ];
+        for chunks in &inputs {
+            for reader_lexes in [false, true] {
+                let lexer = SharedLexer::new(StreamLexer::new(Limits::default()), || {});
+                let mut reader_scratch = Vec::new();
+                for chunk in chunks {
+                    assert!(lexer.feed(chunk));
+                    if reader_lexes {
+                        lexer.lex_pending(&mut reader_scratch);
+                    }
+                }
+                // No end of input: the core finds the error in what it has.
+                let mut scratch = Vec::new();
+                let mut builder = StreamBuilder::new();
+                let mut items = Vec::new();
+                let mut error = None;
+                while let Next::Tokens(mut tokens) = lexer.next(&mut scratch) {
+                    if let Err(e) = builder.build(&mut tokens, &mut items) {
+                        error = Some(e);
+                        break;
+                    }
+                    lexer.give_back(tokens);
+                }
+                assert_eq!(
+                    error,
+                    Some(ParseError::StrayText),
+                    "{chunks:?}, reader lexes: {reader_lexes}"
+                );
+            }
+        }
+    }
 }
