@@ -35,8 +35,15 @@ impl FakeServer {
 
     /// Accepts the next connection and completes the handshake (or rejects it).
     pub fn accept(&self, accept_secret: bool) -> Session {
+        self.accept_then(accept_secret, || {})
+    }
+
+    /// Like [`FakeServer::accept`], calling `connected` once the connection is accepted and
+    /// before the handshake: the component is connecting, not online.
+    pub fn accept_then(&self, accept_secret: bool, connected: impl FnOnce()) -> Session {
         self.listener.set_nonblocking(false).unwrap();
         let (stream, _) = self.listener.accept().unwrap();
+        connected();
         stream.set_nodelay(true).unwrap();
         stream
             .set_read_timeout(Some(Duration::from_millis(100)))
