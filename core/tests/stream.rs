@@ -214,9 +214,9 @@ fn stanzas_sent_while_disconnected_are_queued_and_bounded() {
     .unwrap();
     c.send(now, xml::parse("<message to='you' id='2'/>").unwrap())
         .unwrap();
-    assert!(
-        c.send(now, xml::parse("<message to='you' id='3'/>").unwrap())
-            .is_err()
+    assert_eq!(
+        c.send(now, xml::parse("<message to='you' id='3'/>").unwrap()),
+        Err(exampple_core::SendError::QueueFull(2))
     );
     assert_eq!(c.queued(), 2);
     c.connect(now);
