@@ -58,7 +58,11 @@ impl Gate {
     /// Blocks the calling thread until the gate is open.
     fn wait(&self) {
         let guard = self.0.0.lock().unwrap();
-        let (guard, _) = self.0.1.wait_timeout_while(guard, 3 * T, |s| !s.open).unwrap();
+        let (guard, _) = self
+            .0
+            .1
+            .wait_timeout_while(guard, 3 * T, |s| !s.open)
+            .unwrap();
         assert!(guard.open, "the test never opened the gate");
     }
 
@@ -70,7 +74,11 @@ impl Gate {
     /// Waits until `n` controllers have returned.
     fn wait_returned(&self, n: usize) {
         let guard = self.0.0.lock().unwrap();
-        let (guard, _) = self.0.1.wait_timeout_while(guard, T, |s| s.returned < n).unwrap();
+        let (guard, _) = self
+            .0
+            .1
+            .wait_timeout_while(guard, T, |s| s.returned < n)
+            .unwrap();
         assert!(guard.returned >= n, "{} of {n} returned", guard.returned);
     }
 }
@@ -274,7 +282,10 @@ fn serves_and_reconnects(which: Which) {
         .map(|(id, kind, c)| (id.as_str(), kind.as_str(), c.as_deref()))
         .collect();
     assert_eq!(got_ref, expected);
-    assert!(timed_out_after >= Duration::from_millis(500), "{timed_out_after:?}");
+    assert!(
+        timed_out_after >= Duration::from_millis(500),
+        "{timed_out_after:?}"
+    );
     // Its late answer, once it returns, is not delivered: the next stanza is the next ping's.
     gate.open();
     gate.wait_returned(1);
@@ -448,19 +459,27 @@ fn wrong_secret_stops_without_a_storm(which: Which) {
     );
 }
 
+/// Down at the start, then hanging up on every connection: the runtime keeps trying, with
+/// delays that grow. Reconnect delays are 50 ms doubling to 800 ms, each 50-100 % of that
+/// (but at least 50 ms), so the gap before the k-th connection after the first is at least
+/// 50, 50, 100, 200, 400 ms whatever attempts were refused before: lower bounds, which a
+/// loaded machine only makes easier to meet (the exact delays are checked in the core).
 fn server_down_at_start_backs_off(which: Which) {
-    // Nobody listens on this port at first.
-    let server = FakeServer::new();
-    let port = server.port();
-    drop(server);
-    let (join, shutdown, _sender) =
-        start(&which, config(port), router(), Arc::new(Count::default()));
-    std::thread::sleep(Duration::from_millis(600));
-    let server = std::net::TcpListener::bind(("127.0.0.1", port));
-    if let Ok(listener) = server {
-        listener.set_nonblocking(false).unwrap();
+    let port = FakeServer::new().port();
+    let config =
+        config(port).reconnect_backoff(Duration::from_millis(50), Duration::from_millis(800));
+    let (join, shutdown, _sender) = start(&which, config, router(), Arc::new(Count::default()));
+    let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    let mut accepted = Vec::new();
+    for _ in 0..6 {
         let (stream, _) = listener.accept().unwrap();
+        accepted.push(Instant::now());
         drop(stream);
+    }
+    let gaps: Vec<Duration> = accepted.windows(2).map(|w| w[1] - w[0]).collect();
+    eprintln!("gaps between connections: {gaps:?}");
+    for (gap, at_least) in gaps.iter().zip([50, 50, 100, 200, 400]) {
+        assert!(*gap >= Duration::from_millis(at_least), "{gaps:?}");
     }
     shutdown(Duration::ZERO);
     assert_eq!(join.join().unwrap(), Ok(()));
@@ -579,7 +598,11 @@ fn std_stops_reading_while_the_pool_is_backed_up() {
     // dropped).
     let (mut timeouts, mut results) = (0, 0);
     while timeouts + results < 1000 {
-        let wait = if gate.is_open() { T } else { 2 * stanza_timeout };
+        let wait = if gate.is_open() {
+            T
+        } else {
+            2 * stanza_timeout
+        };
         match session.receive(wait) {
             Some(answer) if answer.attr("type") == Some("error") => timeouts += 1,
             Some(_) => results += 1,
@@ -613,7 +636,8 @@ fn std_default_with_a_blocking_route(gate: &Gate) -> (FakeServer, Started, suppo
     let server = FakeServer::new();
     let config = config(server.port()).stanza_timeout(Duration::from_secs(5));
     let router = Router::new().iq("urn:test", |ns| {
-        ns.get("thread", where_am_i).get("block", blocks(gate.clone()))
+        ns.get("thread", where_am_i)
+            .get("block", blocks(gate.clone()))
     });
     let started = start(&Which::Std, config, router, Arc::new(Count::default()));
     let session = server.accept(true);
@@ -670,7 +694,11 @@ fn std_default_moves_the_core_off_a_blocking_controller() {
         if thread_of(&answer) == RUNTIME_THREAD {
             break;
         }
-        assert!(Instant::now() < until, "the core stayed on {}", thread_of(&answer));
+        assert!(
+            Instant::now() < until,
+            "the core stayed on {}",
+            thread_of(&answer)
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
     close_cleanly(join, shutdown, session);
