@@ -385,7 +385,6 @@ fn wrong_secret(server: Server, runtime: &str) {
     );
     let error = join.join().unwrap().unwrap_err();
     assert!(error.contains("not-authorized"), "{error}");
-    assert!(started.elapsed() < Duration::from_secs(5));
 }
 
 #[test]
