@@ -7,7 +7,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use exampple::{AutoConnect, Config, Conn, Element, Router, StanzaError, xml};
-use support::{DOMAIN, FakeServer, SECRET};
+use support::{DOMAIN, FakeServer, SECRET, Setup, Which};
 
 fn ping(conn: Conn, _: Vec<Element>) -> Result<(), StanzaError> {
     conn.iq_resp([]).send()?;
@@ -59,26 +59,13 @@ fn pressure(runtime: &str) {
                 .get("hang-async", hang_async)
                 .get("flood", flood)
         });
-    let (join, handle_shutdown): (std::thread::JoinHandle<()>, Box<dyn Fn()>) = match runtime {
-        "smol" => {
-            let rt = exampple::smol::Runtime::new(config, router).unwrap();
-            let h = rt.handle();
-            (
-                std::thread::spawn(move || rt.run().unwrap()),
-                Box::new(move || h.shutdown(Duration::ZERO)),
-            )
-        }
-        _ => {
-            let rt = exampple::blocking::Runtime::new(config, router)
-                .unwrap()
-                .workers(8);
-            let h = rt.handle();
-            (
-                std::thread::spawn(move || rt.run().unwrap()),
-                Box::new(move || h.shutdown(Duration::ZERO)),
-            )
-        }
+    let which = Which::named(runtime);
+    let setup = Setup {
+        // std's pool holds the four hung controllers and still has room.
+        workers: (which == Which::Std).then_some(8),
+        ..Setup::default()
     };
+    let running = support::start(which, config, router, setup);
     let mut session = server.accept(true);
 
     // Baseline.
@@ -154,9 +141,9 @@ fn pressure(runtime: &str) {
         session.receive(Duration::from_secs(5)).unwrap().attr("id"),
         Some("p2")
     );
-    handle_shutdown();
+    (running.shutdown)(Duration::ZERO);
     session.write("</stream:stream>");
-    join.join().unwrap();
+    running.join.join().unwrap().unwrap();
 }
 
 #[test]

@@ -15,7 +15,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use exampple::{AutoConnect, Config, Conn, Element, Router, StanzaError, xml};
-use support::{DOMAIN, End, FakeServer, RawSession, SECRET};
+use support::{DOMAIN, End, FakeServer, RawSession, SECRET, Setup, Which};
 
 /// How long any one hostile connection may take to end (generous: a few ms in practice).
 const CASE_TIME: Duration = Duration::from_secs(10);
@@ -57,11 +57,6 @@ const WRITE_TIMEOUT: Duration = Duration::from_millis(300);
 
 type Shutdown = Box<dyn Fn(Duration) + Send>;
 
-enum Which {
-    Smol,
-    Std,
-}
-
 fn start(
     which: &Which,
     config: Config,
@@ -70,26 +65,12 @@ fn start(
     Shutdown,
     exampple::Sender,
 ) {
-    match which {
-        Which::Smol => {
-            let rt = exampple_smol::Runtime::new(config, router())
-                .unwrap()
-                .write_timeout(WRITE_TIMEOUT);
-            let handle = rt.handle();
-            let sender = handle.sender().clone();
-            let join = std::thread::spawn(move || rt.run().map_err(|e| e.to_string()));
-            (join, Box::new(move |grace| handle.shutdown(grace)), sender)
-        }
-        Which::Std => {
-            let rt = exampple_std::Runtime::new(config, router())
-                .unwrap()
-                .write_timeout(WRITE_TIMEOUT);
-            let handle = rt.handle();
-            let sender = handle.sender().clone();
-            let join = std::thread::spawn(move || rt.run().map_err(|e| e.to_string()));
-            (join, Box::new(move |grace| handle.shutdown(grace)), sender)
-        }
-    }
+    let setup = Setup {
+        write_timeout: Some(WRITE_TIMEOUT),
+        ..Setup::default()
+    };
+    let running = support::start(*which, config, router(), setup);
+    (running.join, running.shutdown, running.sender)
 }
 
 /// A field of /proc/self/status, in bytes (0 where there is no /proc).

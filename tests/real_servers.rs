@@ -11,6 +11,8 @@
 //!
 //! Only one component can be connected per domain, so the tests of one server take turns.
 
+mod support;
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::Command;
@@ -27,6 +29,7 @@ use exampple::{
     AutoConnect, Component, ComponentError, Config, Conn, Element, MessageType, Router,
     StanzaError, stanza, xml,
 };
+use support::{Setup, Which};
 
 const T: Duration = Duration::from_secs(10);
 
@@ -168,29 +171,12 @@ struct Running {
 
 impl Running {
     fn start(runtime: &str, config: Config, router: Router) -> Running {
-        match runtime {
-            "smol" => {
-                let rt = exampple::smol::Runtime::new(config, router).unwrap();
-                let handle = rt.handle();
-                let sender = handle.sender().clone();
-                let join = std::thread::spawn(move || rt.run().map_err(|e| e.to_string()));
-                Running {
-                    shutdown: Box::new(move || handle.shutdown(Duration::from_millis(500))),
-                    join: Some(join),
-                    sender,
-                }
-            }
-            _ => {
-                let rt = exampple::blocking::Runtime::new(config, router).unwrap();
-                let handle = rt.handle();
-                let sender = handle.sender().clone();
-                let join = std::thread::spawn(move || rt.run().map_err(|e| e.to_string()));
-                Running {
-                    shutdown: Box::new(move || handle.shutdown(Duration::from_millis(500))),
-                    join: Some(join),
-                    sender,
-                }
-            }
+        let running = support::start(Which::named(runtime), config, router, Setup::default());
+        let shutdown = running.shutdown;
+        Running {
+            shutdown: Box::new(move || shutdown(Duration::from_millis(500))),
+            join: Some(running.join),
+            sender: running.sender,
         }
     }
 

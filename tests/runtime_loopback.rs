@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use exampple::observe::{Observer, RequestEvent, RequestOutcome};
 use exampple::{AutoConnect, Config, Conn, Element, Router, StanzaError, xml};
-use support::{DOMAIN, FakeServer, SECRET};
+use support::{DOMAIN, FakeServer, SECRET, Setup, SyncPlace, Which};
 
 /// How long a test waits for something that should come (a failure guard, not a bound).
 const T: Duration = Duration::from_secs(5);
@@ -155,11 +155,6 @@ type Started = (
     exampple::Sender,
 );
 
-enum Which {
-    Smol,
-    Std,
-}
-
 /// Shuts the component down; it closes its stream, the server answers with its own close,
 /// and the runtime returns `Ok`.
 fn close_cleanly(
@@ -180,18 +175,6 @@ fn start(which: &Which, config: Config, router: Router, observer: Arc<Count>) ->
 /// The name of the thread that runs the runtime (and so its core).
 const RUNTIME_THREAD: &str = "the-runtime";
 
-/// Where the runtime is told to run sync controllers.
-#[derive(Clone, Copy, PartialEq, Debug)]
-enum SyncPlace {
-    /// Not told: smol's blocking pool, std's `SyncControllers::Adaptive` (the core's thread
-    /// until a controller blocks it).
-    Default,
-    /// `SyncControllers::BlockingPool` (smol), `SyncControllers::Pool` (std).
-    Pool,
-    /// On the core's own thread: `SyncControllers::Executor` (smol), `Inline` (std).
-    Core,
-}
-
 /// Like [`start`], with sync controllers where `place` says.
 fn start_with(
     which: &Which,
@@ -200,56 +183,34 @@ fn start_with(
     observer: Arc<Count>,
     place: SyncPlace,
 ) -> Started {
-    let thread = std::thread::Builder::new().name(RUNTIME_THREAD.into());
-    match which {
-        Which::Smol => {
-            use exampple::smol::SyncControllers;
-            let mut rt = exampple::smol::Runtime::new(config, router)
-                .unwrap()
-                .observer(observer);
-            match place {
-                SyncPlace::Default => {}
-                SyncPlace::Pool => rt = rt.sync_controllers(SyncControllers::BlockingPool),
-                SyncPlace::Core => rt = rt.sync_controllers(SyncControllers::Executor),
-            }
-            let handle = rt.handle();
-            let sender = handle.sender().clone();
-            let join = thread
-                .spawn(move || rt.run().map_err(|e| e.to_string()))
-                .unwrap();
-            (join, Box::new(move |grace| handle.shutdown(grace)), sender)
-        }
-        Which::Std => {
-            use exampple::blocking::SyncControllers;
-            let mut rt = exampple::blocking::Runtime::new(config, router)
-                .unwrap()
-                .observer(observer);
-            match place {
-                SyncPlace::Default => {}
-                SyncPlace::Pool => rt = rt.sync_controllers(SyncControllers::Pool),
-                SyncPlace::Core => rt = rt.sync_controllers(SyncControllers::Inline),
-            }
-            let handle = rt.handle();
-            let sender = handle.sender().clone();
-            let join = thread
-                .spawn(move || rt.run().map_err(|e| e.to_string()))
-                .unwrap();
-            (join, Box::new(move |grace| handle.shutdown(grace)), sender)
-        }
-    }
+    let setup = Setup {
+        observer: Some(observer),
+        sync: place,
+        thread_name: Some(RUNTIME_THREAD),
+        ..Setup::default()
+    };
+    let running = support::start(*which, config, router, setup);
+    (running.join, running.shutdown, running.sender)
 }
 
-fn serves_and_reconnects(which: Which) {
+/// A fake server and `which` runtime connected to it, with the test router held by a new
+/// gate: the server, the runtime, the gate, the request counts and the accepted session.
+fn start_gated(which: &Which) -> (FakeServer, Started, Gate, Arc<Count>, support::Session) {
     let server = FakeServer::new();
     let count = Arc::new(Count::default());
     let gate = Gate::default();
-    let (join, shutdown, sender) = start(
-        &which,
+    let started = start(
+        which,
         config(server.port()),
         router_with(gate.clone()),
         count.clone(),
     );
-    let mut session = server.accept(true);
+    let session = server.accept(true);
+    (server, started, gate, count, session)
+}
+
+fn serves_and_reconnects(which: Which) {
+    let (server, (join, shutdown, sender), gate, count, mut session) = start_gated(&which);
 
     // While a slow controller is held, a fast one is answered and the slow one gets
     // remote-server-timeout (after its stanza_timeout, which cannot come early).
@@ -315,16 +276,7 @@ fn serves_and_reconnects(which: Which) {
 /// An async controller that waits is moved off the core's thread after its first poll and
 /// still answers, woken by its timer; a ping sent behind it is answered while it waits.
 fn async_controllers_that_wait_still_answer(which: Which) {
-    let server = FakeServer::new();
-    let count = Arc::new(Count::default());
-    let gate = Gate::default();
-    let (join, shutdown, _sender) = start(
-        &which,
-        config(server.port()),
-        router_with(gate.clone()),
-        count.clone(),
-    );
-    let mut session = server.accept(true);
+    let (_server, (join, shutdown, _sender), gate, count, mut session) = start_gated(&which);
     session.send(&request("w1", "urn:test:waits"));
     session.send(&request("p1", "urn:xmpp:ping"));
     let first = session.receive(T).expect("an answer");
