@@ -49,7 +49,9 @@ fn config(port: u16) -> Config {
     Config::new(DOMAIN, SECRET)
         .port(port)
         .auto_connect(AutoConnect::Immediately)
-        .handshake_timeout(Duration::from_millis(500))
+        // The time a reconnected component waits for the test to take the next case: a
+        // loaded machine can take more than a few hundred ms between cases.
+        .handshake_timeout(Duration::from_secs(3))
         .reconnect_backoff(Duration::from_millis(10), Duration::from_millis(50))
 }
 
