@@ -61,203 +61,175 @@ fn assert_not_authorized(result: Result<impl std::fmt::Debug, ClientError>) {
     }
 }
 
-mod blocking {
-    use super::*;
-    use exampple_std::client::Client;
-
-    pub fn login(server: Server, mechanism: Mechanism, tag: &str) {
-        let alice = Client::connect(config(server, "alice", "alice-pass", mechanism, tag))
-            .unwrap_or_else(|e| panic!("login with {mechanism}: {e}"));
-        assert_eq!(
-            alice.jid().to_string(),
-            format!("alice@localhost/{tag}-{}", std::process::id())
-        );
-        let pong = alice.request(ping(), TIMEOUT).unwrap();
-        assert_eq!(
-            pong.attr("type"),
-            Some("result"),
-            "{}",
-            xml::to_string(&pong)
-        );
-        assert_eq!(pong.attr("from"), Some("localhost"));
-        alice.close();
-        assert!(alice.is_closed());
-    }
-
-    pub fn wrong_password(server: Server, mechanism: Mechanism, tag: &str) {
-        assert_not_authorized(Client::connect(config(
-            server,
-            "alice",
-            "wrong-pass",
-            mechanism,
-            tag,
-        )));
-    }
-
-    pub fn message(server: Server, tag: &str) {
-        let bob =
-            Client::connect(config(server, "bob", "bob-pass", Mechanism::ScramSha1, tag)).unwrap();
-        let alice =
-            Client::connect(config(server, "alice", "alice-pass", Mechanism::Plain, tag)).unwrap();
-        let body = format!("hello from {tag}");
-        alice
-            .send(xml!(
-                "<message to='{}' type='chat'><body>{body}</body></message>",
-                bob.jid()
-            ))
-            .unwrap();
-        let pattern = xml!("<message type='chat'><body>{body}</body></message>");
-        let received = bob.wait_for(&pattern, Match::Subset, TIMEOUT).unwrap();
-        assert_eq!(
-            received.attr("from").map(exampple::jid::bare_of),
-            Some("alice@localhost"),
-            "{}",
-            xml::to_string(&received)
-        );
-        // A wait that finds nothing says what it waited for.
-        let missing = xml::parse("<message><body>never sent</body></message>").unwrap();
-        let error = bob
-            .wait_for(&missing, Match::Subset, Duration::from_millis(200))
-            .unwrap_err();
-        let shown = error.to_string();
-        assert!(shown.contains("<body>never sent</body>"), "{shown}");
-        alice.close();
-        bob.close();
-    }
+/// A client call: awaited on smol's client, as it is on std's blocking one.
+macro_rules! call {
+    (std, $call:expr) => {
+        $call
+    };
+    (smol, $call:expr) => {
+        $call.await
+    };
 }
 
-mod nonblocking {
-    use super::*;
-    use exampple_smol::client::Client;
+/// The scenarios, written once for both clients: in module `$module`, with `$client`, whose
+/// calls are awaited or not as `$runtime` (`std` or `smol`) says. Both run in
+/// `smol::block_on` (where the blocking client simply blocks).
+macro_rules! scenarios {
+    ($module:ident, $runtime:ident, $client:ty) => {
+        mod $module {
+            use super::*;
+            type Client = $client;
 
-    pub fn login(server: Server, mechanism: Mechanism, tag: &str) {
-        smol::block_on(async {
-            let alice = Client::connect(config(server, "alice", "alice-pass", mechanism, tag))
-                .await
-                .unwrap_or_else(|e| panic!("login with {mechanism}: {e}"));
-            assert_eq!(
-                alice.jid().to_string(),
-                format!("alice@localhost/{tag}-{}", std::process::id())
-            );
-            let pong = alice.request(ping(), TIMEOUT).await.unwrap();
-            assert_eq!(
-                pong.attr("type"),
-                Some("result"),
-                "{}",
-                xml::to_string(&pong)
-            );
-            alice.close().await;
-            assert!(alice.is_closed());
-        })
-    }
+            pub fn login(server: Server, mechanism: Mechanism, tag: &str) {
+                smol::block_on(async {
+                    let alice = call!(
+                        $runtime,
+                        Client::connect(config(server, "alice", "alice-pass", mechanism, tag))
+                    )
+                    .unwrap_or_else(|e| panic!("login with {mechanism}: {e}"));
+                    assert_eq!(
+                        alice.jid().to_string(),
+                        format!("alice@localhost/{tag}-{}", std::process::id())
+                    );
+                    let pong = call!($runtime, alice.request(ping(), TIMEOUT)).unwrap();
+                    assert_eq!(
+                        pong.attr("type"),
+                        Some("result"),
+                        "{}",
+                        xml::to_string(&pong)
+                    );
+                    assert_eq!(pong.attr("from"), Some("localhost"));
+                    call!($runtime, alice.close());
+                    assert!(alice.is_closed());
+                })
+            }
 
-    pub fn wrong_password(server: Server, mechanism: Mechanism, tag: &str) {
-        smol::block_on(async {
-            assert_not_authorized(
-                Client::connect(config(server, "alice", "wrong-pass", mechanism, tag)).await,
-            );
-        })
-    }
+            pub fn wrong_password(server: Server, mechanism: Mechanism, tag: &str) {
+                smol::block_on(async {
+                    assert_not_authorized(call!(
+                        $runtime,
+                        Client::connect(config(server, "alice", "wrong-pass", mechanism, tag))
+                    ));
+                })
+            }
 
-    pub fn message(server: Server, tag: &str) {
-        smol::block_on(async {
-            let bob = Client::connect(config(server, "bob", "bob-pass", Mechanism::ScramSha1, tag))
-                .await
-                .unwrap();
-            let alice =
-                Client::connect(config(server, "alice", "alice-pass", Mechanism::Plain, tag))
-                    .await
+            pub fn message(server: Server, tag: &str) {
+                smol::block_on(async {
+                    let bob = call!(
+                        $runtime,
+                        Client::connect(config(
+                            server,
+                            "bob",
+                            "bob-pass",
+                            Mechanism::ScramSha1,
+                            tag
+                        ))
+                    )
                     .unwrap();
-            let body = format!("hello from {tag}");
-            alice
-                .send(xml!(
-                    "<message to='{}' type='chat'><body>{body}</body></message>",
-                    bob.jid()
-                ))
-                .await
-                .unwrap();
-            let pattern = xml!("<message type='chat'><body>{body}</body></message>");
-            let received = bob
-                .wait_for(&pattern, Match::Subset, TIMEOUT)
-                .await
-                .unwrap();
-            assert_eq!(
-                received.attr("from").map(exampple::jid::bare_of),
-                Some("alice@localhost")
-            );
-            alice.close().await;
-            bob.close().await;
-        })
-    }
+                    let alice = call!(
+                        $runtime,
+                        Client::connect(config(
+                            server,
+                            "alice",
+                            "alice-pass",
+                            Mechanism::Plain,
+                            tag
+                        ))
+                    )
+                    .unwrap();
+                    let body = format!("hello from {tag}");
+                    let message = xml!(
+                        "<message to='{}' type='chat'><body>{body}</body></message>",
+                        bob.jid()
+                    );
+                    call!($runtime, alice.send(message)).unwrap();
+                    let pattern = xml!("<message type='chat'><body>{body}</body></message>");
+                    let received =
+                        call!($runtime, bob.wait_for(&pattern, Match::Subset, TIMEOUT)).unwrap();
+                    assert_eq!(
+                        received.attr("from").map(exampple::jid::bare_of),
+                        Some("alice@localhost"),
+                        "{}",
+                        xml::to_string(&received)
+                    );
+                    // A wait that finds nothing says what it waited for.
+                    let missing = xml::parse("<message><body>never sent</body></message>").unwrap();
+                    let error = call!(
+                        $runtime,
+                        bob.wait_for(&missing, Match::Subset, Duration::from_millis(200))
+                    )
+                    .unwrap_err();
+                    let shown = error.to_string();
+                    assert!(shown.contains("<body>never sent</body>"), "{shown}");
+                    call!($runtime, alice.close());
+                    call!($runtime, bob.close());
+                })
+            }
+        }
+    };
+}
+
+scenarios!(blocking, std, exampple_std::client::Client);
+scenarios!(nonblocking, smol, exampple_smol::client::Client);
+
+/// Every scenario with one client (`blocking` or `nonblocking`) against `$server`; `$tag`
+/// names the runtime in the resources.
+macro_rules! client_tests {
+    ($server:ident, $client:ident, $tag:literal) => {
+        mod $client {
+            use super::*;
+
+            #[test]
+            #[ignore = "needs an XMPP server: scripts/test.sh"]
+            fn plain_login_and_ping() {
+                crate::$client::login(Server::$server, Mechanism::Plain, concat!($tag, "-plain"));
+            }
+
+            #[test]
+            #[ignore = "needs an XMPP server: scripts/test.sh"]
+            fn scram_login_and_ping() {
+                crate::$client::login(
+                    Server::$server,
+                    Mechanism::ScramSha1,
+                    concat!($tag, "-scram"),
+                );
+            }
+
+            #[test]
+            #[ignore = "needs an XMPP server: scripts/test.sh"]
+            fn wrong_password_plain() {
+                crate::$client::wrong_password(
+                    Server::$server,
+                    Mechanism::Plain,
+                    concat!($tag, "-wrong-plain"),
+                );
+            }
+
+            #[test]
+            #[ignore = "needs an XMPP server: scripts/test.sh"]
+            fn wrong_password_scram() {
+                crate::$client::wrong_password(
+                    Server::$server,
+                    Mechanism::ScramSha1,
+                    concat!($tag, "-wrong-scram"),
+                );
+            }
+
+            #[test]
+            #[ignore = "needs an XMPP server: scripts/test.sh"]
+            fn message_alice_to_bob() {
+                crate::$client::message(Server::$server, concat!($tag, "-msg"));
+            }
+        }
+    };
 }
 
 macro_rules! server_tests {
     ($server:ident, $mod:ident) => {
         mod $mod {
             use super::*;
-            #[test]
-            #[ignore = "needs an XMPP server: scripts/test.sh"]
-            fn std_plain_login_and_ping() {
-                blocking::login(Server::$server, Mechanism::Plain, "std-plain");
-            }
-
-            #[test]
-            #[ignore = "needs an XMPP server: scripts/test.sh"]
-            fn std_scram_login_and_ping() {
-                blocking::login(Server::$server, Mechanism::ScramSha1, "std-scram");
-            }
-
-            #[test]
-            #[ignore = "needs an XMPP server: scripts/test.sh"]
-            fn std_wrong_password_plain() {
-                blocking::wrong_password(Server::$server, Mechanism::Plain, "std-wrong-plain");
-            }
-
-            #[test]
-            #[ignore = "needs an XMPP server: scripts/test.sh"]
-            fn std_wrong_password_scram() {
-                blocking::wrong_password(Server::$server, Mechanism::ScramSha1, "std-wrong-scram");
-            }
-
-            #[test]
-            #[ignore = "needs an XMPP server: scripts/test.sh"]
-            fn std_message_alice_to_bob() {
-                blocking::message(Server::$server, "std-msg");
-            }
-
-            #[test]
-            #[ignore = "needs an XMPP server: scripts/test.sh"]
-            fn smol_plain_login_and_ping() {
-                nonblocking::login(Server::$server, Mechanism::Plain, "smol-plain");
-            }
-
-            #[test]
-            #[ignore = "needs an XMPP server: scripts/test.sh"]
-            fn smol_scram_login_and_ping() {
-                nonblocking::login(Server::$server, Mechanism::ScramSha1, "smol-scram");
-            }
-
-            #[test]
-            #[ignore = "needs an XMPP server: scripts/test.sh"]
-            fn smol_wrong_password_plain() {
-                nonblocking::wrong_password(Server::$server, Mechanism::Plain, "smol-wrong-plain");
-            }
-
-            #[test]
-            #[ignore = "needs an XMPP server: scripts/test.sh"]
-            fn smol_wrong_password_scram() {
-                nonblocking::wrong_password(
-                    Server::$server,
-                    Mechanism::ScramSha1,
-                    "smol-wrong-scram",
-                );
-            }
-
-            #[test]
-            #[ignore = "needs an XMPP server: scripts/test.sh"]
-            fn smol_message_alice_to_bob() {
-                nonblocking::message(Server::$server, "smol-msg");
-            }
+            client_tests!($server, blocking, "std");
+            client_tests!($server, nonblocking, "smol");
         }
     };
 }

@@ -15,7 +15,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use exampple::{AutoConnect, Config, Conn, Element, Router, StanzaError, xml};
-use support::{DOMAIN, End, FakeServer, RawSession, SECRET};
+use support::{DOMAIN, End, FakeServer, RawSession, SECRET, Setup, Which};
 
 /// How long any one hostile connection may take to end (generous: a few ms in practice).
 const CASE_TIME: Duration = Duration::from_secs(10);
@@ -49,18 +49,15 @@ fn config(port: u16) -> Config {
     Config::new(DOMAIN, SECRET)
         .port(port)
         .auto_connect(AutoConnect::Immediately)
-        .handshake_timeout(Duration::from_millis(500))
+        // The time a reconnected component waits for the test to take the next case: a
+        // loaded machine can take more than a few hundred ms between cases.
+        .handshake_timeout(Duration::from_secs(3))
         .reconnect_backoff(Duration::from_millis(10), Duration::from_millis(50))
 }
 
 const WRITE_TIMEOUT: Duration = Duration::from_millis(300);
 
 type Shutdown = Box<dyn Fn(Duration) + Send>;
-
-enum Which {
-    Smol,
-    Std,
-}
 
 fn start(
     which: &Which,
@@ -70,26 +67,12 @@ fn start(
     Shutdown,
     exampple::Sender,
 ) {
-    match which {
-        Which::Smol => {
-            let rt = exampple_smol::Runtime::new(config, router())
-                .unwrap()
-                .write_timeout(WRITE_TIMEOUT);
-            let handle = rt.handle();
-            let sender = handle.sender().clone();
-            let join = std::thread::spawn(move || rt.run().map_err(|e| e.to_string()));
-            (join, Box::new(move |grace| handle.shutdown(grace)), sender)
-        }
-        Which::Std => {
-            let rt = exampple_std::Runtime::new(config, router())
-                .unwrap()
-                .write_timeout(WRITE_TIMEOUT);
-            let handle = rt.handle();
-            let sender = handle.sender().clone();
-            let join = std::thread::spawn(move || rt.run().map_err(|e| e.to_string()));
-            (join, Box::new(move |grace| handle.shutdown(grace)), sender)
-        }
-    }
+    let setup = Setup {
+        write_timeout: Some(WRITE_TIMEOUT),
+        ..Setup::default()
+    };
+    let running = support::start(*which, config, router(), setup);
+    (running.join, running.shutdown, running.sender)
 }
 
 /// A field of /proc/self/status, in bytes (0 where there is no /proc).
@@ -367,6 +350,12 @@ fn cases() -> Vec<Case> {
     ]
 }
 
+/// The number of the deaf case's message `m<n>`.
+fn message_number(id: Option<&str>) -> usize {
+    id.and_then(|id| id.strip_prefix('m')?.parse().ok())
+        .unwrap_or_else(|| panic!("not one of the messages: {id:?}"))
+}
+
 /// Writes `head` then `fill` up to `total` bytes, from a 64 KiB buffer, until the
 /// component hangs up; returns how much was written.
 fn flood(mut stream: std::net::TcpStream, head: Vec<u8>, fill: u8, total: usize) -> usize {
@@ -463,16 +452,19 @@ fn run_case(
                 let stream = session.writer();
                 std::thread::spawn(move || flood(stream, Vec::new(), b' ', usize::MAX))
             });
+            // 16 MiB, more than the socket buffers hold, sent at once (cloned, not parsed
+            // each time) so that some is still queued when the component gives up.
             let body = "z".repeat(256 * 1024);
+            let template = xml!("<message to='a@b'><body>{body}</body></message>");
             let until = Instant::now() + CASE_TIME;
             let mut sent = 0usize;
             // Until the component gives up on this connection and comes back.
             let next = loop {
                 assert!(Instant::now() < until, "{}: no reconnect", case.name);
-                if sent < 128 {
-                    let message =
-                        xml!("<message to='a@b' id='m{sent}'><body>{body}</body></message>");
-                    let _ = sender.send(message);
+                if sent < 64 {
+                    let mut message = template.clone();
+                    xml::set_attr(&mut message, "id", format!("m{sent}"));
+                    sender.send(message).expect("queued");
                     sent += 1;
                 } else {
                     std::thread::sleep(Duration::from_millis(10));
@@ -492,24 +484,63 @@ fn run_case(
                 "deaf server: noticed after {elapsed:?}, {sent} messages of 256 KiB sent, peak growth {} KiB",
                 growth / 1024
             );
-            drop(session);
-            // The stanzas sent meanwhile are delivered on the new connection; drain them.
+            // The stanzas sent meanwhile that the component had not yet written are
+            // delivered on the new connection, in order, before the answer to a ping.
             let mut next = next;
             next.handshake(CASE_TIME);
             let ping = format!(
                 "<iq type='get' id='after-deaf' from='a@b/c' to='{DOMAIN}'><ping xmlns='urn:xmpp:ping'/></iq>"
             );
             next.write(ping.as_bytes()).unwrap();
-            let mut delivered = 0;
+            let mut delivered = Vec::new();
             loop {
                 let stanza = next.receive(CASE_TIME).expect("the ping's answer");
-                if stanza.attr("id") == Some("after-deaf") {
-                    break;
+                match stanza.attr("id") {
+                    Some("after-deaf") => break,
+                    id => delivered.push(message_number(id)),
                 }
-                delivered += 1;
             }
-            eprintln!("deaf server: {delivered} queued messages delivered after the reconnect");
             drop(next);
+            // What reached the deaf connection before the component hung up on it (but
+            // for a stanza cut short): nothing can be read of it once the test has shut it.
+            let mut written = Vec::new();
+            if !flooding {
+                while let Some(stanza) = session.receive(CASE_TIME) {
+                    written.push(message_number(stanza.attr("id")));
+                }
+                assert!(
+                    session.wait_end(CASE_TIME, || {}).socket_closed,
+                    "{}: the component did not hang up on the deaf connection",
+                    case.name
+                );
+            }
+            drop(session);
+            eprintln!(
+                "deaf server: {} messages written before the hang-up, {} queued and delivered after the reconnect",
+                written.len(),
+                delivered.len()
+            );
+            // Each message at most once, in order: a prefix on the deaf connection, the
+            // rest that was still queued (at least one: 16 MiB were sent at once) on the next.
+            assert!(!delivered.is_empty(), "{}: nothing was queued", case.name);
+            let first = delivered[0];
+            assert_eq!(
+                delivered,
+                (first..sent).collect::<Vec<_>>(),
+                "{}",
+                case.name
+            );
+            assert_eq!(
+                written,
+                (0..written.len()).collect::<Vec<_>>(),
+                "{}",
+                case.name
+            );
+            assert!(
+                written.len() <= first,
+                "{}: {written:?} and {delivered:?}",
+                case.name
+            );
             return (Expect::Disconnect, growth, elapsed);
         }
     }

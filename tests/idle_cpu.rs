@@ -2,10 +2,13 @@
 //! loop: the CPU it uses while waiting is measured (this process's utime + stime from
 //! /proc/self/stat; alone in its test binary so nothing else runs meanwhile).
 
+mod support;
+
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use exampple::{AutoConnect, Config, Router};
+use support::{Setup, Which};
 
 fn cpu_time() -> Duration {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
@@ -30,24 +33,15 @@ fn waits_quietly(runtime: &str) -> Duration {
         .reconnect_backoff(Duration::from_millis(50), Duration::from_millis(400));
     let cpu_before = cpu_time();
     let started = Instant::now();
-    let stop: Box<dyn Fn()>;
-    let join = match runtime {
-        "smol" => {
-            let rt = exampple::smol::Runtime::new(config, Router::new()).unwrap();
-            let h = rt.handle();
-            stop = Box::new(move || h.shutdown(Duration::ZERO));
-            std::thread::spawn(move || rt.run().map_err(|e| e.to_string()))
-        }
-        _ => {
-            let rt = exampple::blocking::Runtime::new(config, Router::new()).unwrap();
-            let h = rt.handle();
-            stop = Box::new(move || h.shutdown(Duration::ZERO));
-            std::thread::spawn(move || rt.run().map_err(|e| e.to_string()))
-        }
-    };
+    let running = support::start(
+        Which::named(runtime),
+        config,
+        Router::new(),
+        Setup::default(),
+    );
     std::thread::sleep(Duration::from_secs(3));
-    stop();
-    join.join().unwrap().unwrap();
+    (running.shutdown)(Duration::ZERO);
+    running.join.join().unwrap().unwrap();
     let used = cpu_time().saturating_sub(cpu_before);
     eprintln!(
         "{runtime}: {used:?} of CPU in {:?} of refused connections with backoff",

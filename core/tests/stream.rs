@@ -38,6 +38,18 @@ fn transmit(c: &mut Component) -> String {
     String::from_utf8(out).unwrap()
 }
 
+/// Connects the component (the TCP connection is up): it writes its stream header.
+fn connect(c: &mut Component, now: Instant) {
+    c.connect(now);
+    c.handle_connected(now);
+}
+
+/// Connects and opens the stream (the server's header): the component sends its handshake.
+fn open_stream(c: &mut Component, now: Instant) {
+    connect(c, now);
+    c.handle_input(now, SERVER_HEADER.as_bytes());
+}
+
 /// Connects and returns the component online, with its output drained.
 fn online(config: Config, router: Router, now: Instant) -> Component {
     let mut c = Component::new(config, router, now).unwrap();
@@ -97,8 +109,7 @@ fn digest_keeps_leading_zeros() {
         now,
     )
     .unwrap();
-    c.connect(now);
-    c.handle_connected(now);
+    connect(&mut c, now);
     transmit(&mut c);
     let header = SERVER_HEADER.replace("id='sid'", &format!("id='{id}'"));
     c.handle_input(now, header.as_bytes());
@@ -113,9 +124,7 @@ fn digest_keeps_leading_zeros() {
 fn wrong_secret_fails_with_condition_and_text() {
     let now = Instant::now();
     let mut c = Component::new(config(), Router::new(), now).unwrap();
-    c.connect(now);
-    c.handle_connected(now);
-    c.handle_input(now, SERVER_HEADER.as_bytes());
+    open_stream(&mut c, now);
     events(&mut c);
     c.handle_input(
         now,
@@ -141,9 +150,7 @@ fn healing_stream_error_reconnects_with_capped_backoff() {
     let now = Instant::now();
     let cfg = config().reconnect_backoff(Duration::from_millis(100), Duration::from_secs(2));
     let mut c = Component::new(cfg, Router::new(), now).unwrap();
-    c.connect(now);
-    c.handle_connected(now);
-    c.handle_input(now, SERVER_HEADER.as_bytes());
+    open_stream(&mut c, now);
     events(&mut c);
     c.handle_input(
         now,
@@ -214,14 +221,12 @@ fn stanzas_sent_while_disconnected_are_queued_and_bounded() {
     .unwrap();
     c.send(now, xml::parse("<message to='you' id='2'/>").unwrap())
         .unwrap();
-    assert!(
-        c.send(now, xml::parse("<message to='you' id='3'/>").unwrap())
-            .is_err()
+    assert_eq!(
+        c.send(now, xml::parse("<message to='you' id='3'/>").unwrap()),
+        Err(exampple_core::SendError::QueueFull(2))
     );
     assert_eq!(c.queued(), 2);
-    c.connect(now);
-    c.handle_connected(now);
-    c.handle_input(now, SERVER_HEADER.as_bytes());
+    open_stream(&mut c, now);
     transmit(&mut c);
     c.handle_input(now, b"<handshake/>");
     assert_eq!(
@@ -320,8 +325,7 @@ fn oversized_stanza_gets_policy_violation() {
 fn wrong_stream_namespace_and_missing_id() {
     let now = Instant::now();
     let mut c = Component::new(config(), Router::new(), now).unwrap();
-    c.connect(now);
-    c.handle_connected(now);
+    connect(&mut c, now);
     transmit(&mut c);
     c.handle_input(now, b"<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' id='x'>");
     assert!(transmit(&mut c).contains("<invalid-namespace"));
@@ -331,8 +335,7 @@ fn wrong_stream_namespace_and_missing_id() {
     ));
 
     let mut c = Component::new(config(), Router::new(), now).unwrap();
-    c.connect(now);
-    c.handle_connected(now);
+    connect(&mut c, now);
     transmit(&mut c);
     c.handle_input(now, b"<stream:stream xmlns='jabber:component:accept' xmlns:stream='http://etherx.jabber.org/streams'>");
     assert_eq!(
@@ -345,8 +348,7 @@ fn wrong_stream_namespace_and_missing_id() {
 
     // Prosody for an unknown domain: a header without an id, then host-unknown.
     let mut c = Component::new(config(), Router::new(), now).unwrap();
-    c.connect(now);
-    c.handle_connected(now);
+    connect(&mut c, now);
     transmit(&mut c);
     events(&mut c);
     c.handle_input(
@@ -365,9 +367,7 @@ fn wrong_stream_namespace_and_missing_id() {
 fn stanzas_before_the_handshake_are_refused() {
     let now = Instant::now();
     let mut c = Component::new(config(), Router::new(), now).unwrap();
-    c.connect(now);
-    c.handle_connected(now);
-    c.handle_input(now, SERVER_HEADER.as_bytes());
+    open_stream(&mut c, now);
     transmit(&mut c);
     events(&mut c);
     c.handle_input(now, b"<message to='component.localhost'/>");
@@ -387,19 +387,12 @@ fn handshake_that_never_comes_times_out() {
         now,
     )
     .unwrap();
-    c.connect(now);
-    c.handle_connected(now);
-    c.handle_input(now, SERVER_HEADER.as_bytes());
+    open_stream(&mut c, now);
     events(&mut c);
     assert_eq!(c.poll_timeout(), Some(now + Duration::from_secs(3)));
     c.handle_timeout(now + Duration::from_secs(3));
-    assert!(matches!(
-        events(&mut c).as_slice(),
-        [Event::Disconnected {
-            reason: Disconnect::HandshakeTimeout,
-            ..
-        }]
-    ));
+    let (reason, _) = disconnected(&mut c);
+    assert!(matches!(reason, Disconnect::HandshakeTimeout), "{reason:?}");
 }
 
 #[test]
@@ -445,13 +438,8 @@ fn keepalive_whitespace_then_ping_then_dead_peer() {
     c.handle_timeout(t);
     transmit(&mut c);
     c.handle_timeout(t + Duration::from_secs(10));
-    assert!(matches!(
-        events(&mut c).as_slice(),
-        [Event::Disconnected {
-            reason: Disconnect::KeepaliveTimeout,
-            ..
-        }]
-    ));
+    let (reason, _) = disconnected(&mut c);
+    assert!(matches!(reason, Disconnect::KeepaliveTimeout), "{reason:?}");
 }
 
 #[test]
@@ -460,13 +448,8 @@ fn server_close_and_own_close() {
     let mut c = online(config(), Router::new(), now);
     c.handle_input(now, b"</stream:stream>");
     assert_eq!(transmit(&mut c), "</stream:stream>");
-    assert!(matches!(
-        events(&mut c).as_slice(),
-        [Event::Disconnected {
-            reason: Disconnect::ServerClosed,
-            ..
-        }]
-    ));
+    let (reason, _) = disconnected(&mut c);
+    assert!(matches!(reason, Disconnect::ServerClosed), "{reason:?}");
 
     let mut c = online(config(), Router::new(), now);
     c.close(now, Duration::from_secs(1));
@@ -585,8 +568,7 @@ fn run_chunked(chunks: &[&[u8]]) -> Vec<String> {
         let _ = conn.send(conn.stanza().clone());
     });
     let mut c = Component::new(config(), router, now).unwrap();
-    c.connect(now);
-    c.handle_connected(now);
+    connect(&mut c, now);
     transmit(&mut c);
     let mut out = String::new();
     for (i, chunk) in chunks.iter().enumerate() {
@@ -672,8 +654,7 @@ fn drive(chunks: &[&[u8]], lex_elsewhere: bool) -> (String, Vec<String>) {
 fn connected_echo(now: Instant) -> (Component, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
     let routed = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let mut c = Component::new(config(), echo_router(routed.clone()), now).unwrap();
-    c.connect(now);
-    c.handle_connected(now);
+    connect(&mut c, now);
     (c, routed)
 }
 
@@ -880,8 +861,7 @@ proptest! {
     fn arbitrary_bytes_never_panic(prefix in any::<bool>(), data in proptest::collection::vec(any::<u8>(), 0..2048)) {
         let now = Instant::now();
         let mut c = Component::new(config(), Router::new(), now).unwrap();
-        c.connect(now);
-        c.handle_connected(now);
+        connect(&mut c, now);
         if prefix {
             c.handle_input(now, SERVER_HEADER.as_bytes());
             c.handle_input(now, b"<handshake/>");

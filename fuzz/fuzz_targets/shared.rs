@@ -46,7 +46,7 @@ fn run(chunks: &[&[u8]], turns: Option<u8>) -> Run {
     let (mut reader_scratch, mut core_scratch) = (Vec::new(), Vec::new());
     let mut written = Vec::new();
     let mut ended = false;
-    let mut pump = |c: &mut Component, written: &mut Vec<u8>, ended: &mut bool| {
+    let pump = |c: &mut Component, written: &mut Vec<u8>, ended: &mut bool| {
         while let Some(event) = c.poll_event() {
             match event {
                 Event::Dispatch(d) => d.run(),

@@ -4,14 +4,131 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use exampple::component::handshake_digest;
+use exampple::observe::Observer;
 use exampple::parser::{Limits, StreamItem, StreamParser};
-use exampple::{Element, xml};
+use exampple::{Config, Element, Router, Sender, xml};
 
 pub const DOMAIN: &str = "component.localhost";
 pub const SECRET: &str = "secret";
+
+/// Which runtime a test runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Which {
+    Smol,
+    Std,
+}
+
+impl Which {
+    /// `"smol"` or anything else (`"std"`), as the real-server tests name them.
+    pub fn named(name: &str) -> Which {
+        if name == "smol" {
+            Which::Smol
+        } else {
+            Which::Std
+        }
+    }
+}
+
+/// Where the runtime is told to run sync controllers.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub enum SyncPlace {
+    /// Not told: smol's blocking pool, std's `SyncControllers::Adaptive` (the core's thread
+    /// until a controller blocks it).
+    #[default]
+    Default,
+    /// `SyncControllers::BlockingPool` (smol), `SyncControllers::Pool` (std).
+    Pool,
+    /// On the core's own thread: `SyncControllers::Executor` (smol), `Inline` (std).
+    Core,
+}
+
+/// How a runtime is set up besides its config and router; `Default` leaves it as it is.
+#[derive(Default)]
+pub struct Setup {
+    pub observer: Option<Arc<dyn Observer>>,
+    pub workers: Option<usize>,
+    pub write_timeout: Option<Duration>,
+    pub sync: SyncPlace,
+    /// The name of the thread that runs the runtime (and so its core).
+    pub thread_name: Option<&'static str>,
+}
+
+/// A runtime running on a thread of its own.
+pub struct Running {
+    /// `run`'s result, its error as text.
+    pub join: std::thread::JoinHandle<Result<(), String>>,
+    /// Shuts the runtime down with this grace.
+    pub shutdown: Box<dyn Fn(Duration) + Send>,
+    pub sender: Sender,
+}
+
+/// Sets up either runtime alike (their builders have the same methods) and starts it.
+macro_rules! start_runtime {
+    ($runtime:ty, $config:expr, $router:expr, $setup:expr, $pool:expr, $core:expr) => {{
+        let setup = $setup;
+        let mut rt = <$runtime>::new($config, $router).unwrap();
+        if let Some(observer) = setup.observer {
+            rt = rt.observer(observer);
+        }
+        if let Some(workers) = setup.workers {
+            rt = rt.workers(workers);
+        }
+        if let Some(timeout) = setup.write_timeout {
+            rt = rt.write_timeout(timeout);
+        }
+        match setup.sync {
+            SyncPlace::Default => {}
+            SyncPlace::Pool => rt = rt.sync_controllers($pool),
+            SyncPlace::Core => rt = rt.sync_controllers($core),
+        }
+        let handle = rt.handle();
+        let sender = handle.sender().clone();
+        let mut thread = std::thread::Builder::new();
+        if let Some(name) = setup.thread_name {
+            thread = thread.name(name.into());
+        }
+        let join = thread
+            .spawn(move || rt.run().map_err(|e| e.to_string()))
+            .unwrap();
+        Running {
+            join,
+            shutdown: Box::new(move |grace| handle.shutdown(grace)),
+            sender,
+        }
+    }};
+}
+
+/// Starts `which` runtime with `config` and `router`, set up as `setup` says.
+pub fn start(which: Which, config: Config, router: Router, setup: Setup) -> Running {
+    match which {
+        Which::Smol => {
+            use exampple::smol::SyncControllers;
+            start_runtime!(
+                exampple::smol::Runtime,
+                config,
+                router,
+                setup,
+                SyncControllers::BlockingPool,
+                SyncControllers::Executor
+            )
+        }
+        Which::Std => {
+            use exampple::blocking::SyncControllers;
+            start_runtime!(
+                exampple::blocking::Runtime,
+                config,
+                router,
+                setup,
+                SyncControllers::Pool,
+                SyncControllers::Inline
+            )
+        }
+    }
+}
 
 pub struct FakeServer {
     listener: TcpListener,
@@ -35,8 +152,15 @@ impl FakeServer {
 
     /// Accepts the next connection and completes the handshake (or rejects it).
     pub fn accept(&self, accept_secret: bool) -> Session {
+        self.accept_then(accept_secret, || {})
+    }
+
+    /// Like [`FakeServer::accept`], calling `connected` once the connection is accepted and
+    /// before the handshake: the component is connecting, not online.
+    pub fn accept_then(&self, accept_secret: bool, connected: impl FnOnce()) -> Session {
         self.listener.set_nonblocking(false).unwrap();
         let (stream, _) = self.listener.accept().unwrap();
+        connected();
         stream.set_nodelay(true).unwrap();
         stream
             .set_read_timeout(Some(Duration::from_millis(100)))
