@@ -2,7 +2,7 @@
 # Runs every test of the workspace, including the ignored ones that need real XMPP servers:
 # starts a private Prosody and a private ejabberd on 127.0.0.1 (installing them with apt-get
 # on a fresh Debian machine, as root), runs
-#     cargo test --workspace --all-features [ARGS...] -- --include-ignored [TEST ARGS...]
+#     cargo test --workspace --all-features --no-fail-fast [ARGS...] -- --include-ignored [TEST ARGS...]
 # and stops the servers again, whatever the outcome. Exits with cargo's status.
 #
 #   scripts/test.sh                          everything
@@ -108,7 +108,7 @@ export EXAMPPLE_TEST_EJABBERD_COMPONENT=127.0.0.1:5253
 export EXAMPPLE_TEST_SCRIPTS=$scripts
 export EXAMPPLE_TEST_XMPP_DIR=$base
 
-step "cargo test --workspace --all-features ${cargo_args[*]} -- --include-ignored ${test_args[*]}"
-cargo test --workspace --all-features "${cargo_args[@]}" -- --include-ignored "${test_args[@]}"
+step "cargo test --workspace --all-features --no-fail-fast ${cargo_args[*]} -- --include-ignored ${test_args[*]}"
+cargo test --workspace --all-features --no-fail-fast "${cargo_args[@]}" -- --include-ignored "${test_args[@]}"
 status=$?
 exit "$status"
