@@ -505,10 +505,12 @@ async fn write_out(socket: &Arc<TcpStream>, bytes: &[u8], timeout: Duration) -> 
     smol::unblock(move || write_within(&socket, &rest, timeout)).await
 }
 
-/// A blocking write of all of `bytes` that gives up after `timeout` in all, however the
-/// server reads (a little at a time included).
+/// A blocking write of all of `bytes` that gives up when the server has read nothing for
+/// `timeout`. Not a deadline for the whole: after a reconnect `bytes` may be a backlog of
+/// megabytes, which a server that reads steadily but slowly is alive to take (std's
+/// runtime times each write the same way).
 fn write_within(socket: &TcpStream, bytes: &[u8], timeout: Duration) -> Result<(), String> {
-    let deadline = Instant::now() + timeout;
+    let mut deadline = Instant::now() + timeout;
     let timed_out = || "write timed out: the server stopped reading".to_string();
     let mut written = 0;
     let result = loop {
@@ -525,7 +527,10 @@ fn write_within(socket: &TcpStream, bytes: &[u8], timeout: Duration) -> Result<(
         let mut writer = socket;
         match std::io::Write::write(&mut writer, &bytes[written..]) {
             Ok(0) => break Err("the connection closed while writing".to_string()),
-            Ok(n) => written += n,
+            Ok(n) => {
+                written += n;
+                deadline = Instant::now() + timeout;
+            }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e)
                 if matches!(
