@@ -437,6 +437,59 @@ fn server_down_at_start_backs_off(which: Which) {
     assert_eq!(join.join().unwrap(), Ok(()));
 }
 
+/// A server that reads a large backlog steadily but more slowly than `write_timeout` would
+/// allow for the whole of it is alive: every stanza arrives, in order, on the one
+/// connection. (The write timeout counts from the last bytes the server took.)
+fn a_slow_steady_reader_is_not_hung_up_on(which: Which) {
+    let _ = env_logger::builder().is_test(true).try_init();
+    let server = FakeServer::new();
+    let setup = Setup {
+        write_timeout: Some(Duration::from_secs(1)),
+        ..Setup::default()
+    };
+    let running = support::start(which, config(server.port()), router(), setup);
+    let mut session = server.accept(true);
+    // 16 MiB: more than the loopback socket buffers hold, so the writes wait for the
+    // reader, and take some 4 s at 64 KiB every 10 ms. A blocked writer is woken when half
+    // the send buffer is free (megabytes), which this reader frees within the 1 s.
+    // (192 KiB a message: below the test server's stanza limit of 256 KiB)
+    let body = "z".repeat(192 * 1024);
+    let message = xml!("<message to='a@b'><body>{body}</body></message>");
+    let count = 85;
+    for i in 0..count {
+        let mut m = message.clone();
+        xml::set_attr(&mut m, "id", format!("m{i}"));
+        running.sender.send(m).expect("online, not queued");
+    }
+    let mut ids = Vec::new();
+    while ids.len() < count {
+        let Some(m) = session.receive_paced(T, 64 * 1024, Duration::from_millis(10)) else {
+            break;
+        };
+        ids.push(m.attr("id").unwrap_or_default().to_string());
+    }
+    let expected: Vec<String> = (0..count).map(|i| format!("m{i}")).collect();
+    assert_eq!(
+        ids, expected,
+        "every message, in order, on the one connection"
+    );
+    assert!(
+        server.try_accept(Duration::from_millis(100)).is_none(),
+        "no reconnect: the component did not give up on the reader"
+    );
+    close_cleanly(running.join, running.shutdown, session);
+}
+
+#[test]
+fn smol_a_slow_steady_reader_is_not_hung_up_on() {
+    a_slow_steady_reader_is_not_hung_up_on(Which::Smol);
+}
+
+#[test]
+fn std_a_slow_steady_reader_is_not_hung_up_on() {
+    a_slow_steady_reader_is_not_hung_up_on(Which::Std);
+}
+
 #[test]
 fn smol_serves_and_reconnects() {
     serves_and_reconnects(Which::Smol);

@@ -232,6 +232,33 @@ impl Session {
         self.stream.write_all(text.as_bytes()).unwrap();
     }
 
+    /// Like [`Session::receive`], reading at most `chunk` bytes at a time with a `pause`
+    /// after each read: a server that reads steadily but slowly.
+    pub fn receive_paced(
+        &mut self,
+        timeout: Duration,
+        chunk: usize,
+        pause: Duration,
+    ) -> Option<Element> {
+        let until = Instant::now() + timeout;
+        let mut buf = vec![0u8; chunk];
+        let mut items = Vec::new();
+        while self.pending.is_empty() && Instant::now() < until {
+            match self.stream.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => self.parser.feed(&buf[..n], &mut items).unwrap(),
+                Err(_) => {}
+            }
+            for item in items.drain(..) {
+                if let StreamItem::Element(e) = item {
+                    self.pending.push(e);
+                }
+            }
+            std::thread::sleep(pause);
+        }
+        (!self.pending.is_empty()).then(|| self.pending.remove(0))
+    }
+
     pub fn send(&mut self, stanza: &Element) {
         let mut out = Vec::new();
         xml::write_stanza(stanza, "jabber:component:accept", &mut out);
