@@ -1472,9 +1472,9 @@ fn a_failed_write_finds_the_stanzas_of_output_appended_to_the_unwritten() {
     assert_eq!(reconnect(&mut c), stanzas[3]);
 }
 
-/// Keepalives (whitespace and the XEP-0199 ping) and the stream's close are not stanzas to
-/// re-send: only the stanzas between them go out on the next connection. A failure after
-/// the component's own close keeps nothing: it has stopped.
+/// Keepalives (whitespace and the XEP-0199 ping), the stream's close and a stream error are
+/// not stanzas to re-send: only the stanzas between them go out on the next connection. A
+/// failure after the component's own close keeps nothing: it has stopped.
 #[test]
 fn a_failed_write_resends_no_keepalive_and_no_stream_close() {
     let now = Instant::now();
@@ -1484,24 +1484,45 @@ fn a_failed_write_resends_no_keepalive_and_no_stream_close() {
     send_messages(&mut c, now, &["m1"]);
     c.handle_input(now + secs(20), b" ");
     c.handle_timeout(now + secs(30));
-    send_messages(&mut c, now + secs(40), &["m2"]);
     c.handle_timeout(now + secs(50));
+    send_messages(&mut c, now + secs(50), &["m2"]);
     c.handle_input(now + secs(51), b"</stream:stream>");
     let mut out = Vec::new();
     assert!(c.poll_transmit_into(&mut out));
     let out_text = String::from_utf8_lossy(&out).into_owned();
     let ping_at = out_text.find("<iq ").expect("a ping");
+    let ping_end = out_text.find("</iq>").expect("a ping") + "</iq>".len();
+    assert_eq!(&out_text[..ping_at], format!("{}\n", message("m1")));
+    assert!(out_text[ping_at..].contains("<ping xmlns='urn:xmpp:ping'/>"));
     assert_eq!(
-        &out_text[..ping_at],
-        format!("{}\n{}", message("m1"), message("m2"))
-    );
-    assert!(
-        out_text.ends_with("<ping xmlns='urn:xmpp:ping'/></iq></stream:stream>"),
-        "{out_text}"
+        &out_text[ping_end..],
+        format!("{}</stream:stream>", message("m2"))
     );
     // The server closed: the component is disconnected already when the write fails.
     c.handle_write_failed(now + secs(51), "write timed out", &out, 0);
     assert_eq!(reconnect(&mut c), [message("m1"), message("m2")].concat());
+
+    // A stream error of the component's own, for input it refuses.
+    let mut c = online(config(), Router::new(), now);
+    send_messages(&mut c, now, &["m1"]);
+    c.handle_input(now, b"<message/><unknown xmlns='urn:other'/>");
+    let mut out = Vec::new();
+    assert!(c.poll_transmit_into(&mut out));
+    assert!(
+        String::from_utf8_lossy(&out).starts_with(&format!("{}<stream:error>", message("m1"))),
+        "{}",
+        String::from_utf8_lossy(&out)
+    );
+    c.handle_write_failed(now, "write timed out", &out, 0);
+    let (reason, reconnect_at) = disconnected(&mut c);
+    assert!(matches!(reason, Disconnect::BadInput { .. }), "{reason:?}");
+    c.handle_timeout(reconnect_at);
+    assert!(matches!(events(&mut c).as_slice(), [Event::Connect { .. }]));
+    c.handle_connected(reconnect_at);
+    c.handle_input(reconnect_at, SERVER_HEADER.as_bytes());
+    transmit(&mut c);
+    c.handle_input(reconnect_at, b"<handshake/>");
+    assert_eq!(transmit(&mut c), message("m1"));
 
     let mut c = online(config(), Router::new(), now);
     send_messages(&mut c, now, &["m1"]);
