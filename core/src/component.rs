@@ -10,7 +10,9 @@
 //! After every `handle_*` call (and whenever the waker set with [`Component::set_waker`]
 //! fires), drain the outputs in this order: [`Component::poll_transmit`] (write the bytes),
 //! then [`Component::poll_event`] until `None`, then sleep until
-//! [`Component::poll_timeout`] or new input.
+//! [`Component::poll_timeout`] or new input. When a write fails part-way, tell
+//! [`Component::handle_write_failed`] how many bytes the socket took (not
+//! [`Component::handle_closed`]): the stanzas after them go out on the next connection.
 //!
 //! | event | what the runtime does |
 //! |---|---|
