@@ -26,10 +26,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // 1. Write what the core wants written.
         while let Some(bytes) = core.poll_transmit() {
             if let Some(s) = socket.as_mut()
-                && let Err(e) = s.write_all(&bytes)
+                && let Err((written, e)) = write_all(s, &bytes)
             {
+                // The core keeps the stanzas the socket did not take for the next connection.
                 socket = None;
-                core.handle_closed(Instant::now(), e.to_string());
+                core.handle_write_failed(Instant::now(), e.to_string(), &bytes, written);
             }
         }
         // 2. Act on its events.
@@ -85,4 +86,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         core.handle_timeout(Instant::now());
     }
+}
+
+/// Writes all of `bytes`; on an error, also how many the socket took.
+fn write_all(socket: &mut TcpStream, bytes: &[u8]) -> Result<(), (usize, std::io::Error)> {
+    let mut written = 0;
+    while written < bytes.len() {
+        match socket.write(&bytes[written..]) {
+            Ok(0) => return Err((written, ErrorKind::WriteZero.into())),
+            Ok(n) => written += n,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err((written, e)),
+        }
+    }
+    Ok(())
 }

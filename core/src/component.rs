@@ -10,7 +10,9 @@
 //! After every `handle_*` call (and whenever the waker set with [`Component::set_waker`]
 //! fires), drain the outputs in this order: [`Component::poll_transmit`] (write the bytes),
 //! then [`Component::poll_event`] until `None`, then sleep until
-//! [`Component::poll_timeout`] or new input.
+//! [`Component::poll_timeout`] or new input. When a write fails part-way, tell
+//! [`Component::handle_write_failed`] how many bytes the socket took (not
+//! [`Component::handle_closed`]): the stanzas after them go out on the next connection.
 //!
 //! | event | what the runtime does |
 //! |---|---|
@@ -339,6 +341,15 @@ struct InFlight {
     started: Instant,
 }
 
+/// Where a piece of the output starts, and whether it is a stanza (re-sent on the next
+/// connection if a failed write leaves it unwritten) or not (the stream's own writes, a
+/// keepalive: never re-sent). A piece ends where the next one starts.
+#[derive(Clone, Copy, Debug)]
+struct Mark {
+    at: usize,
+    stanza: bool,
+}
+
 struct PendingCall {
     to: Option<String>,
     slot: Arc<CallSlot>,
@@ -357,6 +368,13 @@ pub struct Component {
     /// Tokens into elements, for the current connection.
     builder: StreamBuilder,
     transmit: Vec<u8>,
+    /// The pieces of `transmit`, in order.
+    marks: Vec<Mark>,
+    /// The pieces of the bytes last handed out (the runtime's buffer), for
+    /// [`Component::handle_write_failed`].
+    handed: Vec<Mark>,
+    /// How many bytes `handed` covers.
+    handed_len: usize,
     events: VecDeque<Event>,
     queue: VecDeque<Element>,
     requests: InFlightTable<InFlight>,
@@ -406,6 +424,9 @@ impl Component {
             lexer: StreamLexer::new(limits),
             builder: StreamBuilder::new(),
             transmit: Vec::with_capacity(8192),
+            marks: Vec::with_capacity(256),
+            handed: Vec::with_capacity(256),
+            handed_len: 0,
             events: VecDeque::new(),
             queue: VecDeque::new(),
             requests: InFlightTable::new(),
@@ -545,8 +566,10 @@ impl Component {
             return;
         }
         self.transmit.clear();
+        self.marks.clear();
         self.lexer = StreamLexer::new(self.lexer.limits());
         self.builder = StreamBuilder::new();
+        self.mark_other();
         self.transmit.extend_from_slice(b"<?xml version='1.0'?><stream:stream xmlns='jabber:component:accept' xmlns:stream='http://etherx.jabber.org/streams' to='");
         self.transmit
             .extend_from_slice(xml::escape(&self.config.domain).as_bytes());
@@ -608,6 +631,119 @@ impl Component {
             }
             _ => {}
         }
+    }
+
+    /// Writing to the socket failed part-way: of `buffer` (the bytes last handed out by
+    /// [`Component::poll_transmit_into`] or [`Component::poll_transmit`]), the socket took
+    /// the first `written`. Call this instead of [`Component::handle_closed`].
+    ///
+    /// The stanzas that start at or after the first unwritten byte are kept for the next
+    /// connection, in order, before those sent later (up to `max_queue`: beyond it the
+    /// latest are dropped, and logged). The stanza the failure cut in the middle is lost
+    /// (the server may have part of it), and logged; the stream's own writes and keepalives
+    /// are never re-sent. Then it is [`Component::handle_closed`].
+    ///
+    /// ```
+    /// # use std::time::Instant;
+    /// # use exampple_core::{Component, Config, Router, xml};
+    /// # use exampple_core::component::Event;
+    /// let now = Instant::now();
+    /// let mut core = Component::new(Config::new("c.localhost", "secret"), Router::new(), now)?;
+    /// core.connect(now);
+    /// core.handle_connected(now);
+    /// core.handle_input(now, b"<stream:stream xmlns='jabber:component:accept' xmlns:stream='http://etherx.jabber.org/streams' id='s'><handshake/>");
+    /// let mut out = Vec::new();
+    /// core.poll_transmit_into(&mut out);
+    /// out.clear(); // written
+    ///
+    /// core.send(now, xml!("<message to='a@localhost' id='1'/>"))?;
+    /// core.send(now, xml!("<message to='a@localhost' id='2'/>"))?;
+    /// core.poll_transmit_into(&mut out);
+    /// // The socket took the first stanza and 3 bytes of the second, then failed.
+    /// let first = "<message id='1' to='a@localhost'/>".len();
+    /// core.handle_write_failed(now, "write timed out", &out, first + 3);
+    /// assert_eq!(core.queued(), 0, "the second was cut: lost");
+    /// # assert!(matches!(std::iter::from_fn(|| core.poll_event()).last(), Some(Event::Disconnected { .. })));
+    ///
+    /// // Had the socket taken only the first, the second would be kept.
+    /// # let mut core = Component::new(Config::new("c.localhost", "secret"), Router::new(), now)?;
+    /// # core.connect(now);
+    /// # core.handle_connected(now);
+    /// # core.handle_input(now, b"<stream:stream xmlns='jabber:component:accept' xmlns:stream='http://etherx.jabber.org/streams' id='s'><handshake/>");
+    /// # out.clear();
+    /// # core.poll_transmit_into(&mut out);
+    /// # out.clear();
+    /// # core.send(now, xml!("<message to='a@localhost' id='1'/>"))?;
+    /// # core.send(now, xml!("<message to='a@localhost' id='2'/>"))?;
+    /// # core.poll_transmit_into(&mut out);
+    /// core.handle_write_failed(now, "write timed out", &out, first);
+    /// assert_eq!(core.queued(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cold]
+    pub fn handle_write_failed(
+        &mut self,
+        now: Instant,
+        reason: impl Into<String>,
+        buffer: &[u8],
+        written: usize,
+    ) {
+        let unsent = self.unsent_stanzas(buffer, written);
+        self.handle_closed(now, reason);
+        if unsent.is_empty() {
+            return;
+        }
+        if matches!(self.state, State::Failed | State::Closed) {
+            log::warn!(target: "exampple", "dropped {} stanzas a failed write left unwritten: the component stopped", unsent.len());
+            return;
+        }
+        log::info!(target: "exampple", "{} stanzas a failed write left unwritten wait for the next connection", unsent.len());
+        for stanza in unsent.into_iter().rev() {
+            self.queue.push_front(stanza);
+        }
+        if self.queue.len() > self.config.max_queue {
+            let dropped = self.queue.len() - self.config.max_queue;
+            self.queue.truncate(self.config.max_queue);
+            log::error!(target: "exampple", "dropped the {dropped} latest stanzas: the queue of {} stanzas kept while disconnected is full", self.config.max_queue);
+        }
+        self.outbox
+            .backlog
+            .store(self.queue.len(), Ordering::Relaxed);
+    }
+
+    /// The stanzas of `buffer` (the bytes last handed out) that start at or after byte
+    /// `written`, as elements; the one cut at `written` is logged as lost.
+    fn unsent_stanzas(&mut self, buffer: &[u8], written: usize) -> Vec<Element> {
+        let marks = std::mem::take(&mut self.handed);
+        let handed_len = std::mem::take(&mut self.handed_len);
+        let mut unsent = Vec::new();
+        if buffer.len() != handed_len {
+            log::error!(target: "exampple", "a failed write of {} bytes, not the {handed_len} handed out: the stanzas in it are lost", buffer.len());
+            return unsent;
+        }
+        for (i, mark) in marks.iter().enumerate() {
+            let end = marks.get(i + 1).map_or(buffer.len(), |next| next.at);
+            if !mark.stanza || end <= written {
+                continue;
+            }
+            let Some(text) = buffer
+                .get(mark.at..end)
+                .and_then(|bytes| std::str::from_utf8(bytes).ok())
+            else {
+                log::error!(target: "exampple", "lost a stanza a failed write left unwritten: its bytes are not where they were written");
+                continue;
+            };
+            match xml::parse_in(text, ns::COMPONENT) {
+                Ok(stanza) if mark.at < written => {
+                    log::warn!(target: "exampple", "lost a <{}/> (id {:?}) cut short by the failed write: the server may have part of it", stanza.name(), stanza.attr("id").unwrap_or(""));
+                }
+                Ok(stanza) => unsent.push(stanza),
+                Err(error) => {
+                    log::error!(target: "exampple", "lost a stanza a failed write left unwritten: it does not read back ({error})");
+                }
+            }
+        }
+        unsent
     }
 
     /// Bytes from the server, in any chunking. (Answers to stanzas in input that also ends
@@ -753,11 +889,16 @@ impl Component {
     }
 
     /// Bytes to write to the socket, all pending output in one buffer.
+    ///
+    /// Each buffer returned takes the place of the one before: if writing it fails part-way,
+    /// tell [`Component::handle_write_failed`] about this buffer (and call this again only
+    /// once the one before is written, or given up on).
     #[must_use]
     pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
         if self.transmit.is_empty() {
             return None;
         }
+        self.hand_out(0);
         let capacity = self.transmit.capacity().clamp(4096, 1 << 20);
         Some(std::mem::replace(
             &mut self.transmit,
@@ -767,16 +908,49 @@ impl Component {
 
     /// Appends the pending output to `buffer` (to reuse the caller's buffer); returns
     /// whether there was any.
+    ///
+    /// `buffer` is empty, or holds exactly the bytes this handed out before, none of them
+    /// written yet. Asking again with an empty buffer says that everything handed out
+    /// before has been written: if writing `buffer` then fails part-way, the stanzas it
+    /// holds that the socket did not take are kept for the next connection by
+    /// [`Component::handle_write_failed`], which knows where each starts.
     pub fn poll_transmit_into(&mut self, buffer: &mut Vec<u8>) -> bool {
         if self.transmit.is_empty() {
             return false;
         }
         if buffer.is_empty() {
+            self.hand_out(0);
             std::mem::swap(buffer, &mut self.transmit);
         } else {
+            self.hand_out(buffer.len());
             buffer.append(&mut self.transmit);
         }
         true
+    }
+
+    /// The pieces of `transmit` are handed out after `before` bytes handed out earlier (the
+    /// runtime's buffer is that long), or alone (`before` is 0).
+    #[inline]
+    fn hand_out(&mut self, before: usize) {
+        if before == 0 {
+            self.handed.clear();
+            std::mem::swap(&mut self.handed, &mut self.marks);
+        } else {
+            if before != self.handed_len {
+                // Not the bytes handed out: what they hold is unknown, so none of it is
+                // re-sent.
+                self.handed.clear();
+                self.handed.push(Mark {
+                    at: 0,
+                    stanza: false,
+                });
+            }
+            self.handed.extend(self.marks.drain(..).map(|mark| Mark {
+                at: mark.at + before,
+                stanza: mark.stanza,
+            }));
+        }
+        self.handed_len = before + self.transmit.len();
     }
 
     /// Whether output is waiting for [`Component::poll_transmit`].
@@ -877,7 +1051,16 @@ impl Component {
         self.call_deadlines.clear();
     }
 
+    /// The stream's own bytes, or a keepalive, start here: never re-sent.
+    fn mark_other(&mut self) {
+        self.marks.push(Mark {
+            at: self.transmit.len(),
+            stanza: false,
+        });
+    }
+
     fn begin_closing(&mut self, now: Instant) {
+        self.mark_other();
         self.transmit.extend_from_slice(b"</stream:stream>");
         self.last_output = now;
         self.state = State::Closing(now + Duration::from_secs(2));
@@ -896,6 +1079,7 @@ impl Component {
     }
 
     fn write_stream_error(&mut self, condition: &str) {
+        self.mark_other();
         self.transmit.extend_from_slice(b"<stream:error><");
         self.transmit.extend_from_slice(condition.as_bytes());
         self.transmit.extend_from_slice(
@@ -930,6 +1114,7 @@ impl Component {
                     return true;
                 };
                 let digest = handshake_digest(&id, &self.config.password);
+                self.mark_other();
                 self.transmit.extend_from_slice(b"<handshake>");
                 self.transmit.extend_from_slice(digest.as_bytes());
                 self.transmit.extend_from_slice(b"</handshake>");
@@ -1005,6 +1190,7 @@ impl Component {
                 }
             },
             (State::Online | State::Draining(_), StreamItem::Close) => {
+                self.mark_other();
                 self.transmit.extend_from_slice(b"</stream:stream>");
                 self.disconnect(now, Disconnect::ServerClosed);
                 false
@@ -1093,10 +1279,12 @@ impl Component {
                 .payload(Element::bare("ping", ns::PING))
                 .build();
             xml::trim(&mut iq);
-            let _ = self.write_out(now, &iq);
+            // Not re-sent: it asks about this connection only.
+            let _ = self.write_element(now, &iq, false);
             self.ping_deadline = Some(now + self.config.ping_timeout);
         }
         if now >= self.last_output + ping {
+            self.mark_other();
             self.transmit.push(b'\n');
             self.last_output = now;
         }
@@ -1321,6 +1509,10 @@ impl Component {
             attributes[1].1 = Some(&generated);
         }
         let start = self.transmit.len();
+        self.marks.push(Mark {
+            at: start,
+            stanza: true,
+        });
         match xml::write_parts(
             request.name(),
             &attributes,
@@ -1335,7 +1527,11 @@ impl Component {
                     log::trace!(target: "exampple::wire", "send packet: {sent}");
                 }
             }
-            Err(error) => self.answer_unwritable(now, conn, error),
+            Err(error) => {
+                // Nothing was written.
+                self.marks.pop();
+                self.answer_unwritable(now, conn, error)
+            }
         }
     }
 
@@ -1352,16 +1548,33 @@ impl Component {
     }
 
     fn write_out(&mut self, now: Instant, stanza: &Element) -> Result<(), WriteError> {
+        self.write_element(now, stanza, true)
+    }
+
+    /// Writes `element`, marked as a stanza to re-send if a failed write leaves it unwritten
+    /// (`stanza`) or as one never re-sent.
+    fn write_element(
+        &mut self,
+        now: Instant,
+        element: &Element,
+        stanza: bool,
+    ) -> Result<(), WriteError> {
         if log::log_enabled!(target: "exampple::wire", log::Level::Trace) {
-            log::trace!(target: "exampple::wire", "send packet: {}", xml::to_string(stanza));
+            log::trace!(target: "exampple::wire", "send packet: {}", xml::to_string(element));
         }
-        match xml::write_in(stanza, ns::COMPONENT, &mut self.transmit) {
+        self.marks.push(Mark {
+            at: self.transmit.len(),
+            stanza,
+        });
+        match xml::write_in(element, ns::COMPONENT, &mut self.transmit) {
             Ok(()) => {
                 self.last_output = now;
                 Ok(())
             }
             Err(error) => {
-                log::error!(target: "exampple", "dropped a <{}/> that cannot be written as XML: {error}", stanza.name());
+                // Nothing was written.
+                self.marks.pop();
+                log::error!(target: "exampple", "dropped a <{}/> that cannot be written as XML: {error}", element.name());
                 Err(error)
             }
         }

@@ -1327,3 +1327,234 @@ fn a_handshake_in_a_foreign_namespace_does_not_open_the_stream() {
         "{evs:?}"
     );
 }
+
+/// A message from the component with a body, as it is written.
+fn message(id: &str) -> String {
+    format!("<message id='{id}' to='a@localhost'><body>text of {id}</body></message>")
+}
+
+/// Sends each of `ids` as a message.
+fn send_messages(c: &mut Component, now: Instant, ids: &[&str]) {
+    for id in ids {
+        c.send(now, xml::parse(&message(id)).unwrap()).unwrap();
+    }
+}
+
+/// After a failure: the next connection, up to online; returns what the component writes
+/// once online.
+fn reconnect(c: &mut Component) -> String {
+    let (reason, reconnect_at) = disconnected(c);
+    assert!(
+        matches!(&reason, Disconnect::ConnectionLost(why) if why == "write timed out")
+            || matches!(reason, Disconnect::ServerClosed),
+        "{reason:?}"
+    );
+    c.handle_timeout(reconnect_at);
+    assert!(matches!(events(c).as_slice(), [Event::Connect { .. }]));
+    c.handle_connected(reconnect_at);
+    assert!(transmit(c).starts_with("<?xml version='1.0'?><stream:stream"));
+    c.handle_input(reconnect_at, SERVER_HEADER.as_bytes());
+    assert!(transmit(c).starts_with("<handshake>"));
+    c.handle_input(reconnect_at, b"<handshake/>");
+    assert!(matches!(events(c).as_slice(), [Event::Online { .. }]));
+    transmit(c)
+}
+
+/// A write that fails part-way: the stanzas the socket did not take go out on the next
+/// connection, in order, before those sent meanwhile; the one the failure cut (the server
+/// may have part of it) does not. The answer written straight from its request counts as a
+/// stanza like any other.
+#[test]
+fn a_failed_write_keeps_the_stanzas_it_left_unwritten_for_the_next_connection() {
+    let now = Instant::now();
+    let mut c = online(config(), ping_router(), now);
+    let mut out = Vec::new();
+    send_messages(&mut c, now, &["m1", "m2"]);
+    c.handle_input(
+        now,
+        b"<iq type='get' id='p3' from='u@localhost/r' to='component.localhost'><ping xmlns='urn:xmpp:ping'/></iq>",
+    );
+    while let Some(event) = c.poll_event() {
+        match event {
+            Event::Dispatch(dispatch) => dispatch.run(),
+            other => panic!("{other:?}"),
+        }
+    }
+    c.handle_outbox(now);
+    send_messages(&mut c, now, &["m4", "m5"]);
+    assert!(c.poll_transmit_into(&mut out));
+    let answer = "<iq from='component.localhost' id='p3' to='u@localhost/r' type='result'/>";
+    let stanzas = [
+        message("m1"),
+        message("m2"),
+        answer.into(),
+        message("m4"),
+        message("m5"),
+    ];
+    assert_eq!(String::from_utf8_lossy(&out), stanzas.concat());
+
+    // The socket took the first stanza and half of the second.
+    let written = stanzas[0].len() + stanzas[1].len() / 2;
+    c.handle_write_failed(now, "write timed out", &out, written);
+    assert_eq!(c.queued(), 3);
+    send_messages(&mut c, now, &["m6"]);
+    assert_eq!(
+        reconnect(&mut c),
+        [answer.into(), message("m4"), message("m5"), message("m6")].concat()
+    );
+    assert_eq!(c.queued(), 0);
+}
+
+/// A failure between two stanzas cuts none: all those after it go out on the next
+/// connection. The same with the buffers of `poll_transmit`.
+#[test]
+fn a_write_failing_between_stanzas_keeps_all_it_left_unwritten() {
+    let now = Instant::now();
+    let ids = ["m1", "m2", "m3", "m4", "m5"];
+    let stanzas: Vec<String> = ids.iter().map(|id| message(id)).collect();
+    for unwritten_from in 0..=ids.len() {
+        for vec_api in [false, true] {
+            let mut c = online(config(), Router::new(), now);
+            send_messages(&mut c, now, &ids);
+            let out = if vec_api {
+                c.poll_transmit().unwrap()
+            } else {
+                let mut out = Vec::new();
+                assert!(c.poll_transmit_into(&mut out));
+                out
+            };
+            let written: usize = stanzas[..unwritten_from].iter().map(String::len).sum();
+            c.handle_write_failed(now, "write timed out", &out, written);
+            assert_eq!(
+                reconnect(&mut c),
+                stanzas[unwritten_from..].concat(),
+                "failed after {unwritten_from} stanzas"
+            );
+        }
+    }
+}
+
+/// Output appended to bytes the runtime has not written yet: the stanzas are found where
+/// they are in the runtime's buffer.
+#[test]
+fn a_failed_write_finds_the_stanzas_of_output_appended_to_the_unwritten() {
+    let now = Instant::now();
+    let stanzas: Vec<String> = ["m1", "m2", "m3", "m4"]
+        .iter()
+        .map(|id| message(id))
+        .collect();
+    // The failure cuts m2, then m3.
+    for (written, resent) in [
+        (stanzas[0].len() + 3, 2),
+        (stanzas[0].len() + stanzas[1].len() + 3, 3),
+    ] {
+        let mut c = online(config(), Router::new(), now);
+        let mut out = Vec::new();
+        send_messages(&mut c, now, &["m1", "m2"]);
+        assert!(c.poll_transmit_into(&mut out));
+        // Not written yet: the next output is appended.
+        send_messages(&mut c, now, &["m3", "m4"]);
+        assert!(c.poll_transmit_into(&mut out));
+        assert_eq!(String::from_utf8_lossy(&out), stanzas.concat());
+        c.handle_write_failed(now, "write timed out", &out, written);
+        assert_eq!(reconnect(&mut c), stanzas[resent..].concat());
+    }
+    // Once the runtime asks with an empty buffer, what it had is written: the marks start
+    // over with the new output.
+    let mut c = online(config(), Router::new(), now);
+    let mut out = Vec::new();
+    send_messages(&mut c, now, &["m1", "m2"]);
+    assert!(c.poll_transmit_into(&mut out));
+    out.clear();
+    send_messages(&mut c, now, &["m3", "m4"]);
+    assert!(c.poll_transmit_into(&mut out));
+    c.handle_write_failed(now, "write timed out", &out, stanzas[2].len());
+    assert_eq!(reconnect(&mut c), stanzas[3]);
+}
+
+/// Keepalives (whitespace and the XEP-0199 ping), the stream's close and a stream error are
+/// not stanzas to re-send: only the stanzas between them go out on the next connection. A
+/// failure after the component's own close keeps nothing: it has stopped.
+#[test]
+fn a_failed_write_resends_no_keepalive_and_no_stream_close() {
+    let now = Instant::now();
+    let secs = Duration::from_secs;
+    let cfg = config().ping(Some(secs(30))).ping_timeout(secs(10));
+    let mut c = online(cfg, Router::new(), now);
+    send_messages(&mut c, now, &["m1"]);
+    c.handle_input(now + secs(20), b" ");
+    c.handle_timeout(now + secs(30));
+    c.handle_timeout(now + secs(50));
+    send_messages(&mut c, now + secs(50), &["m2"]);
+    c.handle_input(now + secs(51), b"</stream:stream>");
+    let mut out = Vec::new();
+    assert!(c.poll_transmit_into(&mut out));
+    let out_text = String::from_utf8_lossy(&out).into_owned();
+    let ping_at = out_text.find("<iq ").expect("a ping");
+    let ping_end = out_text.find("</iq>").expect("a ping") + "</iq>".len();
+    assert_eq!(&out_text[..ping_at], format!("{}\n", message("m1")));
+    assert!(out_text[ping_at..].contains("<ping xmlns='urn:xmpp:ping'/>"));
+    assert_eq!(
+        &out_text[ping_end..],
+        format!("{}</stream:stream>", message("m2"))
+    );
+    // The server closed: the component is disconnected already when the write fails.
+    c.handle_write_failed(now + secs(51), "write timed out", &out, 0);
+    assert_eq!(reconnect(&mut c), [message("m1"), message("m2")].concat());
+
+    // A stream error of the component's own, for input it refuses.
+    let mut c = online(config(), Router::new(), now);
+    send_messages(&mut c, now, &["m1"]);
+    c.handle_input(now, b"<message/><unknown xmlns='urn:other'/>");
+    let mut out = Vec::new();
+    assert!(c.poll_transmit_into(&mut out));
+    assert!(
+        String::from_utf8_lossy(&out).starts_with(&format!("{}<stream:error>", message("m1"))),
+        "{}",
+        String::from_utf8_lossy(&out)
+    );
+    c.handle_write_failed(now, "write timed out", &out, 0);
+    let (reason, reconnect_at) = disconnected(&mut c);
+    assert!(matches!(reason, Disconnect::BadInput { .. }), "{reason:?}");
+    c.handle_timeout(reconnect_at);
+    assert!(matches!(events(&mut c).as_slice(), [Event::Connect { .. }]));
+    c.handle_connected(reconnect_at);
+    c.handle_input(reconnect_at, SERVER_HEADER.as_bytes());
+    transmit(&mut c);
+    c.handle_input(reconnect_at, b"<handshake/>");
+    assert_eq!(transmit(&mut c), message("m1"));
+
+    let mut c = online(config(), Router::new(), now);
+    send_messages(&mut c, now, &["m1"]);
+    c.close(now, secs(1));
+    let mut out = Vec::new();
+    assert!(c.poll_transmit_into(&mut out));
+    assert_eq!(
+        String::from_utf8_lossy(&out),
+        format!("{}</stream:stream>", message("m1"))
+    );
+    c.handle_write_failed(now, "write timed out", &out, 0);
+    assert!(matches!(events(&mut c).as_slice(), [Event::Closed]));
+    assert_eq!(c.queued(), 0);
+}
+
+/// The stanzas kept from a failed write go before those queued already, within
+/// `max_queue`: the earliest are kept.
+#[test]
+fn a_failed_write_keeps_at_most_max_queue_stanzas_the_earliest() {
+    let now = Instant::now();
+    let mut c = online(config().max_queue(3), Router::new(), now);
+    send_messages(&mut c, now, &["m1", "m2", "m3", "m4"]);
+    let mut out = Vec::new();
+    assert!(c.poll_transmit_into(&mut out));
+    // Sent after the server ended its side: queued, behind what the failure leaves.
+    c.handle_server_ended();
+    send_messages(&mut c, now, &["m5"]);
+    assert_eq!(c.queued(), 1);
+    c.handle_write_failed(now, "write timed out", &out, 0);
+    assert_eq!(c.queued(), 3);
+    assert_eq!(
+        reconnect(&mut c),
+        [message("m1"), message("m2"), message("m3")].concat()
+    );
+}

@@ -260,10 +260,10 @@ impl Runtime {
             // CPUs; a yield with nobody waiting costs a fraction of a microsecond).
             while core.poll_transmit_into(&mut out) {
                 if let Some(c) = &connection
-                    && let Err(e) = write_out(&c.io.socket, &out, write_timeout).await
+                    && let Err((written, e)) = write_out(&c.io.socket, &out, write_timeout).await
                 {
                     connection = None;
-                    core.handle_closed(Instant::now(), e);
+                    core.handle_write_failed(Instant::now(), e, &out, written);
                 }
                 out.clear();
                 std::thread::yield_now();
@@ -479,7 +479,13 @@ fn spin_for_input(connection: &Connection, core: &Component) -> Option<Wake> {
 /// The socket is in blocking mode for the reader thread's sake, so the sends here ask not
 /// to block one by one (`MSG_DONTWAIT`), and `MSG_NOSIGNAL` turns a closed connection into
 /// an error rather than a `SIGPIPE`.
-async fn write_out(socket: &Arc<TcpStream>, bytes: &[u8], timeout: Duration) -> Result<(), String> {
+///
+/// On an error, also how many bytes the socket took (the core keeps the stanzas after them).
+async fn write_out(
+    socket: &Arc<TcpStream>,
+    bytes: &[u8],
+    timeout: Duration,
+) -> Result<(), (usize, String)> {
     use rustix::net::SendFlags;
     let mut written = 0;
     while written < bytes.len() {
@@ -488,11 +494,11 @@ async fn write_out(socket: &Arc<TcpStream>, bytes: &[u8], timeout: Duration) -> 
             &bytes[written..],
             SendFlags::DONTWAIT | SendFlags::NOSIGNAL,
         ) {
-            Ok(0) => return Err("the connection closed while writing".to_string()),
+            Ok(0) => return Err((written, "the connection closed while writing".to_string())),
             Ok(n) => written += n,
             Err(rustix::io::Errno::INTR) => {}
             Err(rustix::io::Errno::AGAIN) => break,
-            Err(e) => return Err(std::io::Error::from(e).to_string()),
+            Err(e) => return Err((written, std::io::Error::from(e).to_string())),
         }
     }
     if written == bytes.len() {
@@ -502,14 +508,20 @@ async fn write_out(socket: &Arc<TcpStream>, bytes: &[u8], timeout: Duration) -> 
     // writer meanwhile (this task waits for the write to end).
     let rest = bytes[written..].to_vec();
     let socket = socket.clone();
-    smol::unblock(move || write_within(&socket, &rest, timeout)).await
+    smol::unblock(move || write_within(&socket, &rest, timeout))
+        .await
+        .map_err(|(more, e)| (written + more, e))
 }
 
 /// A blocking write of all of `bytes` that gives up when the server has read nothing for
 /// `timeout`. Not a deadline for the whole: after a reconnect `bytes` may be a backlog of
 /// megabytes, which a server that reads steadily but slowly is alive to take (std's
-/// runtime times each write the same way).
-fn write_within(socket: &TcpStream, bytes: &[u8], timeout: Duration) -> Result<(), String> {
+/// runtime times each write the same way). On an error, also how many bytes it wrote.
+fn write_within(
+    socket: &TcpStream,
+    bytes: &[u8],
+    timeout: Duration,
+) -> Result<(), (usize, String)> {
     let mut deadline = Instant::now() + timeout;
     let timed_out = || "write timed out: the server stopped reading".to_string();
     let mut written = 0;
@@ -544,7 +556,7 @@ fn write_within(socket: &TcpStream, bytes: &[u8], timeout: Duration) -> Result<(
         }
     };
     let _ = socket.set_write_timeout(None);
-    result
+    result.map_err(|e| (written, e))
 }
 
 enum Wake {

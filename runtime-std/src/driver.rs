@@ -118,11 +118,15 @@ impl Driver {
         // yield with nobody waiting costs a fraction of a microsecond).
         while self.core.poll_transmit_into(&mut self.out) {
             if let Some(c) = self.connection.as_mut()
-                && let Err(e) = (&*c.io.socket).write_all(&self.out)
+                && let Err((written, e)) = write_all(&c.io.socket, &self.out)
             {
                 self.connection = None;
-                self.core
-                    .handle_closed(Instant::now(), format!("write failed: {e}"));
+                self.core.handle_write_failed(
+                    Instant::now(),
+                    format!("write failed: {e}"),
+                    &self.out,
+                    written,
+                );
             }
             self.out.clear();
             std::thread::yield_now();
@@ -334,6 +338,21 @@ fn spin_recv(inputs: &mpsc::Receiver<Input>, connection: Option<&Connection>) ->
         // Let the reader and the workers run if they share this core.
         std::thread::yield_now();
     }
+}
+
+/// Writes all of `bytes`, each write blocking for at most the socket's write timeout; on an
+/// error, also how many bytes the socket took (the core keeps the stanzas after them).
+fn write_all(mut socket: &TcpStream, bytes: &[u8]) -> Result<(), (usize, std::io::Error)> {
+    let mut written = 0;
+    while written < bytes.len() {
+        match socket.write(&bytes[written..]) {
+            Ok(0) => return Err((written, std::io::ErrorKind::WriteZero.into())),
+            Ok(n) => written += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err((written, e)),
+        }
+    }
+    Ok(())
 }
 
 fn connect(address: &str, timeout: Duration) -> Result<TcpStream, String> {
