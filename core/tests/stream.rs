@@ -51,6 +51,15 @@ fn open_stream(c: &mut Component, now: Instant) {
 }
 
 /// Connects and returns the component online, with its output drained.
+/// A controller that answers a ping with an empty result.
+fn ping(
+    conn: exampple_core::Conn,
+    _: Vec<exampple_core::Element>,
+) -> Result<(), exampple_core::StanzaError> {
+    conn.iq_resp([]).send()?;
+    Ok(())
+}
+
 fn online(config: Config, router: Router, now: Instant) -> Component {
     let mut c = Component::new(config, router, now).unwrap();
     c.connect(now);
@@ -479,13 +488,6 @@ fn connection_lost_reconnects() {
 /// (here a stream error and its close) are still read and acted on.
 #[test]
 fn stanzas_sent_after_the_server_ended_wait_for_the_next_connection() {
-    fn ping(
-        conn: exampple_core::Conn,
-        _: Vec<exampple_core::Element>,
-    ) -> Result<(), exampple_core::StanzaError> {
-        conn.iq_resp([]).send()?;
-        Ok(())
-    }
     let now = Instant::now();
     let router = Router::new().iq("urn:xmpp", |ns| ns.get("ping", ping));
     let mut c = online(config(), router, now);
@@ -973,13 +975,6 @@ fn text_between_stanzas_ends_the_stream_at_once() {
 /// around them answered.
 #[test]
 fn whitespace_keepalives_between_stanzas_are_accepted() {
-    fn ping(
-        conn: exampple_core::Conn,
-        _: Vec<exampple_core::Element>,
-    ) -> Result<(), exampple_core::StanzaError> {
-        conn.iq_resp([]).send()?;
-        Ok(())
-    }
     let now = Instant::now();
     let request = |id: &str| {
         format!(
@@ -1018,13 +1013,6 @@ fn whitespace_keepalives_between_stanzas_are_accepted() {
 
 /// A router answering pings, and delegated pings (XEP-0355) in their envelope.
 fn ping_router() -> Router {
-    fn ping(
-        conn: exampple_core::Conn,
-        _: Vec<exampple_core::Element>,
-    ) -> Result<(), exampple_core::StanzaError> {
-        conn.iq_resp([]).send()?;
-        Ok(())
-    }
     Router::new()
         .envelope("urn:xmpp:delegation:2")
         .iq("urn:xmpp", |ns| ns.get("ping", ping))

@@ -585,6 +585,21 @@ mod tests {
         alone_with(input, Limits::default())
     }
 
+    /// What the core builds of the tokens `lexer` has now (no end of input): the items up
+    /// to the first error, and the error.
+    fn build_what_is_there(lexer: &SharedLexer) -> (Vec<StreamItem>, Option<ParseError>) {
+        let mut scratch = Vec::new();
+        let mut builder = StreamBuilder::new();
+        let mut items = Vec::new();
+        while let Next::Tokens(mut tokens) = lexer.next(&mut scratch) {
+            if let Err(e) = builder.build(&mut tokens, &mut items) {
+                return (items, Some(e));
+            }
+            lexer.give_back(tokens);
+        }
+        (items, None)
+    }
+
     fn alone_with(input: &[u8], limits: Limits) -> (Vec<StreamItem>, Option<ParseError>) {
         let mut parser = StreamParser::new(limits);
         let mut items = Vec::new();
@@ -763,18 +778,7 @@ mod tests {
         lexer.lex_pending(&mut reader_scratch);
         assert!(lexer.feed(&input[first..]));
         lexer.lex_pending(&mut reader_scratch);
-        let mut scratch = Vec::new();
-        let mut builder = StreamBuilder::new();
-        let mut items = Vec::new();
-        let mut error = None;
-        while let Next::Tokens(mut tokens) = lexer.next(&mut scratch) {
-            if let Err(e) = builder.build(&mut tokens, &mut items) {
-                error = Some(e);
-                break;
-            }
-            lexer.give_back(tokens);
-        }
-        assert_eq!((items, error), alone_with(&input, limits));
+        assert_eq!(build_what_is_there(&lexer), alone_with(&input, limits));
     }
 
     #[test]
@@ -913,17 +917,7 @@ mod tests {
                     }
                 }
                 // No end of input: the core finds the error in what it has.
-                let mut scratch = Vec::new();
-                let mut builder = StreamBuilder::new();
-                let mut items = Vec::new();
-                let mut error = None;
-                while let Next::Tokens(mut tokens) = lexer.next(&mut scratch) {
-                    if let Err(e) = builder.build(&mut tokens, &mut items) {
-                        error = Some(e);
-                        break;
-                    }
-                    lexer.give_back(tokens);
-                }
+                let (_, error) = build_what_is_there(&lexer);
                 assert_eq!(
                     error,
                     Some(ParseError::StrayText),
