@@ -515,18 +515,18 @@ impl From<crate::rpc::Rpc> for Router {
             "exampple_core::rpc::Rpc::handle_query",
             move |conn, payload| {
                 let query = payload.first().ok_or_else(|| {
-                    crate::StanzaError::new(crate::Condition::BadRequest)
+                    crate::stanza::StanzaError::new(crate::stanza::Condition::BadRequest)
                         .with_text("en", "no query element")
                 })?;
                 match rpc.handle_query(query) {
                     Ok(response) => conn
                         .iq_resp([response])
                         .send()
-                        .map_err(|e| Box::new(e) as crate::BoxError),
+                        .map_err(|e| Box::new(e) as crate::outcome::BoxError),
                     Err(e) => Err(Box::new(
-                        crate::StanzaError::new(crate::Condition::BadRequest)
+                        crate::stanza::StanzaError::new(crate::stanza::Condition::BadRequest)
                             .with_text("en", e.to_string()),
-                    ) as crate::BoxError),
+                    ) as crate::outcome::BoxError),
                 }
             },
         );
