@@ -506,34 +506,6 @@ impl Router {
     }
 }
 
-impl From<crate::rpc::Rpc> for Router {
-    /// A router with one route, iq set `jabber:iq:rpc`, that answers XEP-0009 calls with the
-    /// registry's methods: a result carrying the method response or an XML-RPC fault, or
-    /// `bad-request` for a malformed call.
-    fn from(rpc: crate::rpc::Rpc) -> Router {
-        let controller = Controller::from_sync(
-            "exampple_core::rpc::Rpc::handle_query",
-            move |conn, payload| {
-                let query = payload.first().ok_or_else(|| {
-                    crate::stanza::StanzaError::new(crate::stanza::Condition::BadRequest)
-                        .with_text("en", "no query element")
-                })?;
-                match rpc.handle_query(query) {
-                    Ok(response) => conn
-                        .iq_resp([response])
-                        .send()
-                        .map_err(|e| Box::new(e) as crate::outcome::BoxError),
-                    Err(e) => Err(Box::new(
-                        crate::stanza::StanzaError::new(crate::stanza::Condition::BadRequest)
-                            .with_text("en", e.to_string()),
-                    ) as crate::outcome::BoxError),
-                }
-            },
-        );
-        Router::new().route(StanzaType::Iq(IqType::Set), ns::RPC, controller)
-    }
-}
-
 fn duplicate(route: &Route, existing: &Controller) -> RouterError {
     RouterError::Duplicate {
         kind: route.kind,

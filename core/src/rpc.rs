@@ -46,6 +46,11 @@ use std::sync::Arc;
 
 use minidom::Element;
 
+use crate::controller::Controller;
+use crate::outcome::BoxError;
+use crate::router::Router;
+use crate::stanza::{Condition, IqType, StanzaError, StanzaType};
+
 /// The namespace of Jabber-RPC: `jabber:iq:rpc`.
 pub const NS_RPC: &str = "jabber:iq:rpc";
 
@@ -904,6 +909,35 @@ impl Rpc {
                 child.name()
             )))
         }
+    }
+}
+
+impl From<Rpc> for Router {
+    /// A router with one route, iq set `jabber:iq:rpc`, that answers XEP-0009 calls with the
+    /// registry's methods: a result carrying the method response or an XML-RPC fault, or
+    /// `bad-request` for a malformed call.
+    ///
+    /// The conversion lives here, with the payload it serves, so that the router does not
+    /// depend on this module; [`Router::include`] takes the registry as it takes any router.
+    fn from(rpc: Rpc) -> Router {
+        let controller = Controller::from_sync(
+            "exampple_core::rpc::Rpc::handle_query",
+            move |conn, payload| {
+                let query = payload.first().ok_or_else(|| {
+                    StanzaError::new(Condition::BadRequest).with_text("en", "no query element")
+                })?;
+                match rpc.handle_query(query) {
+                    Ok(response) => conn
+                        .iq_resp([response])
+                        .send()
+                        .map_err(|e| Box::new(e) as BoxError),
+                    Err(e) => Err(Box::new(
+                        StanzaError::new(Condition::BadRequest).with_text("en", e.to_string()),
+                    ) as BoxError),
+                }
+            },
+        );
+        Router::new().route(StanzaType::Iq(IqType::Set), NS_RPC, controller)
     }
 }
 
