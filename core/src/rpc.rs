@@ -39,7 +39,6 @@
 //!
 //! [XEP-0009]: https://xmpp.org/extensions/xep-0009.html
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
@@ -50,6 +49,7 @@ use crate::controller::Controller;
 use crate::outcome::BoxError;
 use crate::router::Router;
 use crate::stanza::{Condition, IqType, StanzaError, StanzaType};
+use crate::xml;
 
 /// The namespace of Jabber-RPC: `jabber:iq:rpc`.
 pub const NS_RPC: &str = "jabber:iq:rpc";
@@ -1147,27 +1147,6 @@ fn base64_decode(text: &str) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
-/// Replaces the characters XML 1.0 cannot carry (minidom panics on them
-/// when serialising) with U+FFFD.
-fn xml_safe(text: &str) -> Cow<'_, str> {
-    fn allowed(c: char) -> bool {
-        matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
-    }
-    if text.chars().all(allowed) {
-        Cow::Borrowed(text)
-    } else {
-        Cow::Owned(
-            text.chars()
-                .map(|c| if allowed(c) { c } else { '\u{FFFD}' })
-                .collect(),
-        )
-    }
-}
-
 fn text_element(name: &str, text: &str) -> Element {
-    let mut element = Element::bare(name, NS_RPC);
-    if !text.is_empty() {
-        element.append_text_node(xml_safe(text).into_owned());
-    }
-    element
+    xml::text_element(name, NS_RPC, text)
 }
