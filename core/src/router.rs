@@ -412,9 +412,12 @@ impl Router {
         all
     }
 
-    /// The route table printed one route a line, columns aligned (the `routes` command);
-    /// with `color`, in exampple's colours (blue kind, yellow type, green namespace, white
-    /// controller module, red function).
+    /// The route table printed one route a line, columns aligned (exampple's `mix
+    /// xmpp.routes`); with `color`, in exampple's colours (blue kind, yellow type, green
+    /// namespace, white controller module, red function).
+    ///
+    /// The runtimes never print it on their own: a program that offers a `routes` command
+    /// prints this itself, before it runs the component.
     pub fn format_routes(&self, color: bool) -> String {
         let rows: Vec<[String; 5]> = self
             .routes()
@@ -460,7 +463,8 @@ impl Router {
         out
     }
 
-    /// The namespaces printed one a line (the `namespaces` command).
+    /// The namespaces printed one a line (exampple's `mix xmpp.namespaces`); like
+    /// [`format_routes`](Self::format_routes), printed only when a program asks for it.
     pub fn format_namespaces(&self) -> String {
         self.namespaces().into_iter().map(|n| n + "\n").collect()
     }
