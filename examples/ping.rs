@@ -2,8 +2,6 @@
 //!
 //!     EXAMPPLE_HOST=127.0.0.1 EXAMPPLE_PORT=5252 EXAMPPLE_DOMAIN=component.localhost \
 //!     EXAMPPLE_PASSWORD=secret cargo run --release --example ping
-//!
-//! `cargo run --example ping routes` prints the route table instead.
 
 use exampple::{Config, Conn, Element, Router, StanzaError};
 

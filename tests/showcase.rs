@@ -267,3 +267,33 @@ fn route_and_namespace_listing() {
             .any(|l| l == "urn:example:form")
     );
 }
+
+/// The `routes` and `namespaces` commands of `examples/showcase` (the runtime no longer
+/// reads the arguments; the program answers them through `app::listing`).
+#[test]
+fn showcase_listing_commands() {
+    let routes = app::listing("routes", false).expect("routes is a command");
+    assert!(
+        routes
+            .lines()
+            .any(|l| l == "iq       get   urn:xmpp:ping         showcase::app           ping"),
+        "{routes}"
+    );
+    assert!(
+        routes
+            .lines()
+            .any(|l| l
+                == "iq       set   jabber:iq:rpc         exampple_core::rpc::Rpc handle_query"),
+        "{routes}"
+    );
+    let colored = app::listing("routes", true).expect("routes is a command");
+    assert!(colored.starts_with("\x1b[34miq "), "{colored:?}");
+    let namespaces = app::listing("namespaces", false).expect("namespaces is a command");
+    assert!(
+        namespaces.lines().any(|l| l == "urn:xmpp:ping"),
+        "{namespaces}"
+    );
+    assert_eq!(app::listing("namespaces", true), Some(namespaces));
+    assert_eq!(app::listing("connect", false), None);
+    assert_eq!(app::listing("", false), None);
+}

@@ -1659,7 +1659,7 @@ impl Component {
         }
         let stanza_type = match (kind, StanzaType::of(kind, type_attr)) {
             (_, Some(t)) => t,
-            (StanzaKind::Message, None) => StanzaType::Message(crate::MessageType::Normal),
+            (StanzaKind::Message, None) => StanzaType::Message(stanza::MessageType::Normal),
             (StanzaKind::Iq, None) => {
                 let error = StanzaError::new(Condition::BadRequest)
                     .with_text("en", "invalid or missing iq type");

@@ -27,10 +27,10 @@ use std::time::Duration;
 
 use minidom::Element;
 
-use crate::controller::Outcome;
 use crate::delegation::Envelope;
 use crate::jid::Jid;
-use crate::stanza::{self, Head, StanzaError, StanzaKind, StanzaType};
+use crate::outcome::Outcome;
+use crate::stanza::{self, Condition, Head, StanzaError, StanzaKind, StanzaType};
 
 /// Identifies one routed stanza while it is being handled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -60,9 +60,9 @@ pub enum SendError {
 impl From<SendError> for StanzaError {
     fn from(e: SendError) -> Self {
         let condition = match e {
-            SendError::QueueFull(_) => crate::Condition::ResourceConstraint,
-            SendError::TimedOut => crate::Condition::RemoteServerTimeout,
-            SendError::Closed => crate::Condition::ServiceUnavailable,
+            SendError::QueueFull(_) => Condition::ResourceConstraint,
+            SendError::TimedOut => Condition::RemoteServerTimeout,
+            SendError::Closed => Condition::ServiceUnavailable,
         };
         StanzaError::new(condition)
     }

@@ -3,7 +3,7 @@
 //! A controller takes the [`Conn`] and the stanza's payload (its child elements) and returns
 //! `Result<(), E>` for any error type `E` (or nothing at all). It answers by calling
 //! `send` on the `Conn` as many times as it likes; the return value only reports failure:
-//! an `Err` answers the sender with a stanza error (the [`StanzaError`] itself when the
+//! an `Err` answers the sender with a stanza error (the [`StanzaError`](crate::stanza::StanzaError) itself when the
 //! error is one, `internal-server-error` otherwise).
 //!
 //! ```
@@ -32,10 +32,7 @@ use std::task::{Context, Poll};
 use minidom::Element;
 
 use crate::conn::Conn;
-use crate::stanza::StanzaError;
-
-/// Any error a controller returns.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+pub use crate::outcome::{BoxError, Outcome};
 
 /// A boxed future of a controller.
 pub type BoxFuture = Pin<Box<dyn Future<Output = Result<(), BoxError>> + Send + 'static>>;
@@ -140,31 +137,6 @@ impl std::fmt::Debug for Controller {
             .field("name", &self.name)
             .field("async", &self.is_async())
             .finish()
-    }
-}
-
-/// How a controller ended.
-#[derive(Debug)]
-pub enum Outcome {
-    /// It returned `Ok`.
-    Success,
-    /// It returned an error.
-    Failure(BoxError),
-    /// It panicked, with this message.
-    Panic(String),
-}
-
-impl Outcome {
-    /// The stanza error that answers this outcome, if it failed.
-    pub fn stanza_error(&self) -> Option<StanzaError> {
-        match self {
-            Outcome::Success => None,
-            Outcome::Failure(e) => Some(match e.downcast_ref::<StanzaError>() {
-                Some(stanza_error) => stanza_error.clone(),
-                None => StanzaError::new(crate::Condition::InternalServerError),
-            }),
-            Outcome::Panic(_) => Some(StanzaError::new(crate::Condition::InternalServerError)),
-        }
     }
 }
 

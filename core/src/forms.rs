@@ -65,7 +65,6 @@
 //! [XEP-0004]: https://xmpp.org/extensions/xep-0004.html
 //! [XEP-0068]: https://xmpp.org/extensions/xep-0068.html
 
-use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::str::FromStr;
@@ -74,6 +73,8 @@ use std::sync::Arc;
 use ::jid::Jid;
 use minidom::Element;
 use rxml::{Namespace, NcName};
+
+use crate::xml;
 
 /// The namespace of data forms: `jabber:x:data`.
 pub const NS_DATA_FORMS: &str = "jabber:x:data";
@@ -1232,34 +1233,13 @@ fn check_value(field: &Field, var: &str, value: &str) -> Option<ValidationError>
     }
 }
 
-/// Replaces the characters XML 1.0 cannot carry (minidom panics on them
-/// when serialising) with U+FFFD.
-fn xml_safe(text: &str) -> Cow<'_, str> {
-    fn allowed(c: char) -> bool {
-        matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
-    }
-    if text.chars().all(allowed) {
-        Cow::Borrowed(text)
-    } else {
-        Cow::Owned(
-            text.chars()
-                .map(|c| if allowed(c) { c } else { '\u{FFFD}' })
-                .collect(),
-        )
-    }
-}
-
 fn text_element(name: &str, text: &str) -> Element {
-    let mut element = Element::bare(name, NS_DATA_FORMS);
-    if !text.is_empty() {
-        element.append_text_node(xml_safe(text).into_owned());
-    }
-    element
+    xml::text_element(name, NS_DATA_FORMS, text)
 }
 
 fn set_attr(element: &mut Element, name: &str, value: &str) {
     // Only called with constant, valid attribute names.
     if let Ok(name) = NcName::try_from(name) {
-        element.set_attr(Namespace::NONE, name, xml_safe(value).into_owned());
+        element.set_attr(Namespace::NONE, name, xml::xml_safe(value).into_owned());
     }
 }

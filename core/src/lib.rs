@@ -25,6 +25,7 @@ pub mod jid;
 pub mod matching;
 pub mod ns;
 pub mod observe;
+mod outcome;
 pub mod parser;
 pub mod router;
 pub mod rpc;

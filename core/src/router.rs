@@ -412,9 +412,12 @@ impl Router {
         all
     }
 
-    /// The route table printed one route a line, columns aligned (the `routes` command);
-    /// with `color`, in exampple's colours (blue kind, yellow type, green namespace, white
-    /// controller module, red function).
+    /// The route table printed one route a line, columns aligned (exampple's `mix
+    /// xmpp.routes`); with `color`, in exampple's colours (blue kind, yellow type, green
+    /// namespace, white controller module, red function).
+    ///
+    /// The runtimes never print it on their own: a program that offers a `routes` command
+    /// prints this itself, before it runs the component.
     pub fn format_routes(&self, color: bool) -> String {
         let rows: Vec<[String; 5]> = self
             .routes()
@@ -460,7 +463,8 @@ impl Router {
         out
     }
 
-    /// The namespaces printed one a line (the `namespaces` command).
+    /// The namespaces printed one a line (exampple's `mix xmpp.namespaces`); like
+    /// [`format_routes`](Self::format_routes), printed only when a program asks for it.
     pub fn format_namespaces(&self) -> String {
         self.namespaces().into_iter().map(|n| n + "\n").collect()
     }
@@ -503,34 +507,6 @@ impl Router {
             features,
             envelopes: self.envelopes,
         })
-    }
-}
-
-impl From<crate::rpc::Rpc> for Router {
-    /// A router with one route, iq set `jabber:iq:rpc`, that answers XEP-0009 calls with the
-    /// registry's methods: a result carrying the method response or an XML-RPC fault, or
-    /// `bad-request` for a malformed call.
-    fn from(rpc: crate::rpc::Rpc) -> Router {
-        let controller = Controller::from_sync(
-            "exampple_core::rpc::Rpc::handle_query",
-            move |conn, payload| {
-                let query = payload.first().ok_or_else(|| {
-                    crate::StanzaError::new(crate::Condition::BadRequest)
-                        .with_text("en", "no query element")
-                })?;
-                match rpc.handle_query(query) {
-                    Ok(response) => conn
-                        .iq_resp([response])
-                        .send()
-                        .map_err(|e| Box::new(e) as crate::BoxError),
-                    Err(e) => Err(Box::new(
-                        crate::StanzaError::new(crate::Condition::BadRequest)
-                            .with_text("en", e.to_string()),
-                    ) as crate::BoxError),
-                }
-            },
-        );
-        Router::new().route(StanzaType::Iq(IqType::Set), ns::RPC, controller)
     }
 }
 

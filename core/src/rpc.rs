@@ -39,12 +39,17 @@
 //!
 //! [XEP-0009]: https://xmpp.org/extensions/xep-0009.html
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
 use minidom::Element;
+
+use crate::controller::Controller;
+use crate::outcome::BoxError;
+use crate::router::Router;
+use crate::stanza::{Condition, IqType, StanzaError, StanzaType};
+use crate::xml;
 
 /// The namespace of Jabber-RPC: `jabber:iq:rpc`.
 pub const NS_RPC: &str = "jabber:iq:rpc";
@@ -907,6 +912,35 @@ impl Rpc {
     }
 }
 
+impl From<Rpc> for Router {
+    /// A router with one route, iq set `jabber:iq:rpc`, that answers XEP-0009 calls with the
+    /// registry's methods: a result carrying the method response or an XML-RPC fault, or
+    /// `bad-request` for a malformed call.
+    ///
+    /// The conversion lives here, with the payload it serves, so that the router does not
+    /// depend on this module; [`Router::include`] takes the registry as it takes any router.
+    fn from(rpc: Rpc) -> Router {
+        let controller = Controller::from_sync(
+            "exampple_core::rpc::Rpc::handle_query",
+            move |conn, payload| {
+                let query = payload.first().ok_or_else(|| {
+                    StanzaError::new(Condition::BadRequest).with_text("en", "no query element")
+                })?;
+                match rpc.handle_query(query) {
+                    Ok(response) => conn
+                        .iq_resp([response])
+                        .send()
+                        .map_err(|e| Box::new(e) as BoxError),
+                    Err(e) => Err(Box::new(
+                        StanzaError::new(Condition::BadRequest).with_text("en", e.to_string()),
+                    ) as BoxError),
+                }
+            },
+        );
+        Router::new().route(StanzaType::Iq(IqType::Set), NS_RPC, controller)
+    }
+}
+
 fn param_element(value: &Value) -> Element {
     let mut param = Element::bare("param", NS_RPC);
     param.append_child(value.to_element());
@@ -1113,27 +1147,6 @@ fn base64_decode(text: &str) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
-/// Replaces the characters XML 1.0 cannot carry (minidom panics on them
-/// when serialising) with U+FFFD.
-fn xml_safe(text: &str) -> Cow<'_, str> {
-    fn allowed(c: char) -> bool {
-        matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
-    }
-    if text.chars().all(allowed) {
-        Cow::Borrowed(text)
-    } else {
-        Cow::Owned(
-            text.chars()
-                .map(|c| if allowed(c) { c } else { '\u{FFFD}' })
-                .collect(),
-        )
-    }
-}
-
 fn text_element(name: &str, text: &str) -> Element {
-    let mut element = Element::bare(name, NS_RPC);
-    if !text.is_empty() {
-        element.append_text_node(xml_safe(text).into_owned());
-    }
-    element
+    xml::text_element(name, NS_RPC, text)
 }

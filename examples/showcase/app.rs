@@ -202,3 +202,14 @@ pub fn router() -> Router {
         .include(rpc())
         .fallback(not_implemented)
 }
+
+/// The table a listing command prints (as exampple's `mix xmpp.routes` and
+/// `mix xmpp.namespaces`): `routes` (in colour with `color`) or `namespaces`; `None` for
+/// any other command, which runs the component.
+pub fn listing(command: &str, color: bool) -> Option<String> {
+    match command {
+        "routes" => Some(router().format_routes(color)),
+        "namespaces" => Some(router().format_namespaces()),
+        _ => None,
+    }
+}

@@ -5,10 +5,21 @@
 //!     cargo run --example showcase namespaces # print the namespaces
 //!
 //! `scripts/demo.sh` starts a private Prosody, runs this and drives it with a client.
+//!
+//! The runtime never reads the arguments: the two listing commands are this program's own,
+//! answered by [`app::listing`] before any configuration is read.
+
+use std::io::IsTerminal;
 
 mod app;
 
 fn main() {
+    if let Some(command) = std::env::args().nth(1)
+        && let Some(table) = app::listing(&command, std::io::stdout().is_terminal())
+    {
+        print!("{table}");
+        return;
+    }
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let config = match app::config_from_env() {
         Ok(config) => config,

@@ -1,7 +1,6 @@
 //! The component runtime on smol: one task drives the core; controllers run concurrently.
 
 use std::collections::HashMap;
-use std::io::IsTerminal;
 use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -95,7 +94,6 @@ impl std::fmt::Debug for Handle {
 /// ```
 pub struct Runtime {
     core: Component,
-    listing: Listing,
     commands: channel::Receiver<Command>,
     handle: Handle,
     workers: usize,
@@ -103,20 +101,9 @@ pub struct Runtime {
     write_timeout: Duration,
 }
 
-struct Listing {
-    routes_plain: String,
-    routes_color: String,
-    namespaces: String,
-}
-
 impl Runtime {
     /// A runtime for `router` connecting as `config` says.
     pub fn new(config: Config, router: Router) -> Result<Self, ComponentError> {
-        let listing = Listing {
-            routes_plain: router.format_routes(false),
-            routes_color: router.format_routes(true),
-            namespaces: router.format_namespaces(),
-        };
         let core = Component::new(config, router, Instant::now())?;
         let (tx, rx) = channel::unbounded();
         let handle = Handle {
@@ -128,7 +115,6 @@ impl Runtime {
             .max(2);
         Ok(Runtime {
             core,
-            listing,
             commands: rx,
             handle,
             workers,
@@ -169,12 +155,10 @@ impl Runtime {
 
     /// Runs until the component closes or fails, on its own executor threads.
     ///
-    /// When the program's first argument is `routes` or `namespaces`, prints that table
-    /// instead (as exampple's `mix xmpp.routes` and `mix xmpp.namespaces`) and returns.
+    /// It never reads the program's arguments: a program that offers the route and namespace
+    /// tables as commands prints [`Router::format_routes`] or [`Router::format_namespaces`]
+    /// itself, before building the runtime (see the showcase example).
     pub fn run(self) -> Result<(), RuntimeError> {
-        if self.print_listing_if_asked() {
-            return Ok(());
-        }
         let executor = Arc::new(smol::Executor::new());
         let (stop_tx, stop_rx) = channel::bounded::<()>(1);
         let threads: Vec<_> = (0..self.workers.saturating_sub(1))
@@ -197,32 +181,7 @@ impl Runtime {
 
     /// Runs inside an existing async context, spawning controllers on `executor`.
     pub async fn run_on(self, executor: Arc<smol::Executor<'static>>) -> Result<(), RuntimeError> {
-        if self.print_listing_if_asked() {
-            return Ok(());
-        }
         self.drive(executor).await
-    }
-
-    fn print_listing_if_asked(&self) -> bool {
-        match std::env::args().nth(1).as_deref() {
-            Some("routes") => {
-                let color = std::io::stdout().is_terminal();
-                print!(
-                    "{}",
-                    if color {
-                        &self.listing.routes_color
-                    } else {
-                        &self.listing.routes_plain
-                    }
-                );
-                true
-            }
-            Some("namespaces") => {
-                print!("{}", self.listing.namespaces);
-                true
-            }
-            _ => false,
-        }
     }
 
     async fn drive(self, executor: Arc<smol::Executor<'static>>) -> Result<(), RuntimeError> {

@@ -1,7 +1,6 @@
 //! The blocking component runtime: a reader thread, the core's thread (with a standby to
 //! take the core over while a controller blocks it), a bounded worker pool.
 
-use std::io::IsTerminal;
 use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -100,9 +99,6 @@ impl std::fmt::Debug for Handle {
 /// ```
 pub struct Runtime {
     core: Component,
-    routes_plain: String,
-    routes_color: String,
-    namespaces: String,
     inputs: (mpsc::Sender<Input>, mpsc::Receiver<Input>),
     workers: usize,
     sync_controllers: SyncControllers,
@@ -112,18 +108,12 @@ pub struct Runtime {
 impl Runtime {
     /// A runtime for `router` connecting as `config` says.
     pub fn new(config: Config, router: Router) -> Result<Self, ComponentError> {
-        let routes_plain = router.format_routes(false);
-        let routes_color = router.format_routes(true);
-        let namespaces = router.format_namespaces();
         let core = Component::new(config, router, Instant::now())?;
         let workers = std::thread::available_parallelism()
             .map_or(4, |n| n.get() * 2)
             .max(4);
         Ok(Runtime {
             core,
-            routes_plain,
-            routes_color,
-            namespaces,
             inputs: mpsc::channel(),
             workers,
             sync_controllers: SyncControllers::default(),
@@ -166,28 +156,10 @@ impl Runtime {
 
     /// Runs on the calling thread until the component closes or fails.
     ///
-    /// When the program's first argument is `routes` or `namespaces`, prints that table
-    /// instead and returns.
+    /// It never reads the program's arguments: a program that offers the route and namespace
+    /// tables as commands prints [`Router::format_routes`] or [`Router::format_namespaces`]
+    /// itself, before building the runtime.
     pub fn run(self) -> Result<(), RuntimeError> {
-        match std::env::args().nth(1).as_deref() {
-            Some("routes") => {
-                let color = std::io::stdout().is_terminal();
-                print!(
-                    "{}",
-                    if color {
-                        &self.routes_color
-                    } else {
-                        &self.routes_plain
-                    }
-                );
-                return Ok(());
-            }
-            Some("namespaces") => {
-                print!("{}", self.namespaces);
-                return Ok(());
-            }
-            _ => {}
-        }
         let Runtime {
             core,
             inputs,

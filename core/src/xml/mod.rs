@@ -229,6 +229,38 @@ pub fn escape(text: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(out)
 }
 
+/// Whether XML 1.0 can carry `c` (its `Char` production, without U+FFFE and U+FFFF).
+pub(crate) fn is_xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+}
+
+/// `text` with every character XML 1.0 cannot carry replaced by U+FFFD, so that an element
+/// built from it is always writable; borrowed when nothing needed replacing.
+///
+/// The payload libraries ([`forms`](crate::forms), [`rpc`](crate::rpc)) put text from
+/// their callers through this, where [`write_element`] would otherwise drop the element.
+pub(crate) fn xml_safe(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.chars().all(is_xml_char) {
+        std::borrow::Cow::Borrowed(text)
+    } else {
+        std::borrow::Cow::Owned(
+            text.chars()
+                .map(|c| if is_xml_char(c) { c } else { '\u{FFFD}' })
+                .collect(),
+        )
+    }
+}
+
+/// An element `<name xmlns='ns'>text</name>` holding [`xml_safe`] text; empty text adds
+/// no text node (`<name xmlns='ns'/>`).
+pub(crate) fn text_element(name: &str, ns: &str, text: &str) -> Element {
+    let mut element = Element::bare(name, ns);
+    if !text.is_empty() {
+        element.append_text_node(xml_safe(text).into_owned());
+    }
+    element
+}
+
 /// Sets (or replaces) an attribute without a namespace. A name that is not a valid XML
 /// name is ignored.
 pub fn set_attr(element: &mut Element, name: &str, value: impl Into<String>) {
@@ -345,5 +377,27 @@ mod tests {
     fn escape_escapes() {
         assert_eq!(escape("a'b<c>&\""), "a&apos;b&lt;c&gt;&amp;&quot;");
         assert!(matches!(escape("plain"), std::borrow::Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn xml_safe_replaces_what_xml_cannot_carry() {
+        assert!(matches!(
+            xml_safe("a\tb\u{10000}"),
+            std::borrow::Cow::Borrowed(_)
+        ));
+        assert_eq!(
+            xml_safe("a\u{0}b\u{FFFE}c\u{1b}"),
+            "a\u{FFFD}b\u{FFFD}c\u{FFFD}"
+        );
+        assert!(is_xml_text(&xml_safe("\u{0}\u{D7FF}\u{FFFF}")));
+        let element = text_element("v", "urn:x", "1 < 2 \u{1}");
+        assert_eq!(
+            to_string(&element),
+            "<v xmlns='urn:x'>1 &lt; 2 \u{FFFD}</v>"
+        );
+        assert_eq!(
+            to_string(&text_element("v", "urn:x", "")),
+            "<v xmlns='urn:x'/>"
+        );
     }
 }
