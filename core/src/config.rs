@@ -86,6 +86,11 @@ pub struct Config {
     pub reconnect_max: Duration,
     /// How long the opening (stream header and handshake) may take.
     pub handshake_timeout: Duration,
+    /// The seed of the component's random choices (reconnect jitter, generated ids): the
+    /// same seed and the same inputs give the same output, byte for byte. `None` (the
+    /// default) lets the runtimes seed from the OS; the core itself then derives a seed from
+    /// the domain and the start instant (see [`Component::new`](crate::Component::new)).
+    pub seed: Option<u64>,
 }
 
 impl Config {
@@ -111,6 +116,7 @@ impl Config {
             reconnect_min: Duration::from_millis(500),
             reconnect_max: Duration::from_secs(30),
             handshake_timeout: Duration::from_secs(10),
+            seed: None,
         }
     }
 
@@ -202,6 +208,14 @@ impl Config {
     /// Sets how long the opening may take.
     pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
         self.handshake_timeout = timeout;
+        self
+    }
+
+    /// Seeds the component's random choices, for a repeatable run (a simulation, a replay
+    /// of a logged seed). Components that share a server should not share a seed: their
+    /// generated ids would collide.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
         self
     }
 
@@ -369,6 +383,7 @@ impl fmt::Debug for Config {
             .field("reconnect_min", &self.reconnect_min)
             .field("reconnect_max", &self.reconnect_max)
             .field("handshake_timeout", &self.handshake_timeout)
+            .field("seed", &self.seed)
             .finish()
     }
 }
