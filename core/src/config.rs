@@ -244,6 +244,7 @@ impl Config {
     /// | `EXAMPPLE_STANZA_TIMEOUT_MS` | stanza_timeout | milliseconds |
     /// | `EXAMPPLE_AUTO_GENERATE_ID` | auto_generate_id | boolean |
     /// | `EXAMPPLE_MAX_STANZA_SIZE` | max_stanza_size | bytes |
+    /// | `EXAMPPLE_SEED` | seed | an unsigned 64-bit integer |
     ///
     /// `auto_connect` defaults to `true` here: a program configured from its environment
     /// usually means to connect.
@@ -319,6 +320,12 @@ impl Config {
                     .ok_or_else(|| {
                         ConfigError::invalid("EXAMPPLE_MAX_STANZA_SIZE", &v, "bytes, at least 1024")
                     })?;
+        }
+        // To replay a run whose seed the component logged (at debug level).
+        if let Some(v) = get("EXAMPPLE_SEED") {
+            config.seed = Some(v.trim().parse().map_err(|_| {
+                ConfigError::invalid("EXAMPPLE_SEED", &v, "an unsigned 64-bit integer")
+            })?);
         }
         config.validate()?;
         Ok(config)
@@ -429,6 +436,7 @@ mod tests {
         assert!(!c.set_from && !c.trimmed && !c.auto_generate_id);
         assert_eq!(c.auto_connect, AutoConnect::Never);
         assert_eq!(c.stanza_timeout, Duration::from_secs(5));
+        assert_eq!(c.seed, None);
     }
 
     #[test]
@@ -466,6 +474,13 @@ mod tests {
         assert!(env(&[("EXAMPPLE_TRIMMED", "maybe")]).is_err());
         assert!(env(&[("EXAMPPLE_DOMAIN", "a@b")]).is_err());
         assert!(env(&[("EXAMPPLE_STANZA_TIMEOUT_MS", "0")]).is_err());
+        assert_eq!(env(&[]).unwrap().seed, None);
+        let max = u64::MAX.to_string();
+        assert_eq!(
+            env(&[("EXAMPPLE_SEED", &max)]).unwrap().seed,
+            Some(u64::MAX)
+        );
+        assert!(env(&[("EXAMPPLE_SEED", "-1")]).is_err());
     }
 
     #[test]
