@@ -414,10 +414,11 @@ impl Component {
     /// of IQ calls and of `auto_generate_id`) comes from one generator seeded with
     /// [`Config::seed`]; the core never reads randomness from the OS. Without a seed it
     /// derives one from `config.domain` and `now`: two components differ when either
-    /// differs (two processes never pass the same `now`), but two components built with the
-    /// same domain and the same `now` value generate the same ids, and a run is only
-    /// repeatable with an explicit seed. The runtimes seed from the OS when the
-    /// configuration has no seed, the test kit with a fixed one.
+    /// differs (separate processes, in practice, never pass the same `now`), but two
+    /// components built with the same domain and the same `now` value generate the same
+    /// ids, and a run is only repeatable with an explicit seed. The runtimes seed from the
+    /// OS when the configuration has no seed, the test kit with a fixed one; an embedding
+    /// can do as the runtimes do with `exampple_io::seeded`.
     pub fn new(config: Config, router: Router, now: Instant) -> Result<Self, ComponentError> {
         config.validate()?;
         let table = router.build()?;
