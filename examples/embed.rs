@@ -16,7 +16,9 @@ fn ping(conn: Conn, _payload: Vec<Element>) -> Result<(), StanzaError> {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let config = Config::from_env()?;
+    // The core reads no randomness: like the runtimes, the embedding seeds it (generated
+    // ids, reconnect jitter) from the OS unless the configuration has a seed.
+    let config = exampple_io::seeded(Config::from_env()?);
     let router = Router::new().iq("urn:xmpp", |ns| ns.get("ping", ping));
     let mut core = Component::new(config, router, Instant::now())?;
     core.connect(Instant::now());

@@ -385,7 +385,9 @@ pub struct Component {
     last_input: Instant,
     ping_deadline: Option<Instant>,
     attempts: u32,
-    rng: u64,
+    /// Every random choice of the component (reconnect jitter, generated ids), so that a
+    /// run with the same seed and inputs is repeated byte for byte.
+    rng: fastrand::Rng,
     observer: Option<Arc<dyn Observer>>,
     tokens: Tokens,
     items: Vec<StreamItem>,
@@ -407,6 +409,16 @@ pub struct Component {
 impl Component {
     /// A component for `config` routing with `router`. It connects according to
     /// `config.auto_connect`.
+    ///
+    /// Every random choice of the component (reconnect jitter, the ids of keepalive pings,
+    /// of IQ calls and of `auto_generate_id`) comes from one generator seeded with
+    /// [`Config::seed`]; the core never reads randomness from the OS. Without a seed it
+    /// derives one from `config.domain` and `now`: two components differ when either
+    /// differs (separate processes, in practice, never pass the same `now`), but two
+    /// components built with the same domain and the same `now` value generate the same
+    /// ids, and a run is only repeatable with an explicit seed. The runtimes seed from the
+    /// OS when the configuration has no seed, the test kit with a fixed one; an embedding
+    /// can do as the runtimes do with `exampple_io::seeded`.
     pub fn new(config: Config, router: Router, now: Instant) -> Result<Self, ComponentError> {
         config.validate()?;
         let table = router.build()?;
@@ -415,7 +427,11 @@ impl Component {
             max_depth: config.max_depth,
         };
         let outbox = Arc::new(Outbox::new(config.max_queue));
-        let seed = uuid::Uuid::new_v4().as_u64_pair().0 | 1;
+        let seed = config
+            .seed
+            .unwrap_or_else(|| derived_seed(&config.domain, now));
+        // Logged so that a run can be replayed with `Config::seed`.
+        log::debug!(target: "exampple", "random seed {seed}");
         let mut component = Component {
             domain: Arc::from(config.domain.as_str()),
             table: Arc::new(table),
@@ -437,7 +453,7 @@ impl Component {
             last_input: now,
             ping_deadline: None,
             attempts: 0,
-            rng: seed,
+            rng: fastrand::Rng::with_seed(seed),
             observer: None,
             tokens: Tokens::default(),
             items: Vec::new(),
@@ -994,22 +1010,12 @@ impl Component {
 
     // ----- internals -----
 
-    fn random(&mut self) -> u64 {
-        // xorshift64*
-        let mut x = self.rng;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.rng = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
     fn backoff(&mut self) -> Duration {
         let min = self.config.reconnect_min.max(Duration::from_millis(1));
         let exp = min.saturating_mul(1u32 << self.attempts.min(20));
         let capped = exp.min(self.config.reconnect_max);
         // Full jitter over the upper half: between 50% and 100% of the capped delay.
-        let fraction = 0.5 + (self.random() % 1000) as f64 / 2000.0;
+        let fraction = 0.5 + self.rng.u32(0..1000) as f64 / 2000.0;
         self.attempts = self.attempts.saturating_add(1);
         capped.mul_f64(fraction).max(min.min(capped))
     }
@@ -1273,7 +1279,10 @@ impl Component {
                 .split_once('.')
                 .map_or(self.config.domain.as_str(), |(_, parent)| parent);
             let mut iq = stanza::iq(IqType::Get)
-                .id(format!("{KEEPALIVE_ID_PREFIX}{}", uuid::Uuid::new_v4()))
+                .id(format!(
+                    "{KEEPALIVE_ID_PREFIX}{}",
+                    random_uuid(&mut self.rng)
+                ))
                 .from(self.config.domain.as_str())
                 .to(to)
                 .payload(Element::bare("ping", ns::PING))
@@ -1354,7 +1363,7 @@ impl Component {
         let id = match iq.attr("id") {
             Some(id) if !id.is_empty() => id.to_string(),
             _ => {
-                let id = uuid::Uuid::new_v4().to_string();
+                let id = random_uuid(&mut self.rng);
                 xml::set_attr(&mut iq, "id", id.as_str());
                 id
             }
@@ -1439,7 +1448,7 @@ impl Component {
             xml::set_attr(&mut stanza, "from", &*self.domain);
         }
         if self.config.auto_generate_id && stanza.attr("id").is_none_or(str::is_empty) {
-            xml::set_attr(&mut stanza, "id", uuid::Uuid::new_v4().to_string());
+            xml::set_attr(&mut stanza, "id", random_uuid(&mut self.rng));
         }
         // `has_ns` compares in place (`ns()` would allocate a String per stanza).
         if stanza.has_ns(ns::CLIENT) {
@@ -1505,7 +1514,7 @@ impl Component {
         }
         let generated;
         if attributes[1].1.is_none() && self.config.auto_generate_id {
-            generated = uuid::Uuid::new_v4().to_string();
+            generated = random_uuid(&mut self.rng);
             attributes[1].1 = Some(&generated);
         }
         let start = self.transmit.len();
@@ -1934,6 +1943,25 @@ impl Component {
 }
 
 /// Whether `stanza` is the answer to the iq `request` (a result or an error with its id).
+/// A UUID v4 (as the ids generated before the seed were) drawn from the component's
+/// generator, not from the OS.
+fn random_uuid(rng: &mut fastrand::Rng) -> String {
+    uuid::Builder::from_random_bytes(rng.u128(..).to_le_bytes())
+        .into_uuid()
+        .to_string()
+}
+
+/// The seed of a component given none: a hash of what the caller passed (its domain and
+/// `now`), since the core reads nothing from the OS. Deterministic for the same inputs.
+fn derived_seed(domain: &str, now: Instant) -> u64 {
+    use std::hash::{Hash, Hasher};
+    // `DefaultHasher::new()` has fixed keys (unlike `RandomState`): no OS randomness.
+    let mut hasher = std::hash::DefaultHasher::new();
+    domain.hash(&mut hasher);
+    now.hash(&mut hasher);
+    hasher.finish()
+}
+
 fn answers(request: &Element, stanza: &Element) -> bool {
     request.name() == "iq"
         && matches!(request.attr("type"), Some("get" | "set"))

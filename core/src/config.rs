@@ -86,6 +86,11 @@ pub struct Config {
     pub reconnect_max: Duration,
     /// How long the opening (stream header and handshake) may take.
     pub handshake_timeout: Duration,
+    /// The seed of the component's random choices (reconnect jitter, generated ids): the
+    /// same seed and the same inputs give the same output, byte for byte. `None` (the
+    /// default) lets the runtimes seed from the OS; the core itself then derives a seed from
+    /// the domain and the start instant (see [`Component::new`](crate::Component::new)).
+    pub seed: Option<u64>,
 }
 
 impl Config {
@@ -111,6 +116,7 @@ impl Config {
             reconnect_min: Duration::from_millis(500),
             reconnect_max: Duration::from_secs(30),
             handshake_timeout: Duration::from_secs(10),
+            seed: None,
         }
     }
 
@@ -205,6 +211,14 @@ impl Config {
         self
     }
 
+    /// Seeds the component's random choices, for a repeatable run (a simulation, a replay
+    /// of a logged seed). Components that share a server should not share a seed: their
+    /// generated ids would collide.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
     /// `host:port`, for connecting.
     pub fn address(&self) -> String {
         if self.host.contains(':') && !self.host.starts_with('[') {
@@ -230,6 +244,7 @@ impl Config {
     /// | `EXAMPPLE_STANZA_TIMEOUT_MS` | stanza_timeout | milliseconds |
     /// | `EXAMPPLE_AUTO_GENERATE_ID` | auto_generate_id | boolean |
     /// | `EXAMPPLE_MAX_STANZA_SIZE` | max_stanza_size | bytes |
+    /// | `EXAMPPLE_SEED` | seed | an unsigned 64-bit integer |
     ///
     /// `auto_connect` defaults to `true` here: a program configured from its environment
     /// usually means to connect.
@@ -306,6 +321,12 @@ impl Config {
                         ConfigError::invalid("EXAMPPLE_MAX_STANZA_SIZE", &v, "bytes, at least 1024")
                     })?;
         }
+        // To replay a run whose seed the component logged (at debug level).
+        if let Some(v) = get("EXAMPPLE_SEED") {
+            config.seed = Some(v.trim().parse().map_err(|_| {
+                ConfigError::invalid("EXAMPPLE_SEED", &v, "an unsigned 64-bit integer")
+            })?);
+        }
         config.validate()?;
         Ok(config)
     }
@@ -369,6 +390,7 @@ impl fmt::Debug for Config {
             .field("reconnect_min", &self.reconnect_min)
             .field("reconnect_max", &self.reconnect_max)
             .field("handshake_timeout", &self.handshake_timeout)
+            .field("seed", &self.seed)
             .finish()
     }
 }
@@ -414,6 +436,7 @@ mod tests {
         assert!(!c.set_from && !c.trimmed && !c.auto_generate_id);
         assert_eq!(c.auto_connect, AutoConnect::Never);
         assert_eq!(c.stanza_timeout, Duration::from_secs(5));
+        assert_eq!(c.seed, None);
     }
 
     #[test]
@@ -451,6 +474,13 @@ mod tests {
         assert!(env(&[("EXAMPPLE_TRIMMED", "maybe")]).is_err());
         assert!(env(&[("EXAMPPLE_DOMAIN", "a@b")]).is_err());
         assert!(env(&[("EXAMPPLE_STANZA_TIMEOUT_MS", "0")]).is_err());
+        assert_eq!(env(&[]).unwrap().seed, None);
+        let max = u64::MAX.to_string();
+        assert_eq!(
+            env(&[("EXAMPPLE_SEED", &max)]).unwrap().seed,
+            Some(u64::MAX)
+        );
+        assert!(env(&[("EXAMPPLE_SEED", "-1")]).is_err());
     }
 
     #[test]

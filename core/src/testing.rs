@@ -109,6 +109,10 @@ pub struct TestComponent {
     online: bool,
 }
 
+/// The seed of a [`TestComponent`] whose configuration sets none
+/// ([`Config::seed`]): the ids and reconnect delays of a test are the same on every run.
+pub const DEFAULT_TEST_SEED: u64 = 0x5EED_5EED_5EED_5EED;
+
 /// Configures a [`TestComponent`] before it starts.
 #[derive(Debug)]
 #[must_use]
@@ -161,7 +165,10 @@ impl TestComponentBuilder {
             max_stanza_size: 64 << 20,
             max_depth: 100_000,
         };
-        let mut component = Component::new(self.config, self.router, now)?;
+        let mut config = self.config;
+        // Fixed unless the test sets one: a test kit run is repeated byte for byte.
+        config.seed.get_or_insert(DEFAULT_TEST_SEED);
+        let mut component = Component::new(config, self.router, now)?;
         let signal = Arc::new(Signal::default());
         let wake = signal.clone();
         component.set_waker(Arc::new(move || wake.notify()));

@@ -20,6 +20,19 @@ use exampple_core::component::Component;
 use exampple_core::parser::{SharedLexer, StreamLexer};
 use rustix::event::{PollFd, PollFlags, Timespec, poll};
 
+/// A seed from the OS's randomness, for a [`Config`](exampple_core::Config) that sets none:
+/// the core reads no randomness itself, so the programs that drive it (the runtimes, an
+/// embedding) seed it here, and components sharing a server do not generate the same ids.
+pub fn os_seed() -> u64 {
+    uuid::Uuid::new_v4().as_u64_pair().0
+}
+
+/// Gives `config` a seed from the OS ([`os_seed`]) unless it has one.
+pub fn seeded(mut config: exampple_core::Config) -> exampple_core::Config {
+    config.seed.get_or_insert_with(os_seed);
+    config
+}
+
 /// An open connection: the socket the runtime writes to, and the input its reader thread
 /// puts in. Dropping it closes the input and shuts the socket down, which ends the reader.
 pub struct Connection {

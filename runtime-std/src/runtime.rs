@@ -106,9 +106,10 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    /// A runtime for `router` connecting as `config` says.
+    /// A runtime for `router` connecting as `config` says. Without a
+    /// [`Config::seed`](exampple_core::Config::seed) the component is seeded from the OS.
     pub fn new(config: Config, router: Router) -> Result<Self, ComponentError> {
-        let core = Component::new(config, router, Instant::now())?;
+        let core = Component::new(exampple_io::seeded(config), router, Instant::now())?;
         let workers = std::thread::available_parallelism()
             .map_or(4, |n| n.get() * 2)
             .max(4);
