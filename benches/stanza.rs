@@ -7,17 +7,18 @@
 //! - `iq`, `msg`, `disco`: for one workload (a ping IQ, a 480-byte chat message echoed by a
 //!   controller, a disco#info query answered from the router's discovery), the raw stack
 //!   (`rxml_events`: rxml tokenising only; `minidom_parse`: rxml + minidom's TreeBuilder to
-//!   an `Element`, as the core's parser does; `minidom_write`: the reply `Element` to bytes;
-//!   `echo_floor`: parse the request and write the reply, the least any DOM-based framework
-//!   can do) and `core`: the whole component, bytes in to bytes out: parse, route, build
-//!   the `Conn`, run the controller inline, take its reply from the outbox, serialise.
+//!   an `Element`, the stack's own way to parse; `minidom_write`: the reply `Element` to
+//!   bytes; `echo_floor`: parse the request and write the reply, the least any DOM-based
+//!   framework can do) and `core`: the whole component, bytes in to bytes out: parse,
+//!   route, build the `Conn`, run the controller inline, take its reply from the outbox,
+//!   serialise.
 //!   `core` / `echo_floor` is the framework's overhead over its own XML stack.
 //! - `routes`: `core` for the ping with 1 route and with 10 000 routes in the router.
 //! - `size`: `core` and `minidom_parse` for a ping padded to 128 B ... 64 KiB.
 //! - `build`: building a typical reply (an iq result with a version payload, two interpolated
 //!   attributes and two interpolated texts) with `xml!` (`xml_macro`; `xml_macro_payload`
-//!   builds the payload as its own element and inserts it) against the `format!` then
-//!   `xml::parse` that `xml!` used to expand to (`format_parse`).
+//!   builds the payload as its own element and inserts it) against formatting the text with
+//!   `format!` and parsing it with `xml::parse` (`format_parse`), the work `xml!` spares.
 //!
 //! These are measurements, not tests: nothing here fails on a slow machine.
 

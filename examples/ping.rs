@@ -1,4 +1,5 @@
-//! The seed's ping controller on the smol runtime; also the benchmark subject.
+//! A ping controller on the smol runtime: the smol benchmark subject, the twin of
+//! `examples/ping_std.rs`.
 //!
 //!     EXAMPPLE_HOST=127.0.0.1 EXAMPPLE_PORT=5252 EXAMPPLE_DOMAIN=component.localhost \
 //!     EXAMPPLE_PASSWORD=secret cargo run --release --example ping

@@ -1942,9 +1942,8 @@ impl Component {
     }
 }
 
-/// Whether `stanza` is the answer to the iq `request` (a result or an error with its id).
-/// A UUID v4 (as the ids generated before the seed were) drawn from the component's
-/// generator, not from the OS.
+/// A UUID v4 (the form of every id the component generates), drawn from the component's
+/// generator rather than from the OS, so that a seeded run repeats its ids.
 fn random_uuid(rng: &mut fastrand::Rng) -> String {
     uuid::Builder::from_random_bytes(rng.u128(..).to_le_bytes())
         .into_uuid()
@@ -1962,6 +1961,7 @@ fn derived_seed(domain: &str, now: Instant) -> u64 {
     hasher.finish()
 }
 
+/// Whether `stanza` is the answer to the iq `request` (a result or an error with its id).
 fn answers(request: &Element, stanza: &Element) -> bool {
     request.name() == "iq"
         && matches!(request.attr("type"), Some("get" | "set"))

@@ -25,7 +25,7 @@ pub use jid::{BareJid, DomainPart, Error as JidError, FullJid, Jid, NodePart, Re
 /// The `jid` crate's normalisation is not always idempotent: nameprep case-folds before
 /// NFKC, so `x@㋌` gets the domain `Hg`, which normalises again to `hg`. This parses the
 /// printed form again until it is stable, so that two spellings of one JID compare equal
-/// (found by fuzzing; pure ASCII input is stable at once and is not parsed twice).
+/// (pure ASCII input is stable at once and is not parsed twice).
 pub fn parse(text: &str) -> Result<Jid, JidError> {
     let mut jid = Jid::new(text)?;
     if text.is_ascii() {

@@ -216,8 +216,8 @@ impl Runtime {
         loop {
             // 1. Write what the core has for the socket: one write per drain. Then let a
             // thread that shares this CPU run: the write may have woken the peer, which
-            // then answers sooner than after our next spin (about +5% at window 100 on two
-            // CPUs; a yield with nobody waiting costs a fraction of a microsecond).
+            // then answers sooner than after our next spin. A yield with nobody waiting is
+            // cheap, and it comes once per drain, not per stanza.
             while core.poll_transmit_into(&mut out) {
                 if let Some(c) = &connection
                     && let Err((written, e)) = write_out(&c.io.socket, &out, write_timeout).await
@@ -414,8 +414,7 @@ const SPIN: Duration = Duration::from_micros(50);
 /// Polls the input and the outbox until one has something or [`SPIN`] has passed, yielding
 /// the CPU between looks (as the std runtime's core does): on a small machine the reader or
 /// the peer, just woken, often waits on this CPU, and a busy-wait would hold it off until
-/// the scheduler preempts it (w=100 +7-9 %, w=1000 +19 % in one sitting; PERFORMANCE.md,
-/// change 18).
+/// the scheduler preempts it.
 fn spin_for_input(connection: &Connection, core: &Component) -> Option<Wake> {
     let until = Instant::now() + SPIN;
     loop {

@@ -6,11 +6,11 @@
 //! the tokens go back whole to the thread that made them: see [`Tokens`]), resolves
 //! namespaces against a stack of the declarations in scope instead of cloning each
 //! element's declarations, and leaves `Element::prefixes` empty (a parsed element keeps its
-//! namespace, and the writer declares namespaces from those alone). minidom's builder gave
-//! each element with an `xmlns` a map of its declarations, about half a kilobyte of memory
-//! for a ping's payload, and another for its copy given to the controller.
+//! namespace, and the writer declares namespaces from those alone). minidom's builder gives
+//! each element with an `xmlns` a map of its declarations: memory for every payload, and
+//! again for its copy given to the controller.
 //!
-//! It also rejects what minidom's builder let through: an attribute given twice.
+//! It also rejects what minidom's builder lets through: an attribute given twice.
 
 use minidom::Element;
 use rxml::{AttrMap, Namespace, NcName, RawEvent};
