@@ -96,8 +96,7 @@ impl Drop for Connection {
 fn read(socket: &TcpStream, input: &SharedLexer, after_read: impl Fn()) {
     let mut end = input.end_guard();
     // 16 KiB reads: large enough to batch (one write answers a read's stanzas), small
-    // enough that a batch's elements stay in cache (64 KiB reads were 7-9 % slower at
-    // window 1000).
+    // enough that a batch's elements, conns and replies stay in cache.
     let mut buffer = vec![0u8; 16 * 1024];
     let mut scratch = Vec::new();
     let mut socket = socket;
@@ -125,12 +124,10 @@ pub const READ_SPIN: Duration = Duration::from_micros(20);
 /// CPU between looks, so that back-to-back traffic finds the reader awake. Reads nothing.
 ///
 /// A sleeping reader costs a wake-up per request, and on a VM the CPU it sleeps on may be
-/// halted, which costs more: at window 1 the round trip was 30.7 µs with the reader
-/// sleeping at once and 14.0 µs with this (compbench, median of 5; PERFORMANCE.md,
-/// change 19). It looks with a zero-timeout `poll(2)`, which reads the socket's state
-/// without locking it: polling with non-blocking `recv` instead made the round trip slower
-/// (39.8 µs), since while the reader holds the socket's lock the kernel queues arriving
-/// segments to a backlog.
+/// halted, which costs more than the watch. It looks with a zero-timeout `poll(2)`, which
+/// reads the socket's state without locking it: polling with non-blocking `recv` instead
+/// is slower than sleeping, since while the reader holds the socket's lock the kernel
+/// queues arriving segments to a backlog.
 pub fn await_bytes_briefly(socket: &TcpStream) {
     let until = Instant::now() + READ_SPIN;
     // An error (EINTR, say) is a look that found nothing; `read` reports the rest.
