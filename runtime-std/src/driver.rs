@@ -15,10 +15,10 @@ use std::time::{Duration, Instant};
 use exampple_core::component::{Component, Dispatch, Event};
 use exampple_core::parser::{Next, StreamLexer};
 
+use crate::error::RuntimeError;
 use crate::executor::Executor;
 use crate::handover::RunWatch;
 use crate::pool::WorkerPool;
-use crate::runtime::RuntimeError;
 
 /// What the core's thread waits for.
 pub(crate) enum Input {

@@ -42,7 +42,7 @@ use std::time::{Duration, Instant};
 use exampple_core::component::{Component, Dispatch};
 
 use crate::driver::{Driver, Input};
-use crate::runtime::RuntimeError;
+use crate::error::RuntimeError;
 
 /// How long one run of controllers may hold the home thread before the core moves to the
 /// standby, once something needs the core.

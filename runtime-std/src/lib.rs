@@ -14,6 +14,7 @@
 
 pub mod client;
 mod driver;
+mod error;
 mod executor;
 mod handover;
 mod pool;
