@@ -17,8 +17,8 @@ use exampple_core::parser::{Next, StreamLexer};
 
 use crate::error::RuntimeError;
 use crate::executor::Executor;
-use crate::handover::RunWatch;
 use crate::pool::WorkerPool;
+use crate::watch::RunWatch;
 
 /// What the core's thread waits for.
 pub(crate) enum Input {

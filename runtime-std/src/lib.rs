@@ -19,5 +19,6 @@ mod executor;
 mod handover;
 mod pool;
 mod runtime;
+mod watch;
 
 pub use runtime::{Handle, Runtime, RuntimeError, SyncControllers};
