@@ -2,7 +2,7 @@
 //! the core's thread while they answer quickly, and the core moves to a standby thread when
 //! one of them blocks.
 //!
-//! Handing every stanza to a pool thread and its answer back costs about a third of the
+//! Handing every stanza to a pool thread and its answer back costs a large share of the
 //! throughput of a component whose controllers answer in microseconds (most do). Running
 //! them on the core's thread costs nothing, but one that blocks would stop the component:
 //! no input read, no keepalive, no `remote-server-timeout` for the requests it holds up.
@@ -21,10 +21,9 @@
 //!   ([`RunWatch::blocking`]), and the standby takes over at once.
 //! - The core's own deadlines (keepalive, stanza timeouts) have no event: while
 //!   controllers are being started, the standby also looks every
-//!   [`LOOK_EVERY`](crate::watch::LOOK_EVERY). No shorter:
-//!   on a VM each periodic wake-up costs the latency of every stanza (measured at window
-//!   1: +14 us at p50 with a look every 1 ms, +6 us every 5 ms, +1 us every 20 ms), and a
-//!   kernel timer armed per run cost more still (+40 us).
+//!   [`LOOK_EVERY`](crate::watch::LOOK_EVERY). No shorter: on a VM a periodic wake-up
+//!   costs every stanza latency, the more the denser the looks, and a kernel timer armed
+//!   per run costs more still.
 //! - The standby takes the driver, puts the controllers still waiting in that run on the
 //!   worker pool, and drives the core itself, with every sync controller going to the pool.
 //! - When its controller returns, the home thread asks for the driver back. The standby
