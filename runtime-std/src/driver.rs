@@ -15,10 +15,10 @@ use std::time::{Duration, Instant};
 use exampple_core::component::{Component, Dispatch, Event};
 use exampple_core::parser::{Next, StreamLexer};
 
+use crate::error::RuntimeError;
 use crate::executor::Executor;
-use crate::handover::RunWatch;
 use crate::pool::WorkerPool;
-use crate::runtime::RuntimeError;
+use crate::watch::RunWatch;
 
 /// What the core's thread waits for.
 pub(crate) enum Input {
@@ -114,8 +114,7 @@ impl Driver {
     ) -> Option<Result<(), RuntimeError>> {
         // Write what the core has: one write per drain. Then let a thread that shares this
         // CPU run: the write may have woken the peer, which then answers sooner than after
-        // our next spin (about +3% at window 100 on two CPUs with async controllers; a
-        // yield with nobody waiting costs a fraction of a microsecond).
+        // our next spin; a yield with nobody waiting costs next to nothing.
         while self.core.poll_transmit_into(&mut self.out) {
             if let Some(c) = self.connection.as_mut()
                 && let Err((written, e)) = write_all(&c.io.socket, &self.out)
@@ -177,8 +176,8 @@ impl Driver {
     }
 
     /// Takes the answers of controllers that ran on this thread at once, not after a round
-    /// through the input channel (measured: +16% at window 100). The wake-up they sent then
-    /// finds the outbox empty, which is harmless.
+    /// through the input channel, which would hold each drain's answers back for a turn of
+    /// the loop. The wake-up they sent then finds the outbox empty, which is harmless.
     pub(crate) fn take_answers(&mut self) {
         if self.core.has_outbox() {
             self.notice_server_end();

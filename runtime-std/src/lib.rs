@@ -14,9 +14,11 @@
 
 pub mod client;
 mod driver;
+mod error;
 mod executor;
 mod handover;
 mod pool;
 mod runtime;
+mod watch;
 
 pub use runtime::{Handle, Runtime, RuntimeError, SyncControllers};

@@ -10,6 +10,7 @@ use exampple_core::observe::Observer;
 use exampple_core::{Config, Router, Sender};
 
 use crate::driver::{Driver, Input};
+pub use crate::error::RuntimeError;
 
 /// Where sync controllers run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -38,18 +39,6 @@ pub enum SyncControllers {
     /// that waits for an iq answer with [`IqCall::wait`](exampple_core::IqCall::wait) waits
     /// until the call's timeout, since only the core's thread can deliver the answer.
     Inline,
-}
-
-/// Why the runtime stopped.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum RuntimeError {
-    /// The component stopped for good (rejected, invalid router or configuration).
-    #[error(transparent)]
-    Component(#[from] ComponentError),
-    /// A thread of the runtime could not be started.
-    #[error("cannot start a runtime thread: {0}")]
-    Thread(std::io::Error),
 }
 
 /// Controls a running component from elsewhere (any thread).
