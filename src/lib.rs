@@ -5,7 +5,8 @@
 //!
 //! This crate re-exports the sans-IO core ([`exampple_core`]) at its root, and the runtimes
 //! behind features: `smol` (default) and `blocking` (feature `std`). The test kit is
-//! `testing` (feature `testing`).
+//! `testing` (feature `testing`); the c2s client for system tests and bots is `client` and
+//! `sasl` here and `client` in each runtime (feature `client`; `tls` adds STARTTLS).
 //!
 //! ```
 //! use exampple::{Conn, Element, Router, StanzaError};
@@ -31,6 +32,12 @@ pub use exampple_std as blocking;
 
 /// The README's code blocks, compiled and run as doctests (with every feature on, as
 /// `scripts/test.sh` runs them).
-#[cfg(all(doctest, feature = "smol", feature = "std", feature = "testing"))]
+#[cfg(all(
+    doctest,
+    feature = "smol",
+    feature = "std",
+    feature = "testing",
+    feature = "client"
+))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;

@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+#[cfg(feature = "client")]
 pub mod client;
 pub mod component;
 pub mod config;
@@ -29,6 +30,7 @@ mod outcome;
 pub mod parser;
 pub mod router;
 pub mod rpc;
+#[cfg(feature = "client")]
 pub mod sasl;
 pub mod stanza;
 #[cfg(feature = "testing")]

@@ -8,10 +8,11 @@
 //! everything it does comes from the core's events and deadlines.
 //!
 //! - [`Runtime`]: run a component from a `Config` and a `Router`;
-//! - [`client`]: a blocking XMPP client (c2s) for system tests and bots.
+//! - `client` (feature `client`): a blocking XMPP client (c2s) for system tests and bots.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+#[cfg(feature = "client")]
 pub mod client;
 mod driver;
 mod error;
