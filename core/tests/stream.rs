@@ -51,6 +51,17 @@ fn open_stream(c: &mut Component, now: Instant) {
 }
 
 /// Connects and returns the component online, with its output drained.
+/// The reconnection due at `at`: connects, opens the stream and completes the handshake
+/// (what the component writes after the handshake is left for the caller to read).
+fn handshake_again(c: &mut Component, at: Instant) {
+    c.handle_timeout(at);
+    assert!(matches!(events(c).as_slice(), [Event::Connect { .. }]));
+    c.handle_connected(at);
+    c.handle_input(at, SERVER_HEADER.as_bytes());
+    transmit(c);
+    c.handle_input(at, b"<handshake/>");
+}
+
 /// A controller that answers a ping with an empty result.
 fn ping(
     conn: exampple_core::Conn,
@@ -534,12 +545,7 @@ fn stanzas_sent_after_the_server_ended_wait_for_the_next_connection() {
     transmit(&mut c);
 
     // The next connection gets them, after its handshake.
-    c.handle_timeout(reconnect_at);
-    assert!(matches!(events(&mut c).as_slice(), [Event::Connect { .. }]));
-    c.handle_connected(reconnect_at);
-    c.handle_input(reconnect_at, SERVER_HEADER.as_bytes());
-    transmit(&mut c);
-    c.handle_input(reconnect_at, b"<handshake/>");
+    handshake_again(&mut c, reconnect_at);
     assert_eq!(
         transmit(&mut c),
         "<message id='after' to='a@localhost'/><iq from='component.localhost' id='p1' to='u@localhost/r' type='result'/>"
@@ -1178,12 +1184,7 @@ fn answers_to_stanzas_before_a_stream_error_go_out_once_on_the_next_connection()
     c.handle_closed(now, "eof");
     let reconnect_at = reconnect_at.expect("a disconnection");
 
-    c.handle_timeout(reconnect_at);
-    assert!(matches!(events(&mut c).as_slice(), [Event::Connect { .. }]));
-    c.handle_connected(reconnect_at);
-    c.handle_input(reconnect_at, SERVER_HEADER.as_bytes());
-    transmit(&mut c);
-    c.handle_input(reconnect_at, b"<handshake/>");
+    handshake_again(&mut c, reconnect_at);
     c.handle_outbox(reconnect_at);
     c.handle_timeout(reconnect_at);
     assert_eq!(
@@ -1504,12 +1505,7 @@ fn a_failed_write_resends_no_keepalive_and_no_stream_close() {
     c.handle_write_failed(now, "write timed out", &out, 0);
     let (reason, reconnect_at) = disconnected(&mut c);
     assert!(matches!(reason, Disconnect::BadInput { .. }), "{reason:?}");
-    c.handle_timeout(reconnect_at);
-    assert!(matches!(events(&mut c).as_slice(), [Event::Connect { .. }]));
-    c.handle_connected(reconnect_at);
-    c.handle_input(reconnect_at, SERVER_HEADER.as_bytes());
-    transmit(&mut c);
-    c.handle_input(reconnect_at, b"<handshake/>");
+    handshake_again(&mut c, reconnect_at);
     assert_eq!(transmit(&mut c), message("m1"));
 
     let mut c = online(config(), Router::new(), now);
