@@ -1231,12 +1231,7 @@ fn a_handshake_and_a_stream_error_in_one_input_keep_the_queue() {
         other => panic!("{other:?}"),
     };
     assert!(matches!(reason, Disconnect::StreamError(_)), "{reason:?}");
-    c.handle_timeout(reconnect_at);
-    events(&mut c);
-    c.handle_connected(reconnect_at);
-    c.handle_input(reconnect_at, SERVER_HEADER.as_bytes());
-    transmit(&mut c);
-    c.handle_input(reconnect_at, b"<handshake/>");
+    handshake_again(&mut c, reconnect_at);
     assert_eq!(transmit(&mut c), "<message id='q1' to='a@localhost'/>");
 }
 
@@ -1267,12 +1262,7 @@ fn every_end_in_the_input_keeps_the_answers_before_it_for_the_next_connection() 
         );
         assert_eq!(transmit(&mut c), last_bytes, "{end}");
         let (_, reconnect_at) = disconnected(&mut c);
-        c.handle_timeout(reconnect_at);
-        events(&mut c);
-        c.handle_connected(reconnect_at);
-        c.handle_input(reconnect_at, SERVER_HEADER.as_bytes());
-        transmit(&mut c);
-        c.handle_input(reconnect_at, b"<handshake/>");
+        handshake_again(&mut c, reconnect_at);
         assert_eq!(
             transmit(&mut c),
             "<iq from='component.localhost' id='u1' to='u@localhost/r' type='error'><q xmlns='urn:unrouted'/>\
