@@ -17,8 +17,13 @@ fn ping(conn: Conn, _payload: Vec<Element>) -> Result<(), StanzaError> {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The core reads no randomness: like the runtimes, the embedding seeds it (generated
-    // ids, reconnect jitter) from the OS unless the configuration has a seed.
-    let config = exampple_io::seeded(Config::from_env()?);
+    // ids, reconnect jitter) from the OS unless the configuration has a seed. std's
+    // `RandomState` is seeded from the OS, so no other crate is needed for it.
+    let mut config = Config::from_env()?;
+    if config.seed.is_none() {
+        let os = std::collections::hash_map::RandomState::new();
+        config = config.seed(std::hash::BuildHasher::hash_one(&os, "exampple seed"));
+    }
     let router = Router::new().iq("urn:xmpp", |ns| ns.get("ping", ping));
     let mut core = Component::new(config, router, Instant::now())?;
     core.connect(Instant::now());

@@ -418,7 +418,7 @@ impl Component {
     /// components built with the same domain and the same `now` value generate the same
     /// ids, and a run is only repeatable with an explicit seed. The runtimes seed from the
     /// OS when the configuration has no seed, the test kit with a fixed one; an embedding
-    /// can do as the runtimes do with `exampple_io::seeded`.
+    /// seeds it too (`examples/embed.rs` does with std's OS-seeded `RandomState`).
     pub fn new(config: Config, router: Router, now: Instant) -> Result<Self, ComponentError> {
         config.validate()?;
         let table = router.build()?;
