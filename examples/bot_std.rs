@@ -1,4 +1,4 @@
-//! A bot on the blocking runtime: answers pings and echoes chat messages.
+//! A bot on the std runtime (plain threads): answers pings and echoes chat messages.
 //!
 //!     cargo run --features std --example bot_std
 
@@ -34,7 +34,7 @@ fn main() {
     let router = Router::new()
         .iq("urn:xmpp", |ns| ns.get("ping", ping))
         .message(|m| m.chat(echo));
-    let result = exampple::blocking::Runtime::new(config, router)
+    let result = exampple::std::Runtime::new(config, router)
         .map_err(|e| e.to_string())
         .and_then(|rt| rt.run().map_err(|e| e.to_string()));
     if let Err(e) = result {

@@ -1,12 +1,12 @@
 //! Drives the showcase as a logged-in user and prints a transcript; used by `scripts/demo.sh`.
 //!
-//!     DEMO_C2S=127.0.0.1:5222 DEMO_COMPONENT=component.localhost cargo run --features std,client --example demo_client
+//!     DEMO_C2S=127.0.0.1:5222 DEMO_COMPONENT=component.localhost cargo run --features client --example demo_client
 //!
 //! Exits with status 1 if any step does not get the expected answer.
 
 use std::time::{Duration, Instant};
 
-use exampple::blocking::client::Client;
+use exampple::c2s::blocking::Client;
 use exampple::client::ClientConfig;
 use exampple::matching::{Match, pretty};
 use exampple::{Element, xml};

@@ -1,13 +1,20 @@
 //! The sans-IO core driven by a hand-written loop over a std `TcpStream`: how to embed
 //! exampple in any event loop. Controllers run inline here, on the loop's thread.
 //!
-//!     cargo run --example embed
+//!     EXAMPPLE_HOST=127.0.0.1 EXAMPPLE_PORT=5252 EXAMPPLE_DOMAIN=component.localhost \
+//!     EXAMPPLE_PASSWORD=secret cargo run --example embed
+//!
+//! The one rule of a loop around the core: every `handle_*` call may leave bytes to write
+//! and events to act on, so after any of them the loop writes and drains events again
+//! before it waits. (Connecting is one: `handle_connected` queues the stream header, which
+//! must be written before the loop waits for the server's.)
 
+use std::future::Future;
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use exampple::component::Event;
+use exampple::component::{DispatchFuture, Event};
 use exampple::{Component, Config, Conn, Element, Router, StanzaError};
 
 fn ping(conn: Conn, _payload: Vec<Element>) -> Result<(), StanzaError> {
@@ -16,10 +23,14 @@ fn ping(conn: Conn, _payload: Vec<Element>) -> Result<(), StanzaError> {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    run(Config::from_env()?)
+}
+
+/// Runs the component until it closes or fails.
+pub fn run(mut config: Config) -> Result<(), Box<dyn std::error::Error>> {
     // The core reads no randomness: like the runtimes, the embedding seeds it (generated
     // ids, reconnect jitter) from the OS unless the configuration has a seed. std's
     // `RandomState` is seeded from the OS, so no other crate is needed for it.
-    let mut config = Config::from_env()?;
     if config.seed.is_none() {
         let os = std::collections::hash_map::RandomState::new();
         config = config.seed(std::hash::BuildHasher::hash_one(&os, "exampple seed"));
@@ -29,6 +40,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     core.connect(Instant::now());
     let mut socket: Option<TcpStream> = None;
     let mut buffer = [0u8; 16 * 1024];
+    // Async controllers that had to wait: polled again on every turn (a real loop would
+    // hand them to its executor).
+    let mut waiting: Vec<DispatchFuture> = Vec::new();
     loop {
         // 1. Write what the core wants written.
         while let Some(bytes) = core.poll_transmit() {
@@ -45,13 +59,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             match event {
                 Event::Connect { address } => match TcpStream::connect(&address) {
                     Ok(s) => {
+                        let _ = s.set_nodelay(true);
                         socket = Some(s);
+                        // This queues the stream header: written at the top of the loop.
                         core.handle_connected(Instant::now());
                     }
                     Err(e) => core.handle_connect_failed(Instant::now(), e.to_string()),
                 },
-                // Inline: fine for quick controllers; a real loop would hand these to workers.
-                Event::Dispatch(dispatch) => dispatch.run(),
+                // Inline: fine for quick controllers; a real loop would hand sync ones that
+                // may block to workers.
+                Event::Dispatch(dispatch) => waiting.extend(dispatch.run()),
                 Event::Online { stream_id } => println!("online (stream {stream_id})"),
                 Event::Disconnected { reason, .. } => {
                     println!("disconnected: {reason}");
@@ -62,17 +79,28 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 _ => {}
             }
         }
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        waiting.retain_mut(|f| std::pin::Pin::new(f).poll(&mut cx).is_pending());
         // Controllers that ran inline left their answers in the outbox.
         if core.has_outbox() {
             core.handle_outbox(Instant::now());
+        }
+        // Anything the calls above queued is written before waiting.
+        if core.has_transmit() {
             continue;
         }
-        // 3. Wait for bytes or the next deadline.
+        // 3. Wait for bytes or the next deadline (briefly while controllers wait: their
+        // wake-ups do not reach this loop).
+        let longest = if waiting.is_empty() {
+            Duration::from_secs(1)
+        } else {
+            Duration::from_millis(10)
+        };
         let wait = core
             .poll_timeout()
             .map(|at| at.saturating_duration_since(Instant::now()))
-            .unwrap_or(Duration::from_secs(1))
-            .max(Duration::from_millis(1));
+            .unwrap_or(longest)
+            .clamp(Duration::from_millis(1), longest);
         match socket.as_mut() {
             Some(s) => {
                 s.set_read_timeout(Some(wait))?;

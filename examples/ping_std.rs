@@ -4,15 +4,9 @@
 //!     EXAMPPLE_HOST=127.0.0.1 EXAMPPLE_PORT=5252 EXAMPPLE_DOMAIN=component.localhost \
 //!     EXAMPPLE_PASSWORD=secret cargo run --release --features std --example ping_std
 //!
-//! The controller is a plain function, which the std runtime runs as it does by default
-//! (`SyncControllers::Adaptive`): on the core's thread, with a standby thread ready to take
-//! the core over if it blocks. The variants, for comparison:
-//! - `PING_POOL=1`: always on the worker pool (`SyncControllers::Pool`), which costs a
-//!   hand-off to a pool thread and back per stanza;
-//! - `PING_INLINE=1`: on the core's thread with no standby (`SyncControllers::Inline`, for
-//!   controllers that never block);
-//! - `PING_ASYNC=1`: an async function, whose first poll runs on the core's thread (as on
-//!   the smol runtime).
+//! The controller is a plain function, which the std runtime runs on the loop's thread with
+//! a standby thread ready to take the loop over if it blocks. `PING_ASYNC=1` makes it an
+//! async function instead, whose first poll runs on the loop's thread (as on every runtime).
 
 use exampple::{Config, Conn, Element, Router, StanzaError};
 
@@ -43,20 +37,9 @@ fn main() {
     } else {
         Router::new().iq("urn:xmpp", |ns| ns.get("ping", ping))
     };
-    let sync_controllers = if set("PING_INLINE") {
-        exampple::blocking::SyncControllers::Inline
-    } else if set("PING_POOL") {
-        exampple::blocking::SyncControllers::Pool
-    } else {
-        exampple::blocking::SyncControllers::Adaptive
-    };
-    let result = exampple::blocking::Runtime::new(config, router)
+    let result = exampple::std::Runtime::new(config, router)
         .map_err(|e| e.to_string())
-        .and_then(|rt| {
-            rt.sync_controllers(sync_controllers)
-                .run()
-                .map_err(|e| e.to_string())
-        });
+        .and_then(|rt| rt.run().map_err(|e| e.to_string()));
     if let Err(e) = result {
         eprintln!("ping_std: {e}");
         std::process::exit(1);

@@ -1,13 +1,11 @@
 #!/usr/bin/env bash
 # End-to-end load bench: builds the release examples, then drives the ping component of each
 # runtime with examples/loadgen, a loopback XEP-0114 server, at windows 1, 100 and 1000, and
-# prints a table of medians. The subjects: `ping` (smol, async controller), `ping_std` (std,
-# sync controller, where the std runtime runs it by default: on the core's thread, with a
-# standby thread to take the core over if it blocks, `SyncControllers::Adaptive`),
-# `ping_std_pool` (the same binary with PING_POOL=1: always on the worker pool),
-# `ping_std_inline` (PING_INLINE=1: on the core's thread with no standby,
-# `SyncControllers::Inline`) and `ping_std_async` (PING_ASYNC=1: an async controller, first
-# polled on the core's thread).
+# prints a table of medians. The subjects, one per runtime and kind of controller: `ping`
+# (smol, async controller), `ping_tokio` (tokio, async controller), `ping_std` (std, sync
+# controller, on the loop's thread with a standby thread to take the loop over if it blocks)
+# and `ping_std_async` (PING_ASYNC=1: an async controller on std). Every async controller
+# is first polled on the loop's thread.
 #
 #   scripts/bench.sh            # N=100000 requests, REPS=3 runs per cell, medians
 #   N=20000 REPS=1 scripts/bench.sh
@@ -28,7 +26,7 @@ peers=false
 for arg in "$@"; do
   case "$arg" in
     --peers) peers=true ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) echo "bench.sh: unknown option $arg" >&2; exit 2 ;;
   esac
 done
@@ -44,7 +42,7 @@ fi
 
 cd "$root"
 echo "building release examples ..." >&2
-cargo build --release -q --features std --example ping --example ping_std --example loadgen
+cargo build --release -q --features std,tokio --example ping --example ping_std --example ping_tokio --example loadgen
 bin="$root/target/release/examples"
 
 # The value of a numeric JSON field in a one-line object.
@@ -55,13 +53,11 @@ median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "nan"; else if
 # The command that starts a subject.
 command_of() {
   case "$1" in
-    ping_std_pool) echo "env $tunables PING_POOL=1 $bin/ping_std" ;;
-    ping_std_inline) echo "env $tunables PING_INLINE=1 $bin/ping_std" ;;
     ping_std_async) echo "env $tunables PING_ASYNC=1 $bin/ping_std" ;;
     *) echo "env $tunables $bin/$1" ;;
   esac
 }
-SUBJECTS=${SUBJECTS:-"ping ping_std ping_std_pool ping_std_inline ping_std_async"}
+SUBJECTS=${SUBJECTS:-"ping ping_tokio ping_std ping_std_async"}
 
 results=$(mktemp)
 trap 'rm -f "$results"' EXIT

@@ -35,7 +35,7 @@ trap 'status=143; exit 143' TERM
 
 mkdir -p "$dir"
 step "building the showcase and the demo client"
-cargo build --quiet --features std,client --example showcase --example demo_client || { status=1; exit 1; }
+cargo build --quiet --features client --example showcase --example demo_client || { status=1; exit 1; }
 
 step "starting a private Prosody (c2s 127.0.0.1:$c2s_port, component component.localhost on $component_port)"
 XMPP_DIR=$dir/prosody C2S_PORT=$c2s_port COMPONENT_PORT=$component_port COMPONENT_DOMAIN=component.localhost \

@@ -4,9 +4,12 @@
 //! controllers, easy stanza building, and first-class testing.
 //!
 //! This crate re-exports the sans-IO core ([`exampple_core`]) at its root, and the runtimes
-//! behind features: `smol` (default) and `blocking` (feature `std`). The test kit is
-//! `testing` (feature `testing`); the c2s client for system tests and bots is `client` and
-//! `sasl` here and `client` in each runtime (feature `client`; `tls` adds STARTTLS).
+//! behind features of the same names: `smol` (default), `tokio` and `std` (plain threads). Each has a `Runtime` that runs a component from a
+//! `Config` and a `Router`; [`block_on`] waits for an iq answer in a sync controller. The
+//! test kit is `testing` (feature `testing`). The c2s clients for system tests and bots are
+//! `c2s` (feature `client`: `c2s::blocking::Client`, and `c2s::smol::Client` when `smol` is
+//! on too; `tls` adds STARTTLS), on the sans-IO client core `client` and `sasl` here.
+//! [`driver`] is the drive loop the runtimes share, for writing a runtime of your own.
 //!
 //! ```
 //! use exampple::{Conn, Element, Router, StanzaError};
@@ -22,13 +25,27 @@
 
 pub use exampple_core::*;
 
-/// The async runtime on smol (feature `smol`, on by default).
+pub use exampple_driver::block_on;
+
+/// The runtime on smol (feature `smol`, on by default).
 #[cfg(feature = "smol")]
 pub use exampple_smol as smol;
 
-/// The blocking runtime on std threads (feature `std`).
+/// The runtime on tokio (feature `tokio`).
+#[cfg(feature = "tokio")]
+pub use exampple_tokio as tokio;
+
+/// The runtime on plain std threads, for programs without an async runtime (feature `std`).
 #[cfg(feature = "std")]
-pub use exampple_std as blocking;
+pub use exampple_std as std;
+
+/// The c2s clients for system tests and bots, blocking and on smol (feature `client`).
+#[cfg(feature = "client")]
+pub use exampple_client as c2s;
+
+/// The drive loop the runtimes share and the [`Runtime`](driver::Runtime) trait behind it:
+/// for a runtime of your own.
+pub use exampple_driver as driver;
 
 /// The README's code blocks, compiled and run as doctests (with every feature on, as
 /// `scripts/test.sh` runs them).
@@ -36,6 +53,7 @@ pub use exampple_std as blocking;
     doctest,
     feature = "smol",
     feature = "std",
+    feature = "tokio",
     feature = "testing",
     feature = "client"
 ))]

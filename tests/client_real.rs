@@ -169,8 +169,8 @@ macro_rules! scenarios {
     };
 }
 
-scenarios!(blocking, std, exampple_std::client::Client);
-scenarios!(nonblocking, smol, exampple_smol::client::Client);
+scenarios!(blocking, std, exampple::c2s::blocking::Client);
+scenarios!(nonblocking, smol, exampple::c2s::smol::Client);
 
 /// Every scenario with one client (`blocking` or `nonblocking`) against `$server`; `$tag`
 /// names the runtime in the resources.

@@ -256,7 +256,7 @@ fn check_seen(seen: Vec<String>) {
 #[test]
 fn std_client_over_starttls() {
     let (address, server) = start_server();
-    let client = exampple_std::client::Client::connect(config(&address)).unwrap();
+    let client = exampple::c2s::blocking::Client::connect(config(&address)).unwrap();
     assert_eq!(client.jid().to_string(), "alice@localhost/tls");
     let pong = client.request(ping(), TIMEOUT).unwrap();
     assert_eq!(pong.attr("type"), Some("result"));
@@ -269,7 +269,7 @@ fn std_client_over_starttls() {
 fn smol_client_over_starttls() {
     let (address, server) = start_server();
     smol::block_on(async {
-        let client = exampple_smol::client::Client::connect(config(&address))
+        let client = exampple::c2s::smol::Client::connect(config(&address))
             .await
             .unwrap();
         assert_eq!(client.jid().to_string(), "alice@localhost/tls");
@@ -286,7 +286,7 @@ fn an_untrusted_certificate_fails_the_login() {
     let (address, server) = start_server();
     let mut untrusted = config(&address);
     untrusted.tls_ca_file = None;
-    let error = exampple_std::client::Client::connect(untrusted).unwrap_err();
+    let error = exampple::c2s::blocking::Client::connect(untrusted).unwrap_err();
     assert!(
         matches!(&error, ClientError::Tls(text) if text.contains("certificate")),
         "{error:?}"

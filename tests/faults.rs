@@ -44,7 +44,7 @@ fn request(id: &str, ns: &str) -> Element {
     xml!("<iq type='get' id='{id}' from='alice@localhost/r' to='{DOMAIN}'><q xmlns='{ns}'/></iq>")
 }
 
-fn pressure(runtime: &str) {
+fn pressure(which: Which) {
     let server = FakeServer::new();
     let config = Config::new(DOMAIN, SECRET)
         .port(server.port())
@@ -59,7 +59,6 @@ fn pressure(runtime: &str) {
                 .get("hang-async", hang_async)
                 .get("flood", flood)
         });
-    let which = Which::named(runtime);
     let setup = Setup {
         // std's pool holds the four hung controllers and still has room.
         workers: (which == Which::Std).then_some(8),
@@ -120,7 +119,7 @@ fn pressure(runtime: &str) {
         *counts.entry(kind).or_default() += 1;
     }
     eprintln!(
-        "{runtime}: ping alone {baseline:?}; ping under load answered after {pong_after:?}; {total} stanzas: {counts:?}"
+        "{which:?}: ping alone {baseline:?}; ping under load answered after {pong_after:?}; {total} stanzas: {counts:?}"
     );
     assert_eq!(counts.get("pong"), Some(&1));
     assert_eq!(counts.get("crash-error"), Some(&50));
@@ -146,12 +145,8 @@ fn pressure(runtime: &str) {
     running.join.join().unwrap().unwrap();
 }
 
-#[test]
-fn smol_stays_responsive_under_misbehaving_controllers() {
-    pressure("smol");
+fn stays_responsive_under_misbehaving_controllers(which: Which) {
+    pressure(which);
 }
 
-#[test]
-fn std_stays_responsive_under_misbehaving_controllers() {
-    pressure("std");
-}
+runtime_tests!(stays_responsive_under_misbehaving_controllers);

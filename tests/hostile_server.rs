@@ -755,21 +755,14 @@ fn hostile_server(which: Which, select: impl Fn(&Case) -> bool) {
     assert_eq!(join.join().expect("the runtime did not panic"), Ok(()));
 }
 
-#[test]
-fn smol_survives_a_hostile_server() {
-    hostile_server(Which::Smol, |_| true);
+fn survives_a_hostile_server(which: Which) {
+    hostile_server(which, |c| !matches!(c.feed, Feed::DeafAndFlooding));
 }
 
-#[test]
-fn std_survives_a_hostile_server() {
-    hostile_server(Which::Std, |c| !matches!(c.feed, Feed::DeafAndFlooding));
-}
-
-/// A server that stops reading and keeps sending: exampple-std's reader stops reading past
-/// its byte budget, so memory stays bounded while the core waits on its blocked writes.
-#[test]
-fn std_bounded_memory_against_a_deaf_flooding_server() {
-    hostile_server(Which::Std, |c| matches!(c.feed, Feed::DeafAndFlooding));
+/// A server that stops reading and keeps sending: the reader stops reading past its byte
+/// budget, so memory stays bounded while the loop waits on its blocked writes.
+fn bounded_memory_against_a_deaf_flooding_server(which: Which) {
+    hostile_server(which, |c| matches!(c.feed, Feed::DeafAndFlooding));
 }
 
 /// A server that sends `bytes` when online and then nothing: the component answers with
@@ -818,26 +811,23 @@ fn refused_at_once(which: Which, bytes: &[u8], condition: &str) {
 
 /// Text between stanzas, then silence: refused when it comes, not when a `<` that never
 /// comes would end the text.
-#[test]
-fn smol_refuses_text_between_stanzas_at_once() {
-    refused_at_once(Which::Smol, b"\n hello", "bad-format");
+fn refuses_text_between_stanzas_at_once(which: Which) {
+    refused_at_once(which, b"\n hello", "bad-format");
 }
 
-#[test]
-fn std_refuses_text_between_stanzas_at_once() {
-    refused_at_once(Which::Std, b"\n hello", "bad-format");
-}
-
-/// An iq in a foreign namespace directly under the stream is not routed as an iq.
-#[test]
-fn refuses_foreign_elements_under_the_stream() {
+/// An element in a foreign namespace directly under the stream (an iq in another namespace
+/// is not an iq) is refused.
+fn refuses_foreign_elements_under_the_stream(which: Which) {
     let iq = format!(
         "<iq xmlns='urn:foo' type='get' id='foreign' from='a@b/c' to='{DOMAIN}'><ping xmlns='urn:xmpp:ping'/></iq>"
     );
-    refused_at_once(Which::Smol, iq.as_bytes(), "unsupported-stanza-type");
-    refused_at_once(
-        Which::Std,
-        b"<foo xmlns='urn:bar'/>",
-        "unsupported-stanza-type",
-    );
+    refused_at_once(which, iq.as_bytes(), "unsupported-stanza-type");
+    refused_at_once(which, b"<foo xmlns='urn:bar'/>", "unsupported-stanza-type");
 }
+
+runtime_tests!(
+    survives_a_hostile_server,
+    bounded_memory_against_a_deaf_flooding_server,
+    refuses_text_between_stanzas_at_once,
+    refuses_foreign_elements_under_the_stream,
+);

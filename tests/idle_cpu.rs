@@ -52,7 +52,7 @@ fn waits_quietly(runtime: &str) -> Duration {
 
 #[test]
 fn a_server_that_is_down_costs_almost_no_cpu() {
-    for runtime in ["smol", "std"] {
+    for runtime in ["smol", "std", "tokio"] {
         let used = waits_quietly(runtime);
         assert!(
             used < Duration::from_millis(500),

@@ -19,7 +19,7 @@ use std::process::Command;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use exampple::blocking::client::Client;
+use exampple::c2s::blocking::Client;
 use exampple::client::ClientConfig;
 use exampple::component::Event;
 use exampple::disco::{Discovery, Identity};
@@ -354,6 +354,18 @@ fn ejabberd_std_scenario() {
     scenario(Server::Ejabberd, "std");
 }
 
+#[test]
+#[ignore = "needs an XMPP server: scripts/test.sh"]
+fn prosody_tokio_scenario() {
+    scenario(Server::Prosody, "tokio");
+}
+
+#[test]
+#[ignore = "needs an XMPP server: scripts/test.sh"]
+fn ejabberd_tokio_scenario() {
+    scenario(Server::Ejabberd, "tokio");
+}
+
 fn wrong_secret(server: Server, runtime: &str) {
     let _turn = server.lock();
     let mut config = config(server.component_port());
@@ -395,6 +407,18 @@ fn prosody_wrong_secret_std() {
 #[ignore = "needs an XMPP server: scripts/test.sh"]
 fn ejabberd_wrong_secret_smol() {
     wrong_secret(Server::Ejabberd, "smol");
+}
+
+#[test]
+#[ignore = "needs an XMPP server: scripts/test.sh"]
+fn prosody_wrong_secret_tokio() {
+    wrong_secret(Server::Prosody, "tokio");
+}
+
+#[test]
+#[ignore = "needs an XMPP server: scripts/test.sh"]
+fn ejabberd_wrong_secret_tokio() {
+    wrong_secret(Server::Ejabberd, "tokio");
 }
 
 // ---------------------------------------------------------------- restart a private server
@@ -469,8 +493,7 @@ fn restart(server: Server, runtime: &str, ports: (u16, u16)) {
         .unwrap();
     std::thread::sleep(Duration::from_millis(500));
     private.script("up", false);
-    let answer = call
-        .wait()
+    let answer = exampple::block_on(call)
         .expect("the iq queued during the outage is answered after the reconnect");
     assert_eq!(answer.attr("id"), Some("during-outage"));
     assert_eq!(answer.attr("type"), Some("result"));
@@ -606,7 +629,7 @@ fn kill_under_load(server: Server, runtime: &str, ports: (u16, u16)) {
             .unwrap();
         let answered = answered.clone();
         std::thread::spawn(move || {
-            if let Ok(answer) = call.wait() {
+            if let Ok(answer) = exampple::block_on(call) {
                 answered
                     .lock()
                     .unwrap()

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use exampple::observe::{Observer, RequestEvent, RequestOutcome};
 use exampple::{AutoConnect, Config, Conn, Element, Router, StanzaError, xml};
-use support::{DOMAIN, FakeServer, SECRET, Setup, SyncPlace, Which};
+use support::{DOMAIN, FakeServer, SECRET, Setup, Which};
 
 /// How long a test waits for something that should come (a failure guard, not a bound).
 const T: Duration = Duration::from_secs(5);
@@ -169,29 +169,17 @@ fn close_cleanly(
 }
 
 fn start(which: &Which, config: Config, router: Router, observer: Arc<Count>) -> Started {
-    start_with(which, config, router, observer, SyncPlace::Default)
-}
-
-/// The name of the thread that runs the runtime (and so its core).
-const RUNTIME_THREAD: &str = "the-runtime";
-
-/// Like [`start`], with sync controllers where `place` says.
-fn start_with(
-    which: &Which,
-    config: Config,
-    router: Router,
-    observer: Arc<Count>,
-    place: SyncPlace,
-) -> Started {
     let setup = Setup {
         observer: Some(observer),
-        sync: place,
         thread_name: Some(RUNTIME_THREAD),
         ..Setup::default()
     };
     let running = support::start(*which, config, router, setup);
     (running.join, running.shutdown, running.sender)
 }
+
+/// The name of the thread that runs the runtime (and so its core).
+const RUNTIME_THREAD: &str = "the-runtime";
 
 /// A fake server and `which` runtime connected to it, with the test router held by a new
 /// gate: the server, the runtime, the gate, the request counts and the accepted session.
@@ -295,16 +283,6 @@ fn async_controllers_that_wait_still_answer(which: Which) {
     assert_eq!(count.0.load(Ordering::SeqCst), 2);
 }
 
-#[test]
-fn smol_async_controllers_that_wait_still_answer() {
-    async_controllers_that_wait_still_answer(Which::Smol);
-}
-
-#[test]
-fn std_async_controllers_that_wait_still_answer() {
-    async_controllers_that_wait_still_answer(Which::Std);
-}
-
 /// Answers with the name of the thread it runs on.
 fn where_am_i(conn: Conn, _: Vec<Element>) -> Result<(), StanzaError> {
     conn.iq_resp([thread_element()]).send()?;
@@ -324,23 +302,18 @@ fn thread_of(answer: &Element) -> String {
         .unwrap_or_else(|| panic!("no thread in {}", xml::to_string(answer)))
 }
 
-/// Where a sync controller runs, as the runtimes' options say: on a pool by default on
-/// smol, on the core's own thread by default on std and with `SyncControllers::Inline`
-/// (std) or `::Executor` (smol). The controller tells its thread in the answer's payload.
-fn sync_controller_runs_where_configured(which: Which, place: SyncPlace) {
+/// Where a sync controller runs: on the loop's own thread on std (a standby takes the loop
+/// over if it blocks), on the runtime's blocking pool on smol and tokio. The controller tells
+/// its thread in the answer's payload.
+fn sync_controllers_run_where_the_runtime_puts_them(which: Which) {
     let server = FakeServer::new();
     let router = Router::new().iq("urn:test", |ns| ns.get("thread", where_am_i));
-    let (join, handle, _sender) = start_with(
+    let (join, handle, _sender) = start(
         &which,
         config(server.port()),
         router,
         Arc::new(Count::default()),
-        place,
     );
-    let on_core = match (&which, place) {
-        (_, SyncPlace::Core) | (Which::Std, SyncPlace::Default) => true,
-        (_, SyncPlace::Pool) | (Which::Smol, SyncPlace::Default) => false,
-    };
     let mut session = server.accept(true);
     for i in 0..3 {
         session.write(&ask(&format!("t{i}"), "thread"));
@@ -351,42 +324,13 @@ fn sync_controller_runs_where_configured(which: Which, place: SyncPlace) {
         );
         assert_eq!(answer.attr("to"), Some("alice@localhost/r"));
         let thread = thread_of(&answer);
-        if on_core {
+        if which == Which::Std {
             assert_eq!(thread, RUNTIME_THREAD);
         } else {
             assert_ne!(thread, RUNTIME_THREAD);
-            if matches!(which, Which::Std) {
-                assert!(thread.starts_with("exampple-worker-"), "{thread}");
-            }
         }
     }
     close_cleanly(join, handle, session);
-}
-
-#[test]
-fn smol_sync_controllers_on_the_blocking_pool() {
-    sync_controller_runs_where_configured(Which::Smol, SyncPlace::Default);
-    sync_controller_runs_where_configured(Which::Smol, SyncPlace::Pool);
-}
-
-#[test]
-fn smol_sync_controllers_on_the_executor() {
-    sync_controller_runs_where_configured(Which::Smol, SyncPlace::Core);
-}
-
-#[test]
-fn std_sync_controllers_on_the_pool() {
-    sync_controller_runs_where_configured(Which::Std, SyncPlace::Pool);
-}
-
-#[test]
-fn std_sync_controllers_inline() {
-    sync_controller_runs_where_configured(Which::Std, SyncPlace::Core);
-}
-
-#[test]
-fn std_sync_controllers_on_the_core_thread_by_default() {
-    sync_controller_runs_where_configured(Which::Std, SyncPlace::Default);
 }
 
 fn wrong_secret_stops_without_a_storm(which: Which) {
@@ -480,46 +424,6 @@ fn a_slow_steady_reader_is_not_hung_up_on(which: Which) {
     close_cleanly(running.join, running.shutdown, session);
 }
 
-#[test]
-fn smol_a_slow_steady_reader_is_not_hung_up_on() {
-    a_slow_steady_reader_is_not_hung_up_on(Which::Smol);
-}
-
-#[test]
-fn std_a_slow_steady_reader_is_not_hung_up_on() {
-    a_slow_steady_reader_is_not_hung_up_on(Which::Std);
-}
-
-#[test]
-fn smol_serves_and_reconnects() {
-    serves_and_reconnects(Which::Smol);
-}
-
-#[test]
-fn std_serves_and_reconnects() {
-    serves_and_reconnects(Which::Std);
-}
-
-#[test]
-fn smol_wrong_secret() {
-    wrong_secret_stops_without_a_storm(Which::Smol);
-}
-
-#[test]
-fn std_wrong_secret() {
-    wrong_secret_stops_without_a_storm(Which::Std);
-}
-
-#[test]
-fn smol_server_down_at_start() {
-    server_down_at_start_backs_off(Which::Smol);
-}
-
-#[test]
-fn std_server_down_at_start() {
-    server_down_at_start_backs_off(Which::Std);
-}
-
 /// exampple-std's pool wakes a worker for a batch only when none is awake, so an awake
 /// worker held by a blocking controller must not leave the requests queued behind it
 /// waiting: the core wakes more workers when the pool stops taking work. Three controllers
@@ -530,9 +434,8 @@ fn std_pool_does_not_queue_fast_requests_behind_a_blocking_one() {
     let server = FakeServer::new();
     let config = config(server.port()).stanza_timeout(Duration::from_secs(5));
     let gate = Gate::default();
-    let rt = exampple::blocking::Runtime::new(config, router_with(gate.clone()))
+    let rt = exampple::std::Runtime::new(config, router_with(gate.clone()))
         .unwrap()
-        .sync_controllers(exampple::blocking::SyncControllers::Pool)
         .workers(4);
     let handle = rt.handle();
     let join = std::thread::spawn(move || rt.run().map_err(|e| e.to_string()));
@@ -574,7 +477,9 @@ fn std_stops_reading_while_the_pool_is_backed_up() {
     let hold_first_two = {
         let gate = gate.clone();
         move |conn: Conn, _: Vec<Element>| -> Result<(), StanzaError> {
-            if held.fetch_add(1, Ordering::SeqCst) < 2 {
+            // The first holds the loop's thread (the standby takes the loop over), the next
+            // two both workers.
+            if held.fetch_add(1, Ordering::SeqCst) < 3 {
                 gate.wait();
             }
             let _ = conn.iq_resp([]).send();
@@ -585,9 +490,8 @@ fn std_stops_reading_while_the_pool_is_backed_up() {
     let stanza_timeout = Duration::from_secs(1);
     let config = config(server.port()).stanza_timeout(stanza_timeout);
     let router = Router::new().iq("urn:test", |ns| ns.get("hold", hold_first_two));
-    let rt = exampple::blocking::Runtime::new(config, router)
+    let rt = exampple::std::Runtime::new(config, router)
         .unwrap()
-        .sync_controllers(exampple::blocking::SyncControllers::Pool)
         .workers(2);
     let handle = rt.handle();
     let join = std::thread::spawn(move || rt.run().map_err(|e| e.to_string()));
@@ -737,8 +641,8 @@ fn std_default_answers_a_timeout_while_its_controller_blocks_alone() {
 }
 
 /// A sync controller on std's default may wait for the answer to an iq of its own
-/// (`IqCall::wait`): the standby takes the core over, sends the iq and delivers the answer.
-/// With `SyncControllers::Inline` this waits for the call's 3 s timeout.
+/// ([`exampple::block_on`]): the standby takes the core over, sends the iq and delivers the answer.
+/// (Were the loop to stay on the blocked thread, this would wait for the call's 3 s timeout.)
 #[test]
 fn std_default_lets_a_sync_controller_wait_for_an_iq_answer() {
     fn asks_the_server(conn: Conn, _: Vec<Element>) -> Result<(), StanzaError> {
@@ -746,7 +650,7 @@ fn std_default_lets_a_sync_controller_wait_for_an_iq_answer() {
             xml!("<iq type='get' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>"),
             Duration::from_secs(3),
         )?;
-        let answered = match call.wait() {
+        let answered = match exampple::block_on(call) {
             Ok(answer) => answer.attr("type").unwrap_or_default().to_string(),
             Err(e) => format!("no answer: {e}"),
         };
@@ -890,3 +794,43 @@ fn std_default_shuts_down_while_a_controller_blocks_the_core_thread() {
     // The blocked controller's late answer went nowhere.
     assert!(session.receive(Duration::from_millis(100)).is_none());
 }
+
+/// On the tokio runtime an async controller may await tokio's timers (and so its I/O and
+/// the libraries built on it): its first poll, on the loop's thread, is inside the tokio
+/// runtime's context, and it goes on as a tokio task.
+#[test]
+fn tokio_controllers_await_tokio_timers() {
+    async fn sleeps(conn: Conn, _: Vec<Element>) -> Result<(), StanzaError> {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        conn.iq_resp([thread_element()]).send()?;
+        Ok(())
+    }
+    let server = FakeServer::new();
+    let router = Router::new().iq("urn:test", |ns| ns.get("sleep", sleeps));
+    let (join, shutdown, _sender) = start(
+        &Which::Tokio,
+        config(server.port()),
+        router,
+        Arc::new(Count::default()),
+    );
+    let mut session = server.accept(true);
+    for i in 0..3 {
+        session.write(&ask(&format!("s{i}"), "sleep"));
+        let answer = session.receive(T).expect("an answer after the sleep");
+        assert_eq!(
+            (answer.attr("id"), answer.attr("type")),
+            (Some(format!("s{i}").as_str()), Some("result"))
+        );
+        assert!(thread_of(&answer).starts_with("exampple-worker"));
+    }
+    close_cleanly(join, shutdown, session);
+}
+
+runtime_tests!(
+    async_controllers_that_wait_still_answer,
+    a_slow_steady_reader_is_not_hung_up_on,
+    serves_and_reconnects,
+    wrong_secret_stops_without_a_storm,
+    server_down_at_start_backs_off,
+    sync_controllers_run_where_the_runtime_puts_them,
+);

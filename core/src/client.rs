@@ -86,7 +86,7 @@ pub struct ClientConfig {
     /// Allow PLAIN without TLS (default false: the password would travel in the clear).
     pub allow_plain_without_tls: bool,
     /// A PEM file of CA certificates to trust for TLS instead of the public web roots
-    /// (default `None`). Used by the runtimes' `tls` feature.
+    /// (default `None`). Used by the `tls` feature of exampple-client.
     pub tls_ca_file: Option<std::path::PathBuf>,
     /// How long the login may take, from the connection to [`ClientEvent::Online`]
     /// (default 10 s).
@@ -1159,8 +1159,8 @@ fn read_condition(element: &Element, namespace: &str) -> (String, Option<String>
     )
 }
 
-/// The stanzas a runtime's client received and the application has not taken yet, with
-/// the searches behind `next_stanza`, `wait_for` and `request` (shared by the runtimes).
+/// The stanzas a client received and the application has not taken yet, with the searches
+/// behind `next_stanza`, `wait_for` and `request` (shared by the clients of exampple-client).
 ///
 /// ```
 /// use exampple_core::client::Inbox;

@@ -1,14 +1,19 @@
 //! The XEP-0114 component connection: a sans-IO state machine.
 //!
 //! Bytes and time go in (`handle_*`), bytes, events and the next deadline come out
-//! (`poll_*`). The runtime owns the socket and the clock and runs the controllers; every
+//! (`poll_*`). The core starts no thread, waits for nothing and reads no clock or OS
+//! randomness (time comes in as `now`, randomness from [`Config::seed`]), so a run with a
+//! fixed seed repeats byte for byte. The program around it (the runtimes' shared drive loop,
+//! `exampple-driver`, or a loop of your own) owns the socket and the clock and runs the
+//! controllers; every
 //! decision (handshake, routing, errors, timeouts, keepalives, reconnect backoff, the
 //! queue kept while disconnected) is made here, so it is all testable with simulated time.
 //!
 //! # Driving it
 //!
 //! After every `handle_*` call (and whenever the waker set with [`Component::set_waker`]
-//! fires), drain the outputs in this order: [`Component::poll_transmit`] (write the bytes),
+//! fires), drain the outputs in this order, before waiting for anything (a `handle_*` call
+//! made while acting on the events, `handle_connected` say, means draining again): [`Component::poll_transmit`] (write the bytes),
 //! then [`Component::poll_event`] until `None`, then sleep until
 //! [`Component::poll_timeout`] or new input. When a write fails part-way, tell
 //! [`Component::handle_write_failed`] how many bytes the socket took (not
@@ -17,7 +22,7 @@
 //! | event | what the runtime does |
 //! |---|---|
 //! | [`Event::Connect`] | open a TCP connection, then call `handle_connected` (or `handle_connect_failed`) |
-//! | [`Event::Dispatch`] | run the controller (`dispatch.run()` on a worker, or `dispatch.into_future()`) |
+//! | [`Event::Dispatch`] | run the controller: `dispatch.run()` runs a sync one to its end, and polls an async one once, returning its future if it has to wait (for an executor to poll); a sync one that may block belongs on a worker |
 //! | [`Event::Cancel`] | abandon that controller if it can (the sender already got `remote-server-timeout`) |
 //! | [`Event::Disconnected`] | close the socket; a `Connect` follows at `reconnect_at` |
 //! | [`Event::Failed`] | close the socket and stop: the failure will not heal by itself |
@@ -201,14 +206,20 @@ impl Dispatch {
         self.controller.is_async()
     }
 
-    /// Runs the controller on this thread (async ones with a parking `block_on`) and reports
-    /// the outcome to the core.
-    pub fn run(self) {
-        let outcome = self.controller.call_blocking(self.conn, self.payload);
-        self.outbox.push(OutboxItem::Finished {
-            request: self.request,
-            outcome,
-        });
+    /// Runs the controller on this thread until it ends or has to wait, and reports its
+    /// outcome to the core when it ends.
+    ///
+    /// A sync controller always runs to its end here (`None`). An async one is polled once:
+    /// most answer without waiting (`None`); one that waits is returned, to be polled to its
+    /// end where the program runs futures (a task of its executor). The core never waits.
+    #[must_use = "an async controller that waits goes on only if its future is polled"]
+    pub fn run(self) -> Option<DispatchFuture> {
+        let mut future = self.into_future();
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        match std::future::Future::poll(std::pin::Pin::new(&mut future), &mut cx) {
+            std::task::Poll::Ready(()) => None,
+            std::task::Poll::Pending => Some(future),
+        }
     }
 
     /// The controller as a future that reports its outcome to the core when it ends.
@@ -519,41 +530,6 @@ impl Component {
     /// the runtime should then call [`Component::handle_outbox`] on its thread.
     pub fn set_waker(&mut self, wake: Arc<dyn Fn() + Send + Sync>) {
         self.outbox.set_waker(wake);
-    }
-
-    /// Called on a controller's thread when it is about to block until the core delivers
-    /// something: [`IqCall::wait`](crate::IqCall::wait) calls it before it waits for the
-    /// answer (not when the answer is there already). A runtime that runs controllers on
-    /// the core's own thread uses it to move the core to another thread at once, since the
-    /// answer can only come through the core.
-    ///
-    /// ```
-    /// use std::sync::Arc;
-    /// use std::sync::atomic::{AtomicUsize, Ordering};
-    /// use std::time::{Duration, Instant};
-    /// use exampple_core::{Component, Config, Router, xml};
-    ///
-    /// let mut core = Component::new(Config::new("c.localhost", "s"), Router::new(), Instant::now())?;
-    /// let blocked = Arc::new(AtomicUsize::new(0));
-    /// let seen = blocked.clone();
-    /// core.set_block_hook(Arc::new(move || {
-    ///     seen.fetch_add(1, Ordering::SeqCst);
-    /// }));
-    /// // Offline, the call waits in the queue; nothing answers it within 10 ms.
-    /// let call = core
-    ///     .sender()
-    ///     .call(xml!("<iq type='get' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>"), Duration::from_millis(10))?;
-    /// let waiter = std::thread::spawn(move || call.wait());
-    /// std::thread::sleep(Duration::from_millis(50));
-    /// // The waiting thread said so once, before it blocked.
-    /// assert_eq!(blocked.load(Ordering::SeqCst), 1);
-    /// # core.handle_outbox(Instant::now());
-    /// # core.handle_timeout(Instant::now() + Duration::from_secs(1));
-    /// # assert!(waiter.join().unwrap().is_err());
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn set_block_hook(&mut self, hook: Arc<dyn Fn() + Send + Sync>) {
-        self.outbox.set_block_hook(hook);
     }
 
     /// A handle to send stanzas from any thread.

@@ -21,7 +21,7 @@
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 use std::task::{Poll, Waker};
 use std::time::Duration;
 
@@ -97,9 +97,6 @@ type WakeFn = Arc<dyn Fn() + Send + Sync>;
 pub(crate) struct Outbox {
     items: Mutex<Vec<OutboxItem>>,
     wake: Mutex<Option<WakeFn>>,
-    /// Called when an [`IqCall::wait`] is about to block (see
-    /// [`Component::set_block_hook`](crate::Component::set_block_hook)).
-    block_hook: Mutex<Option<WakeFn>>,
     pub(crate) connected: AtomicBool,
     pub(crate) closed: AtomicBool,
     /// Stanzas waiting in the core's disconnected queue.
@@ -112,7 +109,6 @@ impl Outbox {
         Outbox {
             items: Mutex::new(Vec::new()),
             wake: Mutex::new(None),
-            block_hook: Mutex::new(None),
             connected: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             backlog: AtomicUsize::new(0),
@@ -122,22 +118,6 @@ impl Outbox {
 
     pub(crate) fn set_waker(&self, wake: WakeFn) {
         *self.wake.lock().unwrap_or_else(|p| p.into_inner()) = Some(wake);
-    }
-
-    pub(crate) fn set_block_hook(&self, hook: WakeFn) {
-        *self.block_hook.lock().unwrap_or_else(|p| p.into_inner()) = Some(hook);
-    }
-
-    /// The thread is about to block until the core delivers something.
-    fn blocking(&self) {
-        let hook = self
-            .block_hook
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        if let Some(hook) = hook {
-            hook();
-        }
     }
 
     pub(crate) fn push(&self, item: OutboxItem) {
@@ -222,10 +202,7 @@ impl Sender {
             timeout,
             slot: slot.clone(),
         });
-        Ok(IqCall {
-            slot,
-            outbox: self.outbox.clone(),
-        })
+        Ok(IqCall { slot })
     }
 }
 
@@ -258,7 +235,6 @@ type CallState = (Option<Result<Element, CallError>>, Option<Waker>);
 #[derive(Default)]
 pub(crate) struct CallSlot {
     state: Mutex<CallState>,
-    ready: Condvar,
 }
 
 impl CallSlot {
@@ -271,46 +247,18 @@ impl CallSlot {
             state.0 = Some(result);
             state.1.take()
         };
-        self.ready.notify_all();
         if let Some(w) = waker {
             w.wake();
         }
     }
 }
 
-/// The pending answer of an iq sent with [`Conn::call`] or [`Sender::call`]: wait for it
-/// with [`IqCall::wait`] (blocking) or `.await` it.
-#[must_use = "an IqCall does nothing unless waited for"]
+/// The pending answer of an iq sent with [`Conn::call`] or [`Sender::call`]: `.await` it in
+/// an async controller; a sync controller (or any thread) waits for it with the runtimes'
+/// `block_on`.
+#[must_use = "an IqCall does nothing unless awaited"]
 pub struct IqCall {
     slot: Arc<CallSlot>,
-    outbox: Arc<Outbox>,
-}
-
-impl IqCall {
-    /// Blocks until the answer (the result iq), an error or the timeout.
-    pub fn wait(self) -> Result<Element, CallError> {
-        let mut state = self.slot.state.lock().unwrap_or_else(|p| p.into_inner());
-        let mut told = false;
-        loop {
-            if let Some(result) = state.0.take() {
-                return result;
-            }
-            if !told {
-                // Only the core can deliver the answer: a runtime that runs this controller
-                // on the core's thread must move the core elsewhere first.
-                told = true;
-                drop(state);
-                self.outbox.blocking();
-                state = self.slot.state.lock().unwrap_or_else(|p| p.into_inner());
-                continue;
-            }
-            state = self
-                .slot
-                .ready
-                .wait(state)
-                .unwrap_or_else(|p| p.into_inner());
-        }
-    }
 }
 
 impl std::future::Future for IqCall {
@@ -529,7 +477,7 @@ impl Conn {
     }
 
     /// Sends an iq and returns a handle that waits for the answer (matched by id and
-    /// sender) for at most `timeout`; `.await` it or call [`IqCall::wait`].
+    /// sender) for at most `timeout`: `.await` it, or wait for it with the runtimes' `block_on`.
     pub fn call(&self, iq: Element, timeout: Duration) -> Result<IqCall, SendError> {
         Sender::new(self.inner.outbox.clone()).call(iq, timeout)
     }

@@ -91,21 +91,6 @@ impl Controller {
         matches!(self.kind, ControllerKind::Async(_))
     }
 
-    /// Runs the controller to completion on this thread, catching a panic.
-    ///
-    /// An async controller is polled here with a thread-parking waker, so a blocking
-    /// runtime can run one too.
-    pub fn call_blocking(&self, conn: Conn, payload: Vec<Element>) -> Outcome {
-        match &self.kind {
-            ControllerKind::Sync(f) => match catch_unwind(AssertUnwindSafe(|| f(conn, payload))) {
-                Ok(Ok(())) => Outcome::Success,
-                Ok(Err(e)) => Outcome::Failure(e),
-                Err(panic) => Outcome::Panic(panic_message(&*panic)),
-            },
-            ControllerKind::Async(_) => block_on(self.call(conn, payload)),
-        }
-    }
-
     /// The controller as a future that never panics (a panic becomes [`Outcome::Panic`]).
     pub fn call(&self, conn: Conn, payload: Vec<Element>) -> ControllerFuture {
         let future: BoxFuture = match &self.kind {
@@ -176,28 +161,6 @@ fn panic_message(panic: &(dyn Any + Send)) -> String {
         s.clone()
     } else {
         "panic".to_string()
-    }
-}
-
-/// Polls a future to completion on the current thread.
-pub fn block_on<F: Future>(future: F) -> F::Output {
-    struct ThreadWaker(std::thread::Thread);
-    impl std::task::Wake for ThreadWaker {
-        fn wake(self: Arc<Self>) {
-            self.0.unpark();
-        }
-        fn wake_by_ref(self: &Arc<Self>) {
-            self.0.unpark();
-        }
-    }
-    let waker = std::task::Waker::from(Arc::new(ThreadWaker(std::thread::current())));
-    let mut cx = Context::from_waker(&waker);
-    let mut future = std::pin::pin!(future);
-    loop {
-        if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
-            return out;
-        }
-        std::thread::park();
     }
 }
 

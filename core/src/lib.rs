@@ -1,7 +1,9 @@
 //! # exampple-core
 //!
 //! The sans-IO core of exampple: everything that is XMPP, nothing that is I/O. Bytes and
-//! time go in, bytes and events come out; no sockets, no threads, no clock reads.
+//! time go in, bytes and events come out; no sockets, no threads, no blocking waits, no clock
+//! reads, no OS randomness (the test kit aside, which runs controllers on threads of its
+//! own). The runtimes drive it: `exampple-driver` and its smol, tokio and std adapters.
 //!
 //! - [`component`]: the XEP-0114 connection state machine;
 //! - [`router`], [`controller`], [`conn`]: routing stanzas to controllers and answering;

@@ -2,7 +2,8 @@
 //! transport, with a dummy server that does the handshake, and stanza assertions.
 //!
 //! Controllers run as in production (on their own threads, sync or async, with
-//! `stanza_timeout` and error replies); time is simulated: [`TestComponent::advance`] moves
+//! `stanza_timeout` and error replies; on a runtime of the test's choosing with
+//! [`TestComponentBuilder::spawn_controllers_with`]); time is simulated: [`TestComponent::advance`] moves
 //! the component's clock, so timeouts and keepalives are tested without sleeping.
 //!
 //! ```
@@ -31,6 +32,8 @@
 //! attributes it names, its children as a subsequence), which suits generated ids.
 
 use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -107,6 +110,7 @@ pub struct TestComponent {
     events: Vec<Event>,
     running: Arc<Mutex<Vec<RequestId>>>,
     online: bool,
+    spawner: Option<Spawner>,
 }
 
 /// The seed of a [`TestComponent`] whose configuration sets none
@@ -114,7 +118,6 @@ pub struct TestComponent {
 pub const DEFAULT_TEST_SEED: u64 = 0x5EED_5EED_5EED_5EED;
 
 /// Configures a [`TestComponent`] before it starts.
-#[derive(Debug)]
 #[must_use]
 pub struct TestComponentBuilder {
     config: Config,
@@ -122,9 +125,44 @@ pub struct TestComponentBuilder {
     handshake: Handshake,
     settle: Duration,
     connect: bool,
+    spawner: Option<Spawner>,
 }
 
+impl std::fmt::Debug for TestComponentBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestComponentBuilder")
+            .field("config", &self.config)
+            .field("router", &self.router)
+            .field("handshake", &self.handshake)
+            .field("settle", &self.settle)
+            .field("connect", &self.connect)
+            .field("spawner", &self.spawner.is_some())
+            .finish()
+    }
+}
+
+/// Starts a controller's future on the executor of the test's choosing.
+type Spawner = Arc<dyn Fn(ControllerRun) + Send + Sync>;
+
+/// A controller run by the test kit, as a future: it runs the controller to its end and
+/// tells the test kit. [`TestComponentBuilder::spawn_controllers_with`] says where it is
+/// polled.
+pub type ControllerRun = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+
 impl TestComponentBuilder {
+    /// Runs controllers by handing their futures to `spawn`, for controllers that need a
+    /// runtime: one that awaits tokio's timers or I/O must be polled inside a tokio
+    /// runtime, say (`move |run| { handle.spawn(run); }`). Sync controllers come this way
+    /// too, as futures that run them when first polled. By default each controller runs on
+    /// a thread of its own, async ones with a minimal `block_on` that knows no reactor.
+    pub fn spawn_controllers_with(
+        mut self,
+        spawn: impl Fn(ControllerRun) + Send + Sync + 'static,
+    ) -> Self {
+        self.spawner = Some(Arc::new(spawn));
+        self
+    }
+
     /// How the dummy server answers the handshake.
     pub fn handshake(mut self, handshake: Handshake) -> Self {
         self.handshake = handshake;
@@ -188,6 +226,7 @@ impl TestComponentBuilder {
             events: Vec::new(),
             running: Arc::new(Mutex::new(Vec::new())),
             online: false,
+            spawner: self.spawner,
         };
         if self.connect {
             test.component.connect(now);
@@ -211,6 +250,7 @@ impl TestComponent {
             handshake: Handshake::default(),
             settle: Duration::from_secs(2),
             connect: true,
+            spawner: None,
         }
     }
 
@@ -551,14 +591,27 @@ impl TestComponent {
                     .unwrap_or_else(|p| p.into_inner())
                     .push(request);
                 let signal = self.signal.clone();
-                std::thread::spawn(move || {
-                    dispatch.run();
+                let done = move || {
                     running
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
                         .retain(|r| *r != request);
                     signal.notify();
-                });
+                };
+                match &self.spawner {
+                    Some(spawn) => spawn(Box::pin(async move {
+                        dispatch.into_future().await;
+                        done();
+                    })),
+                    None => {
+                        std::thread::spawn(move || {
+                            if let Some(rest) = dispatch.run() {
+                                block_on(rest);
+                            }
+                            done();
+                        });
+                    }
+                }
             }
             Event::Connect { .. } => {
                 self.online = false;
@@ -662,4 +715,28 @@ fn describe_mismatch(mismatch: &Mismatch) -> String {
         indent(&pretty(&mismatch.expected)),
         indent(&pretty(&mismatch.actual))
     )
+}
+
+/// Runs `future` to its end on this thread, sleeping while it waits: for tests that wait
+/// for an iq answer outside a controller, and for the test kit's own controller threads.
+/// It knows no reactor: a future that needs one (tokio's timers) needs its runtime's.
+pub fn block_on<F: Future>(future: F) -> F::Output {
+    struct ThreadWaker(std::thread::Thread);
+    impl std::task::Wake for ThreadWaker {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+        fn wake_by_ref(self: &Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = std::task::Waker::from(Arc::new(ThreadWaker(std::thread::current())));
+    let mut cx = std::task::Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    loop {
+        if let std::task::Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+            return out;
+        }
+        std::thread::park();
+    }
 }

@@ -1,5 +1,6 @@
 //! STARTTLS for the c2s client: a rustls client session driven over byte buffers, no I/O
-//! (feature `tls`). The runtimes feed it the socket's bytes and write what it produces.
+//! (feature `tls`). exampple-client's clients feed it the socket's bytes and write what it
+//! produces.
 
 use std::io::{Read as _, Write as _};
 use std::sync::Arc;
@@ -16,7 +17,7 @@ pub struct Tls {
 
 impl Tls {
     /// A session for the configuration's domain, trusting the certificates of `ca_pem` (the
-    /// contents of the configuration's CA file, read by the runtime) or the web roots.
+    /// contents of the configuration's CA file, read by the client) or the web roots.
     pub fn new(config: &ClientConfig, ca_pem: Option<&[u8]>) -> Result<Tls, String> {
         let mut roots = rustls::RootCertStore::empty();
         match ca_pem {

@@ -164,7 +164,7 @@ fn a_controllers_unwritable_answer_does_not_take_the_stream_down() {
             }
             while let Some(event) = c.poll_event() {
                 if let Event::Dispatch(d) = event {
-                    d.run();
+                    let _ = d.run();
                 }
             }
             c.handle_outbox(now);

@@ -582,7 +582,7 @@ fn iq_caller_matches_id_and_sender() {
         let conn2 = conn.clone();
         let seen = seen.clone();
         std::thread::spawn(move || {
-            let answer = call.wait();
+            let answer = exampple_core::testing::block_on(call);
             if answer.is_ok() {
                 seen.fetch_add(1, Ordering::SeqCst);
             }

@@ -69,7 +69,7 @@ fn run(seed: u64) -> String {
     );
     while let Some(event) = c.poll_event() {
         if let Event::Dispatch(dispatch) = event {
-            dispatch.run();
+            let _ = dispatch.run();
         }
     }
     c.send(start, message("a@localhost")).expect("sent");

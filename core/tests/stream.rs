@@ -523,7 +523,7 @@ fn stanzas_sent_after_the_server_ended_wait_for_the_next_connection() {
     );
     while let Some(event) = c.poll_event() {
         if let Event::Dispatch(dispatch) = event {
-            dispatch.run();
+            let _ = dispatch.run();
         }
     }
     c.handle_outbox(now);
@@ -583,7 +583,7 @@ fn run_chunked(chunks: &[&[u8]]) -> Vec<String> {
         c.handle_input(now, chunk);
         while let Some(ev) = c.poll_event() {
             if let Event::Dispatch(d) = ev {
-                d.run();
+                let _ = d.run();
             }
         }
         c.handle_outbox(now);
@@ -685,77 +685,14 @@ fn drive_noting(chunks: &[&[u8]], lex_elsewhere: bool) -> ((String, Vec<String>)
         }
         while let Some(ev) = c.poll_event() {
             match ev {
-                Event::Dispatch(d) => d.run(),
+                Event::Dispatch(d) => {
+                    let _ = d.run();
+                }
                 other => seen.push(event_name(&other)),
             }
         }
         c.handle_outbox(now);
         written.push_str(&transmit(&mut c));
-    }
-    let routed = routed.lock().unwrap().clone();
-    ((written, seen), routed)
-}
-
-/// Drives a component through `chunks` of server input the way the runtimes do, through
-/// a shared lexer, on one thread: `schedule` says, chunk by chunk, whether the reader's
-/// side tokenises what it may (else the core's side does, when it takes its input).
-///
-/// Pieces can gather stanzas of several chunks, so the answers to stanzas that come with
-/// a stream error in one batch may be queued rather than written: the router's stanzas are
-/// returned too, for the comparison that holds whatever the batching.
-fn drive_shared(chunks: &[&[u8]], schedule: &[bool]) -> ((String, Vec<String>), Vec<String>) {
-    use exampple_core::parser::{Next, SharedLexer};
-    let now = Instant::now();
-    let (mut c, routed) = connected_echo(now);
-    let input = SharedLexer::new(c.stream_lexer(), || {});
-    let mut written = transmit(&mut c);
-    let mut seen = Vec::new();
-    let (mut reader_scratch, mut core_scratch) = (Vec::new(), Vec::new());
-    let mut ended = false;
-    // The core's side: takes what the input has, runs the controllers, writes.
-    let mut core_takes =
-        |c: &mut Component, written: &mut String, seen: &mut Vec<String>| -> bool {
-            let mut ended = false;
-            while input.has_work() && !ended {
-                match input.next(&mut core_scratch) {
-                    Next::Tokens(mut tokens) => {
-                        c.handle_tokens(now, &mut tokens);
-                        input.give_back(tokens);
-                    }
-                    Next::End(_) => ended = true,
-                    Next::Nothing => break,
-                }
-                while let Some(ev) = c.poll_event() {
-                    match ev {
-                        Event::Dispatch(d) => d.run(),
-                        other => {
-                            if matches!(other, Event::Disconnected { .. } | Event::Failed(_)) {
-                                input.close();
-                                ended = true;
-                            }
-                            seen.push(event_name(&other));
-                        }
-                    }
-                }
-                c.handle_outbox(now);
-                written.push_str(&transmit(c));
-            }
-            ended
-        };
-    for (i, chunk) in chunks.iter().enumerate() {
-        if ended {
-            break;
-        }
-        assert!(input.feed(chunk));
-        // Who goes first, as two threads would race: the reader tokenising what it may,
-        // or the core taking its input (and tokenising what it may). The reader always
-        // gets its turn: it tokenises after every read.
-        if schedule[i % schedule.len()] {
-            input.lex_pending(&mut reader_scratch);
-        }
-        ended = core_takes(&mut c, &mut written, &mut seen);
-        input.lex_pending(&mut reader_scratch);
-        ended = ended || core_takes(&mut c, &mut written, &mut seen);
     }
     let routed = routed.lock().unwrap().clone();
     ((written, seen), routed)
@@ -829,36 +766,6 @@ proptest! {
     }
 
     #[test]
-    fn the_shared_lexer_is_handle_input(
-        sizes in proptest::collection::vec(1usize..700, 1..50),
-        schedule in proptest::collection::vec(any::<bool>(), 1..8),
-        which in 0usize..5,
-        repeat in 1usize..40,
-    ) {
-        // The good stream's stanzas many times over, so that pieces of whole stanzas form
-        // and both sides take some.
-        let mut input = server_inputs()[which].clone();
-        if which == 0 {
-            let stanzas = stream_bytes()[SERVER_HEADER.len() + "<handshake/>\n".len()..].to_vec();
-            for _ in 0..repeat {
-                input.extend_from_slice(&stanzas);
-            }
-        }
-        let chunks = chunked(&input, &sizes);
-        let ((shared, shared_events), shared_routed) = drive_shared(&chunks, &schedule);
-        let ((alone, alone_events), alone_routed) = drive_noting(&chunks, false);
-        // The same stanzas routed, in order, and the stream ends the same way...
-        prop_assert_eq!(shared_routed, alone_routed);
-        prop_assert_eq!(shared_events, alone_events);
-        let error_of = |w: &str| w.rsplit("<stream:error>").next().map(str::to_string);
-        prop_assert_eq!(error_of(&shared), error_of(&alone));
-        // ... and a stream that ends well gets the very same bytes.
-        if which == 0 {
-            prop_assert_eq!(shared, alone);
-        }
-    }
-
-    #[test]
     fn any_chunking_gives_the_same_stanzas(sizes in proptest::collection::vec(1usize..40, 1..200)) {
         let bytes = stream_bytes();
         let whole = run_chunked(&[&bytes]);
@@ -896,18 +803,17 @@ proptest! {
 const BAD_FORMAT: &str = "<stream:error><bad-format xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error></stream:stream>";
 
 /// A component connected with `router` that gets the server's opening, then `chunks`, one
-/// by one, the way `how` says: through `handle_input` (0), through a lexer of its own and
-/// `handle_tokens` (1), or through a shared lexer whose reader side tokenises (3) or not
-/// (2). Returns it, online or past that, and what it wrote after each chunk.
+/// by one, the way `how` says: through `handle_input` (0), or through a lexer of its own and
+/// `handle_tokens` (1). (The same through the runtimes' shared lexer is tested in the
+/// driver crate: `driver/tests/shared_lexer_stream.rs`.) Returns it, online or past that,
+/// and what it wrote after each chunk.
 fn fed_one_by_one(router: Router, chunks: &[&[u8]], how: usize) -> (Component, Vec<String>) {
-    use exampple_core::parser::{Next, SharedLexer, Tokens};
+    use exampple_core::parser::Tokens;
     let now = Instant::now();
     let mut c = Component::new(config(), router, now).unwrap();
     c.connect(now);
     c.handle_connected(now);
     let mut lexer = c.stream_lexer();
-    let shared = SharedLexer::new(c.stream_lexer(), || {});
-    let (mut scratch, mut reader_scratch) = (Vec::new(), Vec::new());
     let mut feed = |c: &mut Component, chunk: &[u8]| match how {
         0 => c.handle_input(now, chunk),
         1 => {
@@ -915,16 +821,7 @@ fn fed_one_by_one(router: Router, chunks: &[&[u8]], how: usize) -> (Component, V
             lexer.lex(chunk, &mut tokens);
             c.handle_tokens(now, &mut tokens);
         }
-        _ => {
-            assert!(shared.feed(chunk));
-            if how == 3 {
-                shared.lex_pending(&mut reader_scratch);
-            }
-            while let Next::Tokens(mut tokens) = shared.next(&mut scratch) {
-                c.handle_tokens(now, &mut tokens);
-                shared.give_back(tokens);
-            }
-        }
+        _ => unreachable!("way {how}"),
     };
     feed(&mut c, SERVER_HEADER.as_bytes());
     feed(&mut c, b"<handshake/>");
@@ -949,7 +846,7 @@ fn fed_one_by_one(router: Router, chunks: &[&[u8]], how: usize) -> (Component, V
 #[test]
 fn text_between_stanzas_ends_the_stream_at_once() {
     let now = Instant::now();
-    for how in 0..4 {
+    for how in 0..2 {
         for chunks in [
             &[&b"hello"[..]][..],
             &[b"\n", b" \t", b"h", b"ello"],
@@ -988,7 +885,7 @@ fn whitespace_keepalives_between_stanzas_are_accepted() {
         )
     };
     let (p1, p2) = (request("p1"), request("p2"));
-    for how in 0..4 {
+    for how in 0..2 {
         let chunks: [&[u8]; 7] = [
             b"\n",
             b" ",
@@ -1002,7 +899,9 @@ fn whitespace_keepalives_between_stanzas_are_accepted() {
         let (mut c, _) = fed_one_by_one(router, &chunks, how);
         while let Some(event) = c.poll_event() {
             match event {
-                Event::Dispatch(dispatch) => dispatch.run(),
+                Event::Dispatch(dispatch) => {
+                    let _ = dispatch.run();
+                }
                 other => panic!("way {how}: {other:?}"),
             }
         }
@@ -1033,7 +932,9 @@ fn answer_to(input: &str) -> (String, Vec<Event>) {
     let mut rest = Vec::new();
     while let Some(event) = c.poll_event() {
         match event {
-            Event::Dispatch(dispatch) => dispatch.run(),
+            Event::Dispatch(dispatch) => {
+                let _ = dispatch.run();
+            }
             other => rest.push(other),
         }
     }
@@ -1170,7 +1071,9 @@ fn answers_to_stanzas_before_a_stream_error_go_out_once_on_the_next_connection()
     let mut reconnect_at = None;
     while let Some(event) = c.poll_event() {
         match event {
-            Event::Dispatch(dispatch) => dispatch.run(),
+            Event::Dispatch(dispatch) => {
+                let _ = dispatch.run();
+            }
             Event::Disconnected {
                 reason: Disconnect::StreamError(e),
                 reconnect_at: at,
@@ -1355,7 +1258,9 @@ fn a_failed_write_keeps_the_stanzas_it_left_unwritten_for_the_next_connection() 
     );
     while let Some(event) = c.poll_event() {
         match event {
-            Event::Dispatch(dispatch) => dispatch.run(),
+            Event::Dispatch(dispatch) => {
+                let _ = dispatch.run();
+            }
             other => panic!("{other:?}"),
         }
     }

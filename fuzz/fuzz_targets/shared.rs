@@ -14,8 +14,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use exampple_core::component::Event;
-use exampple_core::parser::{Next, SharedLexer};
 use exampple_core::{Component, Config, Conn, Element, Router};
+use exampple_driver::SharedLexer;
+use exampple_driver::shared_lexer::Next;
 use exampple_fuzz::{DOMAIN, SERVER_HEADER};
 use libfuzzer_sys::fuzz_target;
 
@@ -49,7 +50,7 @@ fn run(chunks: &[&[u8]], turns: Option<u8>) -> Run {
     let pump = |c: &mut Component, written: &mut Vec<u8>, ended: &mut bool| {
         while let Some(event) = c.poll_event() {
             match event {
-                Event::Dispatch(d) => d.run(),
+                Event::Dispatch(d) => drop(d.run()),
                 Event::Disconnected { .. } | Event::Failed(_) => *ended = true,
                 _ => {}
             }

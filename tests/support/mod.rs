@@ -20,30 +20,44 @@ pub const SECRET: &str = "secret";
 pub enum Which {
     Smol,
     Std,
+    Tokio,
 }
 
 impl Which {
-    /// `"smol"` or anything else (`"std"`), as the real-server tests name them.
+    /// Every runtime: the runtime suite runs each of its tests on all of them.
+    pub const ALL: [Which; 3] = [Which::Smol, Which::Std, Which::Tokio];
+
+    /// `"smol"`, `"tokio"` or anything else (`"std"`), as the real-server tests name them.
     pub fn named(name: &str) -> Which {
-        if name == "smol" {
-            Which::Smol
-        } else {
-            Which::Std
+        match name {
+            "smol" => Which::Smol,
+            "tokio" => Which::Tokio,
+            _ => Which::Std,
         }
     }
 }
 
-/// Where the runtime is told to run sync controllers.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
-pub enum SyncPlace {
-    /// Not told: smol's blocking pool, std's `SyncControllers::Adaptive` (the core's thread
-    /// until a controller blocks it).
-    #[default]
-    Default,
-    /// `SyncControllers::BlockingPool` (smol), `SyncControllers::Pool` (std).
-    Pool,
-    /// On the core's own thread: `SyncControllers::Executor` (smol), `Inline` (std).
-    Core,
+/// One `#[test]` per runtime for each `fn(Which)` named: `runtime_tests!(serves);` makes
+/// `serves::smol`, `serves::std` and `serves::tokio`, so that every test of the runtime
+/// suite runs against every runtime.
+#[macro_export]
+macro_rules! runtime_tests {
+    ($($test:ident),* $(,)?) => {$(
+        mod $test {
+            #[test]
+            fn smol() {
+                super::$test($crate::support::Which::Smol);
+            }
+            #[test]
+            fn std() {
+                super::$test($crate::support::Which::Std);
+            }
+            #[test]
+            fn tokio() {
+                super::$test($crate::support::Which::Tokio);
+            }
+        }
+    )*};
 }
 
 /// How a runtime is set up besides its config and router; `Default` leaves it as it is.
@@ -52,7 +66,6 @@ pub struct Setup {
     pub observer: Option<Arc<dyn Observer>>,
     pub workers: Option<usize>,
     pub write_timeout: Option<Duration>,
-    pub sync: SyncPlace,
     /// The name of the thread that runs the runtime (and so its core).
     pub thread_name: Option<&'static str>,
 }
@@ -66,9 +79,9 @@ pub struct Running {
     pub sender: Sender,
 }
 
-/// Sets up either runtime alike (their builders have the same methods) and starts it.
+/// Sets up any runtime alike (their builders have the same methods) and starts it.
 macro_rules! start_runtime {
-    ($runtime:ty, $config:expr, $router:expr, $setup:expr, $pool:expr, $core:expr) => {{
+    ($runtime:ty, $config:expr, $router:expr, $setup:expr) => {{
         let setup = $setup;
         let mut rt = <$runtime>::new($config, $router).unwrap();
         if let Some(observer) = setup.observer {
@@ -79,11 +92,6 @@ macro_rules! start_runtime {
         }
         if let Some(timeout) = setup.write_timeout {
             rt = rt.write_timeout(timeout);
-        }
-        match setup.sync {
-            SyncPlace::Default => {}
-            SyncPlace::Pool => rt = rt.sync_controllers($pool),
-            SyncPlace::Core => rt = rt.sync_controllers($core),
         }
         let handle = rt.handle();
         let sender = handle.sender().clone();
@@ -105,28 +113,9 @@ macro_rules! start_runtime {
 /// Starts `which` runtime with `config` and `router`, set up as `setup` says.
 pub fn start(which: Which, config: Config, router: Router, setup: Setup) -> Running {
     match which {
-        Which::Smol => {
-            use exampple::smol::SyncControllers;
-            start_runtime!(
-                exampple::smol::Runtime,
-                config,
-                router,
-                setup,
-                SyncControllers::BlockingPool,
-                SyncControllers::Executor
-            )
-        }
-        Which::Std => {
-            use exampple::blocking::SyncControllers;
-            start_runtime!(
-                exampple::blocking::Runtime,
-                config,
-                router,
-                setup,
-                SyncControllers::Pool,
-                SyncControllers::Inline
-            )
-        }
+        Which::Smol => start_runtime!(exampple::smol::Runtime, config, router, setup),
+        Which::Std => start_runtime!(exampple::std::Runtime, config, router, setup),
+        Which::Tokio => start_runtime!(exampple::tokio::Runtime, config, router, setup),
     }
 }
 

@@ -18,8 +18,11 @@ use rxml::{AttrMap, Namespace, NcName, RawEvent};
 use super::{ParseError, StreamHeader, StreamItem, Tokens};
 use crate::ns;
 
-/// Tokens into items, for one stream. See the [module documentation](self).
-pub(crate) struct StreamBuilder {
+/// Tokens into items (the stream header and stanzas as minidom elements), for one stream:
+/// the second stage of [`StreamParser`](super::StreamParser), for a program that tokenises
+/// on another thread. It reads the tokens in place and leaves them spent, to go back whole
+/// to the thread that made them (see [`Tokens`]).
+pub struct StreamBuilder {
     /// The namespaces declared by the open elements (the stream's first), by index.
     namespaces: Vec<String>,
     /// One scope per open element, the stream's first.
@@ -115,8 +118,15 @@ struct Head {
     prefixes: Vec<(NcName, String)>,
 }
 
+impl Default for StreamBuilder {
+    fn default() -> Self {
+        StreamBuilder::new()
+    }
+}
+
 impl StreamBuilder {
-    pub(crate) fn new() -> Self {
+    /// A builder for a new stream.
+    pub fn new() -> Self {
         StreamBuilder {
             namespaces: Vec::new(),
             scopes: Vec::new(),
@@ -131,7 +141,7 @@ impl StreamBuilder {
 
     /// Builds what `tokens` hold into `out`, leaving them spent (see [`Tokens`]): the items
     /// in order, then the error that ends the stream (the builder's own, or the lexer's).
-    pub(crate) fn build(
+    pub fn build(
         &mut self,
         tokens: &mut Tokens,
         out: &mut Vec<StreamItem>,

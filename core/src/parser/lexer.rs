@@ -46,8 +46,6 @@ pub struct Tokens {
     pub(crate) error: Option<ParseError>,
     /// Read by the core: the events are only waiting to be dropped.
     pub(crate) spent: bool,
-    /// Which lexer of a [`SharedLexer`](super::SharedLexer) made them (0: none).
-    pub(crate) made_by: u8,
 }
 
 impl Tokens {
@@ -57,7 +55,7 @@ impl Tokens {
     }
 
     /// Drops what the tokens hold (on the thread that made them: see the type's docs).
-    pub(crate) fn clear(&mut self) {
+    pub fn clear(&mut self) {
         self.events.clear();
         self.error = None;
         self.spent = false;
@@ -151,13 +149,13 @@ impl StreamLexer {
     }
 
     /// Whether it stopped on an error.
-    pub(crate) fn is_failed(&self) -> bool {
+    pub fn is_failed(&self) -> bool {
         self.failed.is_some()
     }
 
     /// Whether it stands between two stanzas, past the header: where a piece of whole
-    /// stanzas may start.
-    pub(crate) fn between_stanzas(&self) -> bool {
+    /// stanzas may start (a runtime that tokenises on two threads cuts its input there).
+    pub fn between_stanzas(&self) -> bool {
         self.header_done && self.depth == 1 && !self.closed && self.stanza_bytes == 0
     }
 

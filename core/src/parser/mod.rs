@@ -5,8 +5,8 @@
 //! limits and checks) makes [`Tokens`], and the core's builder makes minidom elements of them
 //! ([`StreamParser`] is both on one thread). rxml has no limit on the size of a stanza or its
 //! nesting depth, so the lexer counts both itself: memory stays bounded by
-//! `max_stanza_size` whatever the peer sends. A runtime that reads on another thread uses a
-//! [`SharedLexer`]: both threads tokenise, pieces of whole stanzas each.
+//! `max_stanza_size` whatever the peer sends. The two stages can run on two threads (the
+//! runtimes tokenise on their reader thread too); the core itself never starts one.
 //!
 //! ```
 //! use exampple_core::parser::{StreamParser, StreamItem, Limits};
@@ -28,12 +28,9 @@ use crate::ns;
 
 mod builder;
 mod lexer;
-mod shared;
-mod splitter;
 
-pub(crate) use builder::StreamBuilder;
+pub use builder::StreamBuilder;
 pub use lexer::{StreamLexer, Tokens};
-pub use shared::{EndGuard, Next, SharedLexer};
 
 /// The limits a [`StreamParser`] enforces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,5 +1,5 @@
 //! Finds where the top-level elements of a stream end, without parsing them, so that two
-//! lexers can tokenise different stanzas at once ([`super::SharedLexer`]).
+//! lexers can tokenise different stanzas at once ([`SharedLexer`](crate::shared_lexer::SharedLexer)).
 //!
 //! It is a scanner, not a parser: it follows tags, attribute quotes, comments, CDATA
 //! sections and processing instructions only far enough to keep count of the open

@@ -5,8 +5,9 @@ use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use exampple_core::parser::{Limits, Next, StreamLexer};
-use exampple_io::{Connection, READ_SPIN, await_bytes_briefly, peer_ended};
+use exampple_core::parser::{Limits, StreamLexer};
+use exampple_driver::connection::{Connection, READ_SPIN, await_bytes_briefly, peer_ended};
+use exampple_driver::shared_lexer::Next;
 
 /// Two ends of a loopback connection: ours, theirs.
 fn pair() -> (TcpStream, TcpStream) {

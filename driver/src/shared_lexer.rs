@@ -4,8 +4,9 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 
-use super::splitter::{Marks, Splitter};
-use super::{StreamLexer, Tokens};
+use exampple_core::parser::{StreamLexer, Tokens};
+
+use crate::splitter::{Marks, Splitter};
 
 /// How many bytes a piece holds at least (~35 pings), where stanza ends allow: small enough
 /// that the core starts on a large read's first stanzas at once, large enough that handing
@@ -281,8 +282,7 @@ impl State {
             _ => None,
         };
         self.pieces[i].by = Some(who);
-        let mut tokens = self.spare[who].pop().unwrap_or_default();
-        tokens.made_by = who as u8 + 1;
+        let tokens = self.spare[who].pop().unwrap_or_default();
         self.forget_taken_bytes();
         Some(Claim {
             start,
@@ -335,11 +335,33 @@ impl State {
     }
 }
 
+/// Tokens from [`SharedLexer::next`], and which side's lexer made them (so that they go back
+/// to that side to be dropped: see [`SharedLexer`]).
+#[derive(Debug)]
+pub struct Lexed {
+    tokens: Tokens,
+    side: usize,
+}
+
+impl std::ops::Deref for Lexed {
+    type Target = Tokens;
+
+    fn deref(&self) -> &Tokens {
+        &self.tokens
+    }
+}
+
+impl std::ops::DerefMut for Lexed {
+    fn deref_mut(&mut self) -> &mut Tokens {
+        &mut self.tokens
+    }
+}
+
 /// What [`SharedLexer::next`] found for the core.
 #[derive(Debug)]
 pub enum Next {
     /// The next tokens, in order: hand them to the core, then [`SharedLexer::give_back`].
-    Tokens(Tokens),
+    Tokens(Lexed),
     /// The connection ended (after everything before it was taken).
     End(String),
     /// Nothing now.
@@ -423,7 +445,7 @@ impl SharedLexer {
 
     /// Puts bytes read in, waiting while too many wait already; false once the core gave
     /// the connection up. It blocks the calling thread (the runtime's reader, never the
-    /// core's: the [`Component`](crate::Component) itself never waits).
+    /// core's: the [`Component`](exampple_core::Component) itself never waits).
     pub fn feed(&self, bytes: &[u8]) -> bool {
         let mut state = self.lock();
         while (state.pending() >= BUDGET || state.pieces.len() >= MAX_PIECES) && !state.closed {
@@ -481,8 +503,8 @@ impl SharedLexer {
                         self.room.notify_one();
                     }
                     self.publish(&state);
-                    if let Some(tokens) = piece.tokens {
-                        return Next::Tokens(tokens);
+                    if let (Some(tokens), Some(side)) = (piece.tokens, piece.by) {
+                        return Next::Tokens(Lexed { tokens, side });
                     }
                 }
                 if state.pieces.is_empty()
@@ -501,15 +523,10 @@ impl SharedLexer {
     }
 
     /// Spent tokens from [`Next::Tokens`], back to the side that made them.
-    pub fn give_back(&self, tokens: Tokens) {
-        let side = match tokens.made_by {
-            1 => READER,
-            2 => CORE,
-            _ => return,
-        };
+    pub fn give_back(&self, lexed: Lexed) {
         let mut state = self.lock();
-        if state.spare[side].len() < SPARE {
-            state.spare[side].push(tokens);
+        if state.spare[lexed.side].len() < SPARE {
+            state.spare[lexed.side].push(lexed.tokens);
         }
     }
 
@@ -554,8 +571,8 @@ impl std::fmt::Debug for SharedLexer {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{Limits, ParseError, StreamBuilder, StreamItem, StreamParser};
     use super::*;
+    use exampple_core::parser::{Limits, ParseError, StreamBuilder, StreamItem, StreamParser};
     use proptest::prelude::*;
     use std::sync::Arc;
 

@@ -1,8 +1,7 @@
 //! The pool of threads that runs sync controllers.
 //!
 //! Most controllers answer in microseconds, and waking a sleeping thread costs more than
-//! that: the core hands a drain's dispatches over together, and a worker is woken only when
-//! none is awake to take them. An awake worker polls the queue briefly before it sleeps, so
+//! that: a worker is woken only when none is awake to take the next dispatch. An awake worker polls the queue briefly before it sleeps, so
 //! under steady load nobody sleeps and nobody is woken.
 //!
 //! A controller that blocks holds its worker, so the pool must not leave the rest of the
@@ -20,13 +19,13 @@ use exampple_core::component::Dispatch;
 
 /// How long work may wait while the awake workers take nothing, before another worker is
 /// woken.
-pub(crate) const STALL: Duration = Duration::from_millis(1);
+pub const STALL: Duration = Duration::from_millis(1);
 
 /// How long an awake worker polls the queue before it sleeps.
 const SPIN: Duration = Duration::from_micros(50);
 
 /// A fixed number of worker threads taking dispatches from one queue.
-pub(crate) struct WorkerPool {
+pub struct WorkerPool {
     shared: Arc<Shared>,
     threads: Vec<JoinHandle<()>>,
     /// The progress seen at the last [`WorkerPool::watch`], and since when.
@@ -52,7 +51,7 @@ struct State {
 
 impl WorkerPool {
     /// Starts `workers` threads (at least one; fewer if the system refuses threads).
-    pub(crate) fn start(workers: usize) -> std::io::Result<WorkerPool> {
+    pub fn start(workers: usize) -> std::io::Result<WorkerPool> {
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
             ready: Condvar::new(),
@@ -80,14 +79,11 @@ impl WorkerPool {
         })
     }
 
-    /// Queues a drain's dispatches, waking a worker if none is awake.
-    pub(crate) fn give(&self, batch: &mut Vec<Dispatch>) {
-        if batch.is_empty() {
-            return;
-        }
+    /// Queues a sync controller, waking a worker if none is awake.
+    pub fn give(&self, dispatch: Dispatch) {
         let wake = {
             let mut state = self.shared.lock();
-            state.queue.extend(batch.drain(..));
+            state.queue.push_back(dispatch);
             self.shared
                 .queued
                 .store(state.queue.len(), Ordering::Release);
@@ -99,13 +95,13 @@ impl WorkerPool {
     }
 
     /// How many dispatches wait for a worker.
-    pub(crate) fn backlog(&self) -> usize {
+    pub fn backlog(&self) -> usize {
         self.shared.queued.load(Ordering::Acquire)
     }
 
     /// Wakes another worker if work has waited [`STALL`] without the pool taking any;
     /// returns when to look again (`None`: nothing waits).
-    pub(crate) fn watch(&mut self, now: Instant) -> Option<Instant> {
+    pub fn watch(&mut self, now: Instant) -> Option<Instant> {
         if self.shared.queued.load(Ordering::Acquire) == 0 {
             // Nothing waits (the usual case): no lock.
             self.watched = None;
@@ -134,14 +130,25 @@ impl WorkerPool {
         self.watched = Some((taken, now));
         Some(now + STALL)
     }
+}
 
+impl Drop for WorkerPool {
     /// Runs what is queued, then stops the workers and waits for them.
-    pub(crate) fn close(self) {
+    fn drop(&mut self) {
         self.shared.lock().closed = true;
         self.shared.ready.notify_all();
-        for thread in self.threads {
+        for thread in self.threads.drain(..) {
             let _ = thread.join();
         }
+    }
+}
+
+impl std::fmt::Debug for WorkerPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerPool")
+            .field("threads", &self.threads.len())
+            .field("backlog", &self.backlog())
+            .finish()
     }
 }
 
@@ -152,7 +159,10 @@ impl Shared {
 
     fn work(&self) {
         while let Some(dispatch) = self.take() {
-            dispatch.run();
+            // A sync controller ends here; an async one given to the pool is waited for.
+            if let Some(rest) = dispatch.run() {
+                crate::block::block_on(rest);
+            }
         }
     }
 

@@ -1,37 +1,18 @@
-//! exampple-io
-//!
-//! The blocking socket I/O that both runtimes of exampple (`exampple-smol` and
-//! `exampple-std`) share, so that it is written and tuned once: a connection's reader
-//! thread, which reads the socket into the connection's [`SharedLexer`] and tokenises there,
-//! and what the kernel says about a socket without reading it. No protocol logic lives here
-//! (that is the core's), and nothing async: the runtimes keep their sockets in blocking mode
-//! and write to them themselves.
-//!
-//! An internal crate: the `exampple` crate does not re-export it.
+//! A connection to the server: the socket the loop writes to, and the reader thread that
+//! reads it into a [`SharedLexer`] and tokenises there. What the kernel says about a socket
+//! without reading it. The socket stays in blocking mode: the reader sleeps in `read`, and
+//! the loop's writes block at most the write timeout.
 
-#![warn(missing_docs)]
-
-use std::io::Read;
-use std::net::{Shutdown, TcpStream};
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpStream, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use exampple_core::component::Component;
-use exampple_core::parser::{SharedLexer, StreamLexer};
+use exampple_core::parser::StreamLexer;
 use rustix::event::{PollFd, PollFlags, Timespec, poll};
 
-/// A seed from the OS's randomness, for a [`Config`](exampple_core::Config) that sets none:
-/// the core reads no randomness itself, so the programs that drive it (the runtimes, an
-/// embedding) seed it here, and components sharing a server do not generate the same ids.
-pub fn os_seed() -> u64 {
-    uuid::Uuid::new_v4().as_u64_pair().0
-}
-
-/// Gives `config` a seed from the OS ([`os_seed`]) unless it has one.
-pub fn seeded(mut config: exampple_core::Config) -> exampple_core::Config {
-    config.seed.get_or_insert_with(os_seed);
-    config
-}
+use crate::shared_lexer::SharedLexer;
 
 /// An open connection: the socket the runtime writes to, and the input its reader thread
 /// puts in. Dropping it closes the input and shuts the socket down, which ends the reader.
@@ -155,4 +136,57 @@ fn poll_now(socket: &TcpStream, flags: PollFlags) -> Option<PollFlags> {
         Ok(ready) if ready > 0 => Some(fds[0].revents()),
         _ => None,
     }
+}
+
+/// Connects to `address` (resolving it), within `timeout` for each of its addresses. The
+/// socket is in blocking mode, without Nagle's delay, and each write blocks for at most
+/// `write_timeout`: a server that stops reading for that long counts as gone.
+pub fn connect(
+    address: &str,
+    timeout: Duration,
+    write_timeout: Duration,
+) -> Result<TcpStream, String> {
+    let addrs = address
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve: {e}"))?;
+    let mut last = String::from("no address");
+    for addr in addrs {
+        match TcpStream::connect_timeout(&addr, timeout) {
+            Ok(s) => {
+                let _ = s.set_nodelay(true);
+                s.set_write_timeout(Some(write_timeout))
+                    .map_err(|e| e.to_string())?;
+                return Ok(s);
+            }
+            Err(e) => last = e.to_string(),
+        }
+    }
+    Err(last)
+}
+
+/// Writes all of `bytes`, each write blocking for at most the socket's write timeout (a
+/// server that reads steadily but slowly is alive, however long a backlog takes); on an
+/// error, also how many bytes the socket took (the core keeps the stanzas after them).
+pub fn write_all(mut socket: &TcpStream, bytes: &[u8]) -> Result<(), (usize, String)> {
+    let mut written = 0;
+    while written < bytes.len() {
+        match socket.write(&bytes[written..]) {
+            Ok(0) => return Err((written, "the connection closed while writing".into())),
+            Ok(n) => written += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                return Err((
+                    written,
+                    "write timed out: the server stopped reading".into(),
+                ));
+            }
+            Err(e) => return Err((written, format!("write failed: {e}"))),
+        }
+    }
+    Ok(())
 }

@@ -1,9 +1,9 @@
-//! Why the runtime stopped: in a module of its own, so that the driver and the handover,
-//! which stop with it, need nothing from the runtime that drives them.
+//! Why a runtime stopped: apart, so that the loop and the handover, which stop with it, need
+//! nothing from the builder that starts them.
 
 use exampple_core::component::ComponentError;
 
-/// Why the runtime stopped.
+/// Why a runtime stopped.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RuntimeError {

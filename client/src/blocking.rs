@@ -2,20 +2,21 @@
 //!
 //! The protocol is [`exampple_core::client`]'s; this module only moves bytes and time. One
 //! reader thread per client reads the socket and feeds the core; the calling threads send
-//! through the same core under a mutex. Received stanzas wait in an [`Inbox`] until taken
+//! through the same core under a mutex. Received stanzas wait in an [`Inbox`](core::Inbox) until taken
 //! by [`Client::next_stanza`], [`Client::wait_for`] or [`Client::request`].
 //!
-//! STARTTLS needs the `tls` feature (rustls with the *ring* provider; the server's
+//! STARTTLS needs the crate's `tls` feature (rustls with the *ring* provider; the server's
 //! certificate is checked against the web PKI roots or the configuration's `tls_ca_file`).
-//! Without it a STARTTLS offer is declined ([`TlsPolicy::IfOffered`] acts as
-//! [`TlsPolicy::Never`]) and [`TlsPolicy::Required`] fails at once.
+//! Without it a STARTTLS offer is declined ([`TlsPolicy::IfOffered`](core::TlsPolicy::IfOffered)
+//! acts as [`TlsPolicy::Never`](core::TlsPolicy::Never)) and
+//! [`TlsPolicy::Required`](core::TlsPolicy::Required) fails at once.
 //!
 //! ```no_run
 //! use std::time::Duration;
 //! use exampple_core::client::ClientConfig;
 //! use exampple_core::matching::Match;
 //! use exampple_core::xml;
-//! use exampple_std::client::Client;
+//! use exampple_client::blocking::Client;
 //!
 //! let config = ClientConfig::new("alice@localhost/test", "alice-pass")?
 //!     .address("127.0.0.1:5222")
@@ -40,10 +41,12 @@ use std::time::{Duration, Instant};
 
 use exampple_core::Element;
 use exampple_core::client::{
-    self as core, ClientConfig, ClientError, ClientEvent, Inbox, RequestError, TlsPolicy, WaitError,
+    self as core, ClientConfig, ClientError, ClientEvent, RequestError, WaitError,
 };
 use exampple_core::jid::FullJid;
 use exampple_core::matching::Match;
+
+use crate::common::{Layer, Status, adjust_tls_policy, lock, no_address};
 
 /// The longest the reader sleeps in a read, so that deadlines set from other threads (a
 /// close) are noticed.
@@ -52,99 +55,45 @@ const MAX_READ_WAIT: Duration = Duration::from_millis(200);
 struct Driver {
     core: core::Client,
     stream: TcpStream,
-    #[cfg(feature = "tls")]
-    tls: Option<tls::Tls>,
+    layer: Layer,
 }
 
 impl Driver {
     /// Writes plaintext: through TLS once it is up.
-    fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
-        #[cfg(feature = "tls")]
-        if let Some(tls) = &mut self.tls {
-            tls.encrypt(bytes).map_err(io::Error::other)?;
-            let out = tls.outgoing();
-            return self.stream.write_all(&out);
-        }
-        self.stream.write_all(bytes)
+    fn write(&mut self, bytes: Vec<u8>) -> io::Result<()> {
+        let out = self.layer.outgoing(bytes)?;
+        self.stream.write_all(&out)
     }
 
     /// Handles bytes read from the socket.
     fn input(&mut self, now: Instant, raw: &[u8]) {
-        #[cfg(feature = "tls")]
-        if let Some(tls) = &mut self.tls {
-            let mut plain = Vec::new();
-            let result = tls.feed(raw, &mut plain);
-            let out = tls.outgoing();
-            let established = result.is_ok() && tls.just_established();
-            if !out.is_empty()
-                && let Err(e) = self.stream.write_all(&out)
-            {
-                log::debug!("client write failed: {e}");
-            }
-            if let Err(e) = result {
-                self.core.handle_tls_failed(now, e);
-                self.core.handle_eof(now);
-                return;
-            }
-            if established {
-                self.core.handle_tls_established(now);
-            }
-            if !plain.is_empty() {
-                self.core.handle_input(now, &plain);
-            }
-            return;
+        let out = self.layer.incoming(&mut self.core, now, raw);
+        if !out.is_empty()
+            && let Err(e) = self.stream.write_all(&out)
+        {
+            log::debug!("client write failed: {e}");
         }
-        self.core.handle_input(now, raw);
     }
 
     /// The core asked for STARTTLS (after `<proceed/>`): start the handshake.
     fn start_tls(&mut self, now: Instant) {
-        #[cfg(feature = "tls")]
-        match read_ca_file(self.core.config())
-            .and_then(|pem| tls::Tls::new(self.core.config(), pem.as_deref()))
-        {
-            Ok(mut session) => {
-                let hello = session.outgoing();
-                self.tls = Some(session);
-                if let Err(e) = self.stream.write_all(&hello) {
-                    self.core.handle_tls_failed(now, e.to_string());
-                }
-            }
-            Err(e) => self.core.handle_tls_failed(now, e),
+        let hello = self.layer.start_tls(&mut self.core, now);
+        if let Err(e) = self.stream.write_all(&hello) {
+            self.core.handle_tls_failed(now, e.to_string());
         }
-        #[cfg(not(feature = "tls"))]
-        self.core
-            .handle_tls_failed(now, "exampple-std is built without the `tls` feature");
     }
 
     /// Ends TLS politely before the socket is shut down.
     fn close_tls(&mut self) {
-        #[cfg(feature = "tls")]
-        if let Some(tls) = &mut self.tls {
-            tls.close();
-            let out = tls.outgoing();
-            let _ = self.stream.write_all(&out);
-        }
+        let out = self.layer.close();
+        let _ = self.stream.write_all(&out);
     }
-}
-
-#[derive(Default)]
-struct Status {
-    inbox: Inbox,
-    online: Option<FullJid>,
-    failed: Option<ClientError>,
-    closed: bool,
 }
 
 struct Shared {
     driver: Mutex<Driver>,
     status: Mutex<Status>,
     changed: Condvar,
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic while holding the lock leaves plain data behind: keep going.
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Shared {
@@ -155,7 +104,7 @@ impl Shared {
             let mut progressed = false;
             while let Some(bytes) = driver.core.poll_transmit() {
                 progressed = true;
-                if let Err(e) = driver.write(&bytes) {
+                if let Err(e) = driver.write(bytes) {
                     log::debug!("client write failed: {e}");
                     driver.core.handle_eof(Instant::now());
                 }
@@ -299,8 +248,7 @@ impl Client {
             driver: Mutex::new(Driver {
                 core: core::Client::new(config),
                 stream,
-                #[cfg(feature = "tls")]
-                tls: None,
+                layer: Layer::default(),
             }),
             status: Mutex::new(Status::default()),
             changed: Condvar::new(),
@@ -440,23 +388,6 @@ impl Drop for Client {
     }
 }
 
-/// Without the `tls` feature: decline STARTTLS offers, refuse a policy that requires TLS.
-fn adjust_tls_policy(config: &mut ClientConfig) -> Result<(), ClientError> {
-    if cfg!(feature = "tls") {
-        return Ok(());
-    }
-    match config.tls {
-        TlsPolicy::Required => Err(ClientError::Config(
-            "TLS is required but exampple-std is built without the `tls` feature".to_string(),
-        )),
-        TlsPolicy::IfOffered => {
-            config.tls = TlsPolicy::Never;
-            Ok(())
-        }
-        TlsPolicy::Never => Ok(()),
-    }
-}
-
 fn connect_tcp(address: &str, timeout: Duration) -> Result<TcpStream, ClientError> {
     let mut last = None;
     for addr in address.to_socket_addrs()? {
@@ -465,25 +396,5 @@ fn connect_tcp(address: &str, timeout: Duration) -> Result<TcpStream, ClientErro
             Err(e) => last = Some(e),
         }
     }
-    Err(ClientError::Io(last.unwrap_or_else(|| {
-        io::Error::new(
-            io::ErrorKind::NotFound,
-            format!("{address} resolves to no address"),
-        )
-    })))
-}
-
-#[cfg(feature = "tls")]
-use exampple_core::tls;
-
-/// The contents of the configuration's CA file, if it names one (read here: the core does no
-/// I/O).
-#[cfg(feature = "tls")]
-fn read_ca_file(config: &exampple_core::client::ClientConfig) -> Result<Option<Vec<u8>>, String> {
-    match &config.tls_ca_file {
-        Some(path) => std::fs::read(path)
-            .map(Some)
-            .map_err(|e| format!("{}: {e}", path.display())),
-        None => Ok(None),
-    }
+    Err(ClientError::Io(last.unwrap_or_else(|| no_address(address))))
 }

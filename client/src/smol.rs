@@ -4,20 +4,21 @@
 //! The protocol is [`exampple_core::client`]'s; this module only moves bytes and time. A
 //! task on smol's global executor drives each connection: it waits for whichever comes
 //! first of socket data, a command from the [`Client`] handle, or the core's next deadline.
-//! Received stanzas wait in an [`Inbox`] until taken by [`Client::next_stanza`],
+//! Received stanzas wait in an [`Inbox`](core::Inbox) until taken by [`Client::next_stanza`],
 //! [`Client::wait_for`] or [`Client::request`].
 //!
-//! STARTTLS needs the `tls` feature (rustls with the *ring* provider; the server's
+//! STARTTLS needs the crate's `tls` feature (rustls with the *ring* provider; the server's
 //! certificate is checked against the web PKI roots or the configuration's `tls_ca_file`).
-//! Without it a STARTTLS offer is declined ([`TlsPolicy::IfOffered`] acts as
-//! [`TlsPolicy::Never`]) and [`TlsPolicy::Required`] fails at once.
+//! Without it a STARTTLS offer is declined ([`TlsPolicy::IfOffered`](core::TlsPolicy::IfOffered)
+//! acts as [`TlsPolicy::Never`](core::TlsPolicy::Never)) and
+//! [`TlsPolicy::Required`](core::TlsPolicy::Required) fails at once.
 //!
 //! ```no_run
 //! use std::time::Duration;
 //! use exampple_core::client::ClientConfig;
 //! use exampple_core::matching::Match;
 //! use exampple_core::xml;
-//! use exampple_smol::client::Client;
+//! use exampple_client::smol::Client;
 //!
 //! smol::block_on(async {
 //!     let config = ClientConfig::new("alice@localhost/test", "alice-pass")?
@@ -40,13 +41,13 @@
 //! ```
 
 use std::net::{SocketAddr, TcpStream};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use event_listener::Event;
 use exampple_core::Element;
 use exampple_core::client::{
-    self as core, ClientConfig, ClientError, ClientEvent, Inbox, RequestError, TlsPolicy, WaitError,
+    self as core, ClientConfig, ClientError, ClientEvent, RequestError, WaitError,
 };
 use exampple_core::jid::FullJid;
 use exampple_core::matching::Match;
@@ -55,26 +56,16 @@ use smol::future::FutureExt as _;
 use smol::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use smol::{Async, Timer};
 
+use crate::common::{Layer, Status, adjust_tls_policy, lock, no_address};
+
 enum Command {
     Send(Element, Sender<Result<String, ClientError>>),
     Close,
 }
 
-#[derive(Default)]
-struct Status {
-    inbox: Inbox,
-    online: Option<FullJid>,
-    failed: Option<ClientError>,
-    closed: bool,
-}
-
 struct Shared {
     status: Mutex<Status>,
     changed: Event,
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Shared {
@@ -106,80 +97,6 @@ impl Shared {
             })
             .await;
         }
-    }
-}
-
-/// The transport between the core and the socket: plain, or TLS after STARTTLS.
-#[derive(Default)]
-struct Layer {
-    #[cfg(feature = "tls")]
-    tls: Option<tls::Tls>,
-}
-
-impl Layer {
-    /// The bytes to write for plaintext from the core.
-    fn outgoing(&mut self, plain: Vec<u8>) -> std::io::Result<Vec<u8>> {
-        #[cfg(feature = "tls")]
-        if let Some(tls) = &mut self.tls {
-            tls.encrypt(&plain).map_err(std::io::Error::other)?;
-            return Ok(tls.outgoing());
-        }
-        Ok(plain)
-    }
-
-    /// Feeds bytes read from the socket to the core; returns TLS bytes to write back.
-    fn incoming(&mut self, core: &mut core::Client, now: Instant, raw: &[u8]) -> Vec<u8> {
-        #[cfg(feature = "tls")]
-        if let Some(tls) = &mut self.tls {
-            let mut plain = Vec::new();
-            let result = tls.feed(raw, &mut plain);
-            let out = tls.outgoing();
-            match result {
-                Err(e) => {
-                    core.handle_tls_failed(now, e);
-                    core.handle_eof(now);
-                }
-                Ok(()) => {
-                    if tls.just_established() {
-                        core.handle_tls_established(now);
-                    }
-                    if !plain.is_empty() {
-                        core.handle_input(now, &plain);
-                    }
-                }
-            }
-            return out;
-        }
-        core.handle_input(now, raw);
-        Vec::new()
-    }
-
-    /// Starts the TLS handshake after `<proceed/>`; returns the bytes to write.
-    fn start_tls(&mut self, core: &mut core::Client, now: Instant) -> Vec<u8> {
-        #[cfg(feature = "tls")]
-        match read_ca_file(core.config())
-            .and_then(|pem| tls::Tls::new(core.config(), pem.as_deref()))
-        {
-            Ok(mut session) => {
-                let hello = session.outgoing();
-                self.tls = Some(session);
-                return hello;
-            }
-            Err(e) => core.handle_tls_failed(now, e),
-        }
-        #[cfg(not(feature = "tls"))]
-        core.handle_tls_failed(now, "exampple-smol is built without the `tls` feature");
-        Vec::new()
-    }
-
-    /// The TLS close_notify to write before shutting the socket down.
-    fn close(&mut self) -> Vec<u8> {
-        #[cfg(feature = "tls")]
-        if let Some(tls) = &mut self.tls {
-            tls.close();
-            return tls.outgoing();
-        }
-        Vec::new()
     }
 }
 
@@ -466,23 +383,6 @@ impl Drop for Client {
     }
 }
 
-/// Without the `tls` feature: decline STARTTLS offers, refuse a policy that requires TLS.
-fn adjust_tls_policy(config: &mut ClientConfig) -> Result<(), ClientError> {
-    if cfg!(feature = "tls") {
-        return Ok(());
-    }
-    match config.tls {
-        TlsPolicy::Required => Err(ClientError::Config(
-            "TLS is required but exampple-smol is built without the `tls` feature".to_string(),
-        )),
-        TlsPolicy::IfOffered => {
-            config.tls = TlsPolicy::Never;
-            Ok(())
-        }
-        TlsPolicy::Never => Ok(()),
-    }
-}
-
 async fn connect_tcp(address: &str) -> Result<Async<TcpStream>, ClientError> {
     let addrs: Vec<SocketAddr> = smol::net::resolve(address).await?;
     let mut last = None;
@@ -492,25 +392,5 @@ async fn connect_tcp(address: &str) -> Result<Async<TcpStream>, ClientError> {
             Err(e) => last = Some(e),
         }
     }
-    Err(ClientError::Io(last.unwrap_or_else(|| {
-        std::io::Error::new(
-            std::io::ErrorKind::NotFound,
-            format!("{address} resolves to no address"),
-        )
-    })))
-}
-
-#[cfg(feature = "tls")]
-use exampple_core::tls;
-
-/// The contents of the configuration's CA file, if it names one (read here: the core does no
-/// I/O).
-#[cfg(feature = "tls")]
-fn read_ca_file(config: &exampple_core::client::ClientConfig) -> Result<Option<Vec<u8>>, String> {
-    match &config.tls_ca_file {
-        Some(path) => std::fs::read(path)
-            .map(Some)
-            .map_err(|e| format!("{}: {e}", path.display())),
-        None => Ok(None),
-    }
+    Err(ClientError::Io(last.unwrap_or_else(|| no_address(address))))
 }

@@ -1,26 +1,27 @@
-//! The core's loop: everything the thread driving the core owns, and the steps of one turn
-//! (write, take the core's events, wait for input and hand it to the core).
+//! The loop around the core: everything the thread driving it owns, and the steps of one
+//! turn (write, take the core's events, wait for input and hand it to the core).
 //!
-//! One thread at a time drives: the thread that called [`Runtime::run`](crate::Runtime::run),
-//! or, while a controller it runs blocks, the standby thread (see [`crate::handover`]). So all
-//! of this moves between threads as one value.
+//! One thread at a time drives: the thread that called [`Driver::run`](crate::Driver::run),
+//! or, with the handover, the standby while a controller blocks the home thread (see
+//! [`crate::handover`]). So all of this moves between threads as one value.
 
-use std::io::Write;
-use std::net::{TcpStream, ToSocketAddrs};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use exampple_core::RequestId;
 use exampple_core::component::{Component, Dispatch, Event};
-use exampple_core::parser::{Next, StreamLexer};
+use exampple_core::parser::StreamLexer;
 
+use crate::connection;
 use crate::error::RuntimeError;
-use crate::executor::Executor;
-use crate::pool::WorkerPool;
+use crate::runtime::{Runtime, Task};
+use crate::shared_lexer::Next;
 use crate::watch::RunWatch;
 
-/// What the core's thread waits for.
+/// What the driving thread waits for.
 pub(crate) enum Input {
     /// The input of connection `.0` has something for the core.
     Readable(u64),
@@ -30,25 +31,32 @@ pub(crate) enum Input {
     Connect,
     /// Close within the grace period.
     Shutdown(Duration),
-    /// The thread that called `run` wants to drive the core again (see [`crate::handover`]).
+    /// The home thread wants to drive the core again (see [`crate::handover`]).
     Baton,
 }
 
+/// How many sync controllers may wait for a thread before the loop stops taking input.
+const MAX_BACKLOG: usize = 256;
+
+/// How long the loop polls its inputs after doing work, before it sleeps.
+const SPIN: Duration = Duration::from_micros(50);
+
+/// How many spawned controllers are kept before the finished ones are forgotten.
+const FIRST_PRUNE: usize = 1024;
+
 /// The core and the state of its loop.
-pub(crate) struct Driver {
+pub(crate) struct DriveLoop<R: Runtime> {
     core: Component,
+    pub(crate) runtime: R,
     inputs: mpsc::Receiver<Input>,
     input_tx: mpsc::Sender<Input>,
     /// Wake-ups from controllers are coalesced: one pending Wake at a time.
     wake_pending: Arc<AtomicBool>,
-    /// Sync controllers sent to the pool run on its threads.
-    pool: WorkerPool,
-    /// The dispatches of one drain, handed to the pool together.
-    batch: Vec<Dispatch>,
+    /// Async controllers that had to wait, by request (dropping one cancels it).
+    tasks: HashMap<RequestId, Box<dyn Task>>,
+    prune_at: usize,
     /// The output buffer, swapped with the core's (no allocation per drain).
     out: Vec<u8>,
-    /// Async controllers that wait go on on their own thread, holding no worker.
-    executor: Executor,
     connection: Option<Connection>,
     generation: u64,
     /// The bytes of the pieces this thread tokenises itself.
@@ -56,22 +64,20 @@ pub(crate) struct Driver {
     /// Whether the last input brought work (bytes or controllers' output).
     busy: bool,
     write_timeout: Duration,
-    /// Nudged by the reader and the waker when the home thread may be held by a
-    /// controller (with [`SyncControllers::Adaptive`](crate::SyncControllers::Adaptive)).
+    /// Nudged by the reader and the waker when the home thread may be held by a controller
+    /// (with the handover).
     watch: Option<Arc<RunWatch>>,
 }
 
-impl Driver {
-    /// Starts the pool's workers and the async executor around `core`.
-    pub(crate) fn start(
+impl<R: Runtime> DriveLoop<R> {
+    /// The loop around `core`, taking its inputs from `inputs`.
+    pub(crate) fn new(
         mut core: Component,
+        runtime: R,
         inputs: (mpsc::Sender<Input>, mpsc::Receiver<Input>),
-        workers: usize,
         write_timeout: Duration,
         watch: Option<Arc<RunWatch>>,
-    ) -> Result<Driver, RuntimeError> {
-        let pool = WorkerPool::start(workers).map_err(RuntimeError::Thread)?;
-        let executor = Executor::start().map_err(RuntimeError::Thread)?;
+    ) -> Self {
         let (input_tx, inputs) = inputs;
         let wake_pending = Arc::new(AtomicBool::new(false));
         {
@@ -87,27 +93,53 @@ impl Driver {
                 }
             }));
         }
-        Ok(Driver {
+        DriveLoop {
             core,
+            runtime,
             inputs,
             input_tx,
             wake_pending,
-            pool,
-            batch: Vec::new(),
+            tasks: HashMap::new(),
+            prune_at: FIRST_PRUNE,
             out: Vec::with_capacity(64 * 1024),
-            executor,
             connection: None,
             generation: 0,
             scratch: Vec::new(),
             busy: false,
             write_timeout,
             watch,
-        })
+        }
+    }
+
+    /// Runs the loop on this thread until the component stops, every sync controller
+    /// going to the runtime.
+    pub(crate) fn run(mut self) -> Result<(), RuntimeError> {
+        let result = loop {
+            if let Some(result) = self.turn(None) {
+                break result;
+            }
+        };
+        self.finish();
+        result
+    }
+
+    /// One turn: writes, takes the core's events, and waits for input unless there is more
+    /// to write. Sync controllers go to `here` when given (for the caller to run on this
+    /// thread), else to the runtime. Returns how the component stopped, once it has.
+    pub(crate) fn turn(
+        &mut self,
+        here: Option<&mut Vec<Dispatch>>,
+    ) -> Option<Result<(), RuntimeError>> {
+        let stop = self.handle_events(here);
+        if stop.is_none() && !self.core.has_transmit() {
+            self.wait_for_input(None);
+        }
+        stop
     }
 
     /// Writes what the core has, then takes its events: connects, first-polls async
-    /// controllers, and puts sync ones in `here` when given (for the caller to run on this
-    /// thread), else on the pool. Returns how the component stopped, once it has.
+    /// controllers, and puts sync ones in `here` when given, else on the runtime. Returns
+    /// how the component stopped, once it has.
     pub(crate) fn handle_events(
         &mut self,
         mut here: Option<&mut Vec<Dispatch>>,
@@ -116,63 +148,66 @@ impl Driver {
         // CPU run: the write may have woken the peer, which then answers sooner than after
         // our next spin; a yield with nobody waiting costs next to nothing.
         while self.core.poll_transmit_into(&mut self.out) {
-            if let Some(c) = self.connection.as_mut()
-                && let Err((written, e)) = write_all(&c.io.socket, &self.out)
+            if let Some(c) = self.connection.as_ref()
+                && let Err((written, e)) = connection::write_all(&c.io.socket, &self.out)
             {
                 self.connection = None;
-                self.core.handle_write_failed(
-                    Instant::now(),
-                    format!("write failed: {e}"),
-                    &self.out,
-                    written,
-                );
+                self.core
+                    .handle_write_failed(Instant::now(), e, &self.out, written);
             }
             self.out.clear();
             std::thread::yield_now();
         }
         let mut stop = None;
-        // Whether an async controller's first poll ran on this thread.
+        // Whether a controller ran on this thread (its answers are taken at once).
         let mut ran_here = false;
         while let Some(event) = self.core.poll_event() {
             match event {
                 Event::Connect { address } => self.connect(&address),
                 Event::Dispatch(dispatch) => {
                     if dispatch.is_async() {
-                        // The first poll runs here, as on exampple-smol: an async controller
-                        // that answers without waiting (most do) costs no hand-off; one that
-                        // waits goes on on the executor's thread.
+                        // The first poll runs here: an async controller that answers
+                        // without waiting (most do) costs no task and no hand-off; one that
+                        // waits goes on on the runtime.
                         ran_here = true;
                         let request = dispatch.request;
-                        let mut future = dispatch.into_future();
-                        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-                        let polled =
-                            std::future::Future::poll(std::pin::Pin::new(&mut future), &mut cx);
-                        if polled.is_pending() {
-                            self.executor.spawn(request, Box::pin(future));
+                        if let Some(rest) = dispatch.run() {
+                            self.tasks.insert(request, self.runtime.spawn(rest));
+                            self.prune();
                         }
                     } else if let Some(here) = here.as_mut() {
                         here.push(dispatch);
                     } else {
-                        self.batch.push(dispatch);
+                        self.runtime.run_sync(dispatch);
                     }
                 }
-                Event::Cancel(request) => self.executor.cancel(request),
+                // Dropping the task cancels the controller.
+                Event::Cancel(request) => drop(self.tasks.remove(&request)),
                 Event::Disconnected { .. } => self.connection = None,
                 Event::Failed(error) => stop = Some(Err(RuntimeError::from(error))),
                 Event::Closed => stop = Some(Ok(())),
                 _ => {}
             }
         }
-        self.pool.give(&mut self.batch);
         if ran_here {
             self.take_answers();
         }
         stop
     }
 
-    /// Puts dispatches on the pool.
-    pub(crate) fn give_to_pool(&mut self, dispatches: &mut Vec<Dispatch>) {
-        self.pool.give(dispatches);
+    /// Forgets the tasks that have ended, once there are many.
+    fn prune(&mut self) {
+        if self.tasks.len() >= self.prune_at {
+            self.tasks.retain(|_, task| !task.is_finished());
+            self.prune_at = (self.tasks.len() * 2).max(FIRST_PRUNE);
+        }
+    }
+
+    /// Puts sync controllers on the runtime.
+    pub(crate) fn run_elsewhere(&mut self, dispatches: &mut Vec<Dispatch>) {
+        for dispatch in dispatches.drain(..) {
+            self.runtime.run_sync(dispatch);
+        }
     }
 
     /// Takes the answers of controllers that ran on this thread at once, not after a round
@@ -192,15 +227,18 @@ impl Driver {
 
     /// Waits for the next input, until the core's next deadline (or `until`, if sooner), and
     /// hands it to the core.
+    ///
+    /// Every `handle_*` call here may leave the core with bytes to write and events: the
+    /// next turn drains them before the loop waits again.
     pub(crate) fn wait_for_input(&mut self, until: Option<Instant>) {
         // Right after work, poll the inputs for a few microseconds before sleeping: a busy
         // peer's next request usually comes within that, and waking a sleeping thread (on a
         // VM, a halted vCPU) costs more. Never when idle; the spin yields, so the reader and
-        // the workers still get the CPU.
-        // While many dispatches wait for the pool, no more input is taken: requests wait in
-        // the input (bounded) and the kernel's buffer instead of in this process, and the
-        // outbox's wake-ups (controllers finishing) bring us back.
-        let backlog = self.pool.backlog();
+        // the controllers still get the CPU.
+        // While many sync controllers wait for a thread, no more input is taken: requests
+        // wait in the input (bounded) and the kernel's buffer instead of in this process,
+        // and the outbox's wake-ups (controllers finishing) bring us back.
+        let backlog = self.runtime.backlog();
         let reading = self.connection.as_ref().filter(|_| backlog < MAX_BACKLOG);
         let ready = reading
             .filter(|c| c.io.input.has_work())
@@ -210,8 +248,8 @@ impl Driver {
             None if self.busy => spin_recv(&self.inputs, reading),
             None => None,
         };
-        let pool_check = self.pool.watch(Instant::now());
-        let deadline = [self.core.poll_timeout(), pool_check, until]
+        let runtime_check = self.runtime.watch(Instant::now());
+        let deadline = [self.core.poll_timeout(), runtime_check, until]
             .into_iter()
             .flatten()
             .min();
@@ -220,11 +258,8 @@ impl Driver {
             None => match deadline {
                 Some(deadline) => {
                     let wait = deadline.saturating_duration_since(Instant::now());
-                    match self.inputs.recv_timeout(wait) {
-                        Ok(input) => Some(input),
-                        Err(RecvTimeoutError::Timeout) => None,
-                        Err(RecvTimeoutError::Disconnected) => None,
-                    }
+                    // Timed out, or every sender is gone: the deadline is due either way.
+                    self.inputs.recv_timeout(wait).ok()
                 }
                 None => self.inputs.recv().ok(),
             },
@@ -234,7 +269,7 @@ impl Driver {
         match input {
             Some(Input::Readable(g)) => {
                 let next = match &self.connection {
-                    Some(c) if c.generation == g && self.pool.backlog() < MAX_BACKLOG => {
+                    Some(c) if c.generation == g && self.runtime.backlog() < MAX_BACKLOG => {
                         c.io.input.next(&mut self.scratch)
                     }
                     _ => Next::Nothing,
@@ -266,34 +301,35 @@ impl Driver {
         self.core.handle_timeout(now);
     }
 
-    /// Closes the connection, lets the pool finish what it has, and stops its threads.
+    /// Closes the connection, cancels the controllers still waiting, and drops the
+    /// runtime (which stops what it started).
     pub(crate) fn finish(self) {
         drop(self.connection);
-        self.pool.close();
+        drop(self.tasks);
+        drop(self.runtime);
     }
 
     fn connect(&mut self, address: &str) {
         self.generation += 1;
         let core = &mut self.core;
-        match connect(address, core.config().handshake_timeout) {
-            Ok(stream) => {
-                let _ = stream.set_nodelay(true);
-                let _ = stream.set_write_timeout(Some(self.write_timeout));
-                match Connection::start(
-                    stream,
-                    core.stream_lexer(),
-                    self.generation,
-                    self.input_tx.clone(),
-                    self.watch.clone(),
-                ) {
-                    Ok(c) => {
-                        log::info!(target: "exampple", "connected to {address}");
-                        self.connection = Some(c);
-                        core.handle_connected(Instant::now());
-                    }
-                    Err(e) => core.handle_connect_failed(Instant::now(), e.to_string()),
+        match connection::connect(address, core.config().handshake_timeout, self.write_timeout) {
+            Ok(stream) => match Connection::start(
+                stream,
+                core.stream_lexer(),
+                self.generation,
+                self.input_tx.clone(),
+                self.watch.clone(),
+            ) {
+                Ok(c) => {
+                    log::info!(target: "exampple", "connected to {address}");
+                    self.connection = Some(c);
+                    core.handle_connected(Instant::now());
                 }
-            }
+                Err(e) => {
+                    log::error!(target: "exampple", "cannot start the reader thread: {e}");
+                    core.handle_connect_failed(Instant::now(), e.to_string());
+                }
+            },
             Err(e) => {
                 log::warn!(target: "exampple", "cannot connect to {address}: {e}");
                 core.handle_connect_failed(Instant::now(), e);
@@ -302,19 +338,13 @@ impl Driver {
     }
 
     /// Tells the core, before stanzas are taken from the outbox, when the server has ended
-    /// its side (see [`exampple_io::Connection::notice_server_end`]).
+    /// its side (see [`connection::Connection::notice_server_end`]).
     fn notice_server_end(&mut self) {
         if let Some(c) = &self.connection {
             c.io.notice_server_end(&mut self.core);
         }
     }
 }
-
-/// How many dispatches may wait for the pool before the core stops taking input.
-const MAX_BACKLOG: usize = 256;
-
-/// How long the core thread polls its inputs after doing work, before it sleeps.
-const SPIN: Duration = Duration::from_micros(50);
 
 /// The next input if one comes within [`SPIN`] (the connection's input is looked at too:
 /// it sends a message only when it gets something after having had nothing).
@@ -334,59 +364,30 @@ fn spin_recv(inputs: &mpsc::Receiver<Input>, connection: Option<&Connection>) ->
         if Instant::now() >= until {
             return None;
         }
-        // Let the reader and the workers run if they share this core.
+        // Let the reader and the controllers run if they share this CPU.
         std::thread::yield_now();
     }
 }
 
-/// Writes all of `bytes`, each write blocking for at most the socket's write timeout; on an
-/// error, also how many bytes the socket took (the core keeps the stanzas after them).
-fn write_all(mut socket: &TcpStream, bytes: &[u8]) -> Result<(), (usize, std::io::Error)> {
-    let mut written = 0;
-    while written < bytes.len() {
-        match socket.write(&bytes[written..]) {
-            Ok(0) => return Err((written, std::io::ErrorKind::WriteZero.into())),
-            Ok(n) => written += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err((written, e)),
-        }
-    }
-    Ok(())
-}
-
-fn connect(address: &str, timeout: Duration) -> Result<TcpStream, String> {
-    let addrs = address
-        .to_socket_addrs()
-        .map_err(|e| format!("cannot resolve: {e}"))?;
-    let mut last = String::from("no address");
-    for addr in addrs {
-        match TcpStream::connect_timeout(&addr, timeout) {
-            Ok(s) => return Ok(s),
-            Err(e) => last = e.to_string(),
-        }
-    }
-    Err(last)
-}
-
-/// An open connection (socket and input: see [`exampple_io::Connection`]) and which one it
+/// An open connection (socket and input: see [`connection::Connection`]) and which one it
 /// is. Dropping it ends the reader.
 struct Connection {
-    io: exampple_io::Connection,
+    io: connection::Connection,
     generation: u64,
 }
 
 impl Connection {
-    /// Starts the reader thread for `socket`; it tells the core's thread through `inputs`
+    /// Starts the reader thread for `socket`; it tells the driving thread through `inputs`
     /// when the input has something, and nudges `watch` after each read (the input needs
     /// the core).
     fn start(
-        socket: TcpStream,
+        socket: std::net::TcpStream,
         lexer: StreamLexer,
         generation: u64,
         inputs: mpsc::Sender<Input>,
         watch: Option<Arc<RunWatch>>,
     ) -> std::io::Result<Connection> {
-        let io = exampple_io::Connection::start(
+        let io = connection::Connection::start(
             socket,
             lexer,
             move || {

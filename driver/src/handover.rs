@@ -1,4 +1,4 @@
-//! [`SyncControllers::Adaptive`](crate::SyncControllers::Adaptive): sync controllers run on
+//! [`Driver::run_with_handover`](crate::Driver::run_with_handover): sync controllers run on
 //! the core's thread while they answer quickly, and the core moves to a standby thread when
 //! one of them blocks.
 //!
@@ -7,7 +7,7 @@
 //! them on the core's thread costs nothing, but one that blocks would stop the component:
 //! no input read, no keepalive, no `remote-server-timeout` for the requests it holds up.
 //! So the home thread (the one that called `run`) runs them one at a time, with the core's
-//! state ([`Driver`]) left in a shared slot meanwhile, and a standby thread takes the core
+//! state ([`DriveLoop`]) left in a shared slot meanwhile, and a standby thread takes the core
 //! over when a run of them has held the home thread for over [`STALL`] (one that blocks,
 //! or many that take long enough to be better spread over the pool's threads):
 //!
@@ -16,21 +16,22 @@
 //!   output. Each looks at when the home thread's current run started
 //!   ([`RunWatch::nudge_if_stuck`]: a clock read and an atomic load) and wakes the standby
 //!   only if that was over [`STALL`] ago.
-//! - A controller that is about to wait for something only the core delivers
-//!   ([`IqCall::wait`](exampple_core::IqCall::wait)) says so through the core's block hook
-//!   ([`RunWatch::blocking`]), and the standby takes over at once.
+//! - A controller that is about to wait for something only the core delivers (an iq answer,
+//!   through [`block_on`](crate::block_on)) says so ([`RunWatch::blocking`]), and the
+//!   standby takes over at once.
 //! - The core's own deadlines (keepalive, stanza timeouts) have no event: while
 //!   controllers are being started, the standby also looks every
 //!   [`LOOK_EVERY`](crate::watch::LOOK_EVERY). No shorter: on a VM a periodic wake-up
 //!   costs every stanza latency, the more the denser the looks, and a kernel timer armed
 //!   per run costs more still.
 //! - The standby takes the driver, puts the controllers still waiting in that run on the
-//!   worker pool, and drives the core itself, with every sync controller going to the pool.
+//!   runtime (the std runtime's worker pool), and drives the core itself, with every sync
+//!   controller going there.
 //! - When its controller returns, the home thread asks for the driver back. The standby
 //!   gives it back once it has driven for at least [`HOLD`], so that controllers that keep
 //!   blocking hold the others up at most once per [`HOLD`].
 //! - The standby never runs a controller itself, so the core keeps going however many
-//!   controllers block: the pool holds them up to its size, and timeouts are still answered.
+//!   controllers block: the runtime holds them, and timeouts are still answered.
 //! - After [`QUIET`] without a controller started, the standby sleeps until the next run
 //!   wakes it: an idle component has no thread waking up.
 
@@ -41,8 +42,9 @@ use std::time::{Duration, Instant};
 
 use exampple_core::component::{Component, Dispatch};
 
-use crate::driver::{Driver, Input};
+use crate::drive_loop::{DriveLoop, Input};
 use crate::error::RuntimeError;
+use crate::runtime::Runtime;
 use crate::watch::{RunWatch, STALL};
 
 /// How long the standby drives, at least, before giving the core back.
@@ -52,8 +54,8 @@ const HOLD: Duration = Duration::from_millis(100);
 const QUIET: Duration = Duration::from_millis(100);
 
 /// What the home thread and the standby share.
-struct Baton {
-    slot: Mutex<Slot>,
+struct Baton<R: Runtime> {
+    slot: Mutex<Slot<R>>,
     watch: Arc<RunWatch>,
     /// The home thread waits on this for the driver to come back.
     home: Condvar,
@@ -63,12 +65,11 @@ struct Baton {
     inputs: mpsc::Sender<Input>,
 }
 
-#[derive(Default)]
-struct Slot {
+struct Slot<R: Runtime> {
     /// The core and its loop while no thread drives it: during the home thread's runs (the
     /// standby may take it then; [`RunWatch::in_run`] says when one is on), and on its way
     /// back to the home thread.
-    driver: Option<Box<Driver>>,
+    driver: Option<Box<DriveLoop<R>>>,
     /// The controllers of the current run not started yet.
     waiting: VecDeque<Dispatch>,
     /// The standby has taken the driver from a run; cleared when the home thread has it
@@ -83,22 +84,35 @@ struct Slot {
     done: bool,
 }
 
+impl<R: Runtime> Default for Slot<R> {
+    fn default() -> Self {
+        Slot {
+            driver: None,
+            waiting: VecDeque::new(),
+            taken: false,
+            started: 0,
+            stopped: None,
+            done: false,
+        }
+    }
+}
+
 /// Runs the component on this thread, with a standby thread taking the core over while a
-/// controller blocks this one: starts the driver with a [`RunWatch`] for its reader and
-/// waker to nudge, and sets the core's block hook to it.
-pub(crate) fn run(
-    mut core: Component,
+/// controller blocks this one: starts the loop with a [`RunWatch`] for its reader and
+/// waker to nudge, and has [`block_on`](crate::block_on) on this thread tell it.
+pub(crate) fn run<R: Runtime>(
+    core: Component,
+    runtime: R,
     inputs: (mpsc::Sender<Input>, mpsc::Receiver<Input>),
-    workers: usize,
     write_timeout: Duration,
 ) -> Result<(), RuntimeError> {
     let watch = Arc::new(RunWatch::new());
     {
         let watch = watch.clone();
-        core.set_block_hook(Arc::new(move || watch.blocking()));
+        crate::block::set_before_blocking(Some(Arc::new(move || watch.blocking())));
     }
     let input_tx = inputs.0.clone();
-    let driver = Driver::start(core, inputs, workers, write_timeout, Some(watch.clone()))?;
+    let driver = DriveLoop::new(core, runtime, inputs, write_timeout, Some(watch.clone()));
     let baton = Arc::new(Baton {
         slot: Mutex::new(Slot::default()),
         watch,
@@ -117,24 +131,28 @@ pub(crate) fn run(
     baton.lock().done = true;
     baton.watch.call();
     let _ = standby.join();
+    crate::block::set_before_blocking(None);
     driver.finish();
     result
 }
 
-impl Baton {
-    fn lock(&self) -> MutexGuard<'_, Slot> {
+impl<R: Runtime> Baton<R> {
+    fn lock(&self) -> MutexGuard<'_, Slot<R>> {
         self.slot.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The home thread's loop, until the component stops; returns the driver with how.
-    fn drive_at_home(&self, mut driver: Box<Driver>) -> (Box<Driver>, Result<(), RuntimeError>) {
+    fn drive_at_home(
+        &self,
+        mut driver: Box<DriveLoop<R>>,
+    ) -> (Box<DriveLoop<R>>, Result<(), RuntimeError>) {
         let mut here = Vec::new();
         loop {
             let stop = driver.handle_events(Some(&mut here));
             if !here.is_empty() {
                 if stop.is_some() {
                     // The component has stopped: nothing is left to hold up.
-                    here.drain(..).for_each(Dispatch::run);
+                    here.drain(..).for_each(run_to_end);
                 } else {
                     match self.run_here(driver, &mut here) {
                         Some(back) => driver = back,
@@ -161,7 +179,11 @@ impl Baton {
 
     /// Runs `dispatches` on the home thread, one at a time, with the driver in the slot;
     /// returns it, or `None` if the standby has taken it meanwhile.
-    fn run_here(&self, driver: Box<Driver>, dispatches: &mut Vec<Dispatch>) -> Option<Box<Driver>> {
+    fn run_here(
+        &self,
+        driver: Box<DriveLoop<R>>,
+        dispatches: &mut Vec<Dispatch>,
+    ) -> Option<Box<DriveLoop<R>>> {
         {
             let mut slot = self.lock();
             slot.driver = Some(driver);
@@ -187,13 +209,13 @@ impl Baton {
                     }
                 }
             };
-            next.run();
+            run_to_end(next);
         }
     }
 
     /// Waits for the standby to give the driver back; with how the component stopped, if it
     /// did meanwhile.
-    fn wait_for_driver(&self) -> (Box<Driver>, Option<Result<(), RuntimeError>>) {
+    fn wait_for_driver(&self) -> (Box<DriveLoop<R>>, Option<Result<(), RuntimeError>>) {
         self.home_waits.store(true, Ordering::Release);
         // The standby may be asleep in the core's wait for input.
         let _ = self.inputs.send(Input::Baton);
@@ -248,14 +270,14 @@ impl Baton {
     /// has passed, or the component stops.
     fn drive_while_home_blocked(
         &self,
-        mut driver: Box<Driver>,
+        mut driver: Box<DriveLoop<R>>,
         rest: &mut Vec<Dispatch>,
-    ) -> (Box<Driver>, Option<Result<(), RuntimeError>>) {
+    ) -> (Box<DriveLoop<R>>, Option<Result<(), RuntimeError>>) {
         log::debug!(
             target: "exampple",
             "controllers have held the core's thread for over {STALL:?}: the standby thread drives the core"
         );
-        driver.give_to_pool(rest);
+        driver.run_elsewhere(rest);
         let hand_back_at = Instant::now() + HOLD;
         loop {
             if let Some(result) = driver.handle_events(None) {
@@ -271,5 +293,12 @@ impl Baton {
             }
             driver.wait_for_input(home_waits.then_some(hand_back_at));
         }
+    }
+}
+
+/// Runs a sync controller on this thread (an async one given here is waited for).
+fn run_to_end(dispatch: Dispatch) {
+    if let Some(rest) = dispatch.run() {
+        crate::block::block_on(rest);
     }
 }
