@@ -9,7 +9,8 @@
 //! test kit is `testing` (feature `testing`). The c2s clients for system tests and bots are
 //! `c2s` (feature `client`: `c2s::blocking::Client`, and `c2s::smol::Client` when `smol` is
 //! on too; `tls` adds STARTTLS), on the sans-IO client core `client` and `sasl` here.
-//! [`driver`] is the drive loop the runtimes share, for writing a runtime of your own.
+//! The drive loop the runtimes share is the `exampple-driver` crate (also `exampple::driver`,
+//! hidden here), for writing a runtime of your own.
 //!
 //! ```
 //! use exampple::{Conn, Element, Router, StanzaError};
@@ -44,7 +45,8 @@ pub use exampple_std as std;
 pub use exampple_client as c2s;
 
 /// The drive loop the runtimes share and the [`Runtime`](driver::Runtime) trait behind it:
-/// for a runtime of your own.
+/// for a runtime of your own (runtime-only: not in the everyday docs).
+#[doc(hidden)]
 pub use exampple_driver as driver;
 
 /// The README's code blocks, compiled and run as doctests (with every feature on, as

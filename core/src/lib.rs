@@ -47,7 +47,9 @@ pub mod __private {
     pub use crate::xml::build::*;
 }
 
-pub use component::{Component, ComponentError, Disconnect, Dispatch, Event, StreamError};
+// The runtime-only types (`Dispatch`, `Event`) stay in `component`, out of the everyday
+// names at the root.
+pub use component::{Component, ComponentError, Disconnect, StreamError};
 pub use config::{AutoConnect, Config, ConfigError};
 pub use conn::{CallError, Conn, IqCall, Reply, RequestId, SendError, Sender};
 pub use controller::{BoxError, Controller, Handler, Outcome};
