@@ -23,6 +23,8 @@
 //! let router = Router::new().iq("urn:xmpp", |ns| ns.get("ping", ping));
 //! ```
 #![forbid(unsafe_code)]
+// On docs.rs (nightly rustdoc), each feature-gated item shows the feature it needs.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub use exampple_core::*;
 

@@ -16,6 +16,8 @@
 //! provider and the web PKI roots; without it a STARTTLS offer is declined). The `exampple`
 //! facade re-exports this crate as `exampple::c2s` (feature `client`).
 #![forbid(unsafe_code)]
+// On docs.rs (nightly rustdoc), each feature-gated item shows the feature it needs.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
 pub mod blocking;

@@ -12,6 +12,8 @@
 //! - [`parser`]: the incremental stream parser with its limits;
 //! - [`config`], [`observe`]: options, request events and logs.
 #![forbid(unsafe_code)]
+// On docs.rs (nightly rustdoc), each feature-gated item shows the feature it needs.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
 #[cfg(feature = "client")]
