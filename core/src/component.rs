@@ -59,9 +59,10 @@ use minidom::Element;
 use sha1::{Digest, Sha1};
 
 use crate::config::{AutoConnect, Config, ConfigError};
-use crate::conn::{
-    AnswerKind, CallError, CallSlot, Conn, ConnParts, Outbox, OutboxItem, RequestId, Sender,
-};
+use crate::conn::call::{CallError, CallSlot};
+use crate::conn::outbox::{Outbox, OutboxItem, Sender};
+use crate::conn::reply::AnswerKind;
+use crate::conn::{Conn, ConnParts, RequestId};
 use crate::controller::{Controller, Outcome};
 use crate::delegation::{self, Envelope};
 use crate::in_flight::InFlightTable;
