@@ -1,5 +1,5 @@
 //! The connection's life: connecting, the opening (header and handshake), online,
-//! draining and closing, disconnections with their backoff, and keepalives.
+//! draining and closing, disconnections with their backoff, and the timers of each state.
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -8,6 +8,7 @@ use minidom::Element;
 
 use super::event::{ComponentError, Disconnect, Event};
 use super::stream::{self, StreamError, TopLevel};
+use super::timers::Timer;
 use super::{Component, State, ids};
 use crate::ns;
 use crate::parser::{StreamBuilder, StreamHeader, StreamItem, StreamLexer};
@@ -20,7 +21,8 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 impl Component {
     /// Waits until `at` to connect.
     pub(super) fn wait(&mut self, at: Instant) {
-        self.state = State::Waiting(at);
+        self.state = State::Waiting;
+        self.timers.set(Timer::Reconnect, at);
     }
 
     /// The TCP connection is open: a new stream starts.
@@ -33,35 +35,35 @@ impl Component {
         self.heard(now);
         self.header_without_id = false;
         self.server_ended = false;
-        self.state = State::Opening(now + self.config.handshake_timeout);
+        self.state = State::Opening;
+        self.timers
+            .set(Timer::Opening, now + self.config.handshake_timeout);
     }
 
     /// Handles one parsed item; false when the connection ended.
     pub(super) fn on_item(&mut self, now: Instant, item: StreamItem) -> bool {
         match (self.state, item) {
-            (State::Opening(deadline), StreamItem::Header(header)) => {
-                self.on_header(now, deadline, header)
-            }
-            (State::Opening(_) | State::Handshaking(_), StreamItem::Element(el)) => {
+            (State::Opening, StreamItem::Header(header)) => self.on_header(now, header),
+            (State::Opening | State::Handshaking, StreamItem::Element(el)) => {
                 self.on_opening_element(now, el)
             }
-            (State::Opening(_) | State::Handshaking(_), StreamItem::Close) => {
+            (State::Opening | State::Handshaking, StreamItem::Close) => {
                 self.disconnect(now, Disconnect::ServerClosed);
                 false
             }
-            (State::Online | State::Draining(_), StreamItem::Element(el)) => {
+            (State::Online | State::Draining, StreamItem::Element(el)) => {
                 self.on_top_level(now, el)
             }
-            (State::Online | State::Draining(_), StreamItem::Close) => {
+            (State::Online | State::Draining, StreamItem::Close) => {
                 stream::write_close(&mut self.output);
                 self.disconnect(now, Disconnect::ServerClosed);
                 false
             }
-            (State::Closing(_), StreamItem::Close) => {
+            (State::Closing, StreamItem::Close) => {
                 self.finish_close();
                 false
             }
-            (State::Closing(_), _) => true,
+            (State::Closing, _) => true,
             (_, StreamItem::Header(_)) => {
                 self.refuse_stream(now, "not-well-formed", "a second stream header".into());
                 false
@@ -70,7 +72,7 @@ impl Component {
         }
     }
 
-    fn on_header(&mut self, now: Instant, deadline: Instant, header: StreamHeader) -> bool {
+    fn on_header(&mut self, now: Instant, header: StreamHeader) -> bool {
         if !header.is_stream() || header.default_ns.as_deref() != Some(ns::COMPONENT) {
             let reason = format!(
                 "stream header `{}` with namespace {:?}",
@@ -90,23 +92,21 @@ impl Component {
         stream::write_handshake(&mut self.output, &id, &self.config.password);
         self.wrote(now);
         self.handshake_stream_id = Some(id);
-        self.state = State::Handshaking(deadline);
+        self.state = State::Handshaking;
         true
     }
 
     /// An element before the handshake completed: only the handshake's answer or a stream
     /// error may come.
     fn on_opening_element(&mut self, now: Instant, el: Element) -> bool {
-        if matches!(self.state, State::Handshaking(_))
-            && el.name() == "handshake"
-            && el.has_ns(ns::COMPONENT)
+        if self.state == State::Handshaking && el.name() == "handshake" && el.has_ns(ns::COMPONENT)
         {
             self.go_online(now);
             return true;
         }
         if el.name() == "error" && el.ns() == ns::STREAM {
             self.on_stream_error(now, &el);
-        } else if matches!(self.state, State::Opening(_)) && self.header_without_id {
+        } else if self.state == State::Opening && self.header_without_id {
             let reason = format!("stream header without an id, then <{}/>", el.name());
             self.refuse_stream(now, "invalid-id", reason);
         } else {
@@ -186,7 +186,7 @@ impl Component {
     /// The connection ended: another is tried after the backoff.
     pub(super) fn disconnect(&mut self, now: Instant, reason: Disconnect) {
         self.outbox.connected.store(false, Ordering::Relaxed);
-        self.ping_deadline = None;
+        self.timers.stop(Timer::KeepaliveAnswer);
         let delay = self.backoff();
         let reconnect_at = now + delay;
         log::warn!(target: "exampple", "disconnected ({reason}); reconnecting in {delay:?} (attempt {})", self.attempts);
@@ -218,38 +218,53 @@ impl Component {
 
     /// Stops routing new stanzas and waits up to `grace` for the running controllers.
     pub(super) fn drain(&mut self, now: Instant, grace: Duration) {
-        self.state = State::Draining(now + grace);
+        self.state = State::Draining;
+        self.timers.set(Timer::Drain, now + grace);
         self.close_if_drained(now);
     }
 
     /// Closes once draining has no request left to wait for.
     pub(super) fn close_if_drained(&mut self, now: Instant) {
-        if matches!(self.state, State::Draining(_)) && self.requests.is_empty() {
+        if self.state == State::Draining && self.requests.is_empty() {
             self.begin_closing(now);
         }
     }
 
-    pub(super) fn begin_closing(&mut self, now: Instant) {
+    fn begin_closing(&mut self, now: Instant) {
         stream::write_close(&mut self.output);
         self.wrote(now);
-        self.state = State::Closing(now + CLOSE_TIMEOUT);
+        self.state = State::Closing;
+        self.timers.set(Timer::Close, now + CLOSE_TIMEOUT);
     }
 
-    /// Pings the server when it said nothing for a keepalive interval, and writes a
-    /// whitespace keepalive when the component said nothing for one.
-    pub(super) fn keepalive(&mut self, now: Instant) {
-        let Some(ping) = self.config.ping else { return };
-        if let Some(deadline) = self.ping_deadline {
-            if now >= deadline {
-                self.disconnect(now, Disconnect::KeepaliveTimeout);
-                return;
+    /// Fires the due timers of the state the component is in, in their order, until one
+    /// changes the state (whose own timers then wait for the next call).
+    pub(super) fn fire_timers(&mut self, now: Instant) {
+        let state = self.state;
+        for &timer in state.timers() {
+            if self.state != state {
+                break;
             }
-        } else if now >= self.last_input + ping {
-            self.ping(now);
+            if self.timers.is_expired(timer, now) {
+                self.timers.stop(timer);
+                self.on_timer(now, timer);
+            }
         }
-        if now >= self.last_output + ping {
-            stream::write_whitespace(&mut self.output);
-            self.wrote(now);
+        self.close_if_drained(now);
+    }
+
+    fn on_timer(&mut self, now: Instant, timer: Timer) {
+        match timer {
+            Timer::Reconnect => self.connect(now),
+            Timer::Opening => self.disconnect(now, Disconnect::HandshakeTimeout),
+            Timer::KeepaliveAnswer => self.disconnect(now, Disconnect::KeepaliveTimeout),
+            Timer::Ping => self.ping(now),
+            Timer::Keepalive => {
+                stream::write_whitespace(&mut self.output);
+                self.wrote(now);
+            }
+            Timer::Drain => self.begin_closing(now),
+            Timer::Close => self.finish_close(),
         }
     }
 
@@ -269,17 +284,22 @@ impl Component {
         xml::trim(&mut iq);
         // Not re-sent: it asks about this connection only.
         let _ = self.write(now, &iq, false);
-        self.ping_deadline = Some(now + self.config.ping_timeout);
+        self.timers
+            .set(Timer::KeepaliveAnswer, now + self.config.ping_timeout);
     }
 
     /// Output went to the server: a whitespace keepalive can wait a whole interval.
     pub(super) fn wrote(&mut self, now: Instant) {
-        self.last_output = now;
+        if let Some(ping) = self.config.ping {
+            self.timers.set(Timer::Keepalive, now + ping);
+        }
     }
 
     /// Input came from the server: it is there, and a ping can wait a whole interval.
     pub(super) fn heard(&mut self, now: Instant) {
-        self.last_input = now;
-        self.ping_deadline = None;
+        self.timers.stop(Timer::KeepaliveAnswer);
+        if let Some(ping) = self.config.ping {
+            self.timers.set(Timer::Ping, now + ping);
+        }
     }
 }

@@ -74,6 +74,7 @@ mod outbound;
 mod output;
 mod routing;
 mod stream;
+mod timers;
 
 pub use dispatch::{Dispatch, DispatchFuture};
 pub use event::{ComponentError, Disconnect, Event};
@@ -82,39 +83,49 @@ pub use stream::{StreamError, handshake_digest};
 use calls::PendingCalls;
 use dispatch::InFlight;
 use output::Output;
+use timers::{Timer, TimerTable};
 
-/// Where the connection stands.
+/// Where the connection stands. A state's deadline is one of its timers ([`State::timers`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     /// Waiting for `connect()`.
     Idle,
-    /// Waiting until the instant to connect (auto-connect delay or backoff).
-    Waiting(Instant),
+    /// Waiting to connect (auto-connect delay or backoff).
+    Waiting,
     /// `Connect` emitted, waiting for `handle_connected`.
     Connecting,
     /// Header sent, waiting for the server's header.
-    Opening(Instant),
+    Opening,
     /// Handshake sent, waiting for `<handshake/>`.
-    Handshaking(Instant),
+    Handshaking,
     Online,
-    /// Not routing new stanzas, waiting for running controllers (until the instant).
-    Draining(Instant),
+    /// Not routing new stanzas, waiting for running controllers.
+    Draining,
     /// `</stream:stream>` sent, waiting for the server's.
-    Closing(Instant),
+    Closing,
     Failed,
     Closed,
 }
 
 impl State {
+    /// The timers that count in this state, in the order they fire when due together.
+    fn timers(self) -> &'static [Timer] {
+        match self {
+            State::Waiting => &[Timer::Reconnect],
+            State::Opening | State::Handshaking => &[Timer::Opening],
+            // A ping unanswered ends the connection before anything else is written.
+            State::Online => &[Timer::KeepaliveAnswer, Timer::Ping, Timer::Keepalive],
+            State::Draining => &[Timer::Drain],
+            State::Closing => &[Timer::Close],
+            State::Idle | State::Connecting | State::Failed | State::Closed => &[],
+        }
+    }
+
     /// Whether the server's input counts.
     fn is_reading(self) -> bool {
         matches!(
             self,
-            State::Opening(_)
-                | State::Handshaking(_)
-                | State::Online
-                | State::Draining(_)
-                | State::Closing(_)
+            State::Opening | State::Handshaking | State::Online | State::Draining | State::Closing
         )
     }
 }
@@ -126,6 +137,7 @@ pub struct Component {
     outbox: Arc<Outbox>,
     domain: Arc<str>,
     state: State,
+    timers: TimerTable,
     /// The tokeniser of `handle_input` (runtimes may run their own, see `stream_lexer`).
     lexer: StreamLexer,
     /// Tokens into elements, for the current connection.
@@ -137,9 +149,6 @@ pub struct Component {
     requests: InFlightTable<InFlight>,
     calls: PendingCalls,
     next_request: u64,
-    last_output: Instant,
-    last_input: Instant,
-    ping_deadline: Option<Instant>,
     /// Connection attempts since the component was last online (for the backoff).
     attempts: u32,
     /// Every random choice of the component (reconnect jitter, generated ids), so that a
@@ -194,6 +203,7 @@ impl Component {
             table: Arc::new(table),
             outbox,
             state: State::Idle,
+            timers: TimerTable::default(),
             lexer: StreamLexer::new(limits),
             builder: StreamBuilder::new(),
             output: Output::new(),
@@ -202,9 +212,6 @@ impl Component {
             requests: InFlightTable::new(),
             calls: PendingCalls::new(),
             next_request: 1,
-            last_output: now,
-            last_input: now,
-            ping_deadline: None,
             attempts: 0,
             rng: fastrand::Rng::with_seed(seed),
             observer: None,
@@ -286,7 +293,7 @@ impl Component {
 
     /// Asks for a connection now (for `auto_connect` never, or to skip a backoff delay).
     pub fn connect(&mut self, _now: Instant) {
-        if matches!(self.state, State::Idle | State::Waiting(_)) {
+        if matches!(self.state, State::Idle | State::Waiting) {
             self.state = State::Connecting;
             self.events.push_back(Event::Connect {
                 address: self.config.address(),
@@ -345,8 +352,8 @@ impl Component {
     /// The socket closed (end of file or error).
     pub fn handle_closed(&mut self, now: Instant, reason: impl Into<String>) {
         match self.state {
-            State::Closing(_) => self.finish_close(),
-            State::Opening(_) | State::Handshaking(_) | State::Online | State::Draining(_) => {
+            State::Closing => self.finish_close(),
+            State::Opening | State::Handshaking | State::Online | State::Draining => {
                 self.disconnect(now, Disconnect::ConnectionLost(reason.into()))
             }
             _ => {}
@@ -467,16 +474,7 @@ impl Component {
         self.drain_outbox(now);
         self.expire_requests(now);
         self.calls.expire(now);
-        match self.state {
-            State::Waiting(at) if now >= at => self.connect(now),
-            State::Opening(at) | State::Handshaking(at) if now >= at => {
-                self.disconnect(now, Disconnect::HandshakeTimeout)
-            }
-            State::Draining(at) if now >= at || self.requests.is_empty() => self.begin_closing(now),
-            State::Closing(at) if now >= at => self.finish_close(),
-            State::Online => self.keepalive(now),
-            _ => {}
-        }
+        self.fire_timers(now);
     }
 
     /// Sends a stanza (queued while disconnected, up to `max_queue`).
@@ -497,7 +495,7 @@ impl Component {
         self.drain_outbox(now);
         match self.state {
             State::Online => self.drain(now, grace),
-            State::Draining(_) | State::Closing(_) | State::Closed | State::Failed => {}
+            State::Draining | State::Closing | State::Closed | State::Failed => {}
             _ => self.finish_close(),
         }
     }
@@ -538,29 +536,14 @@ impl Component {
     /// When [`Component::handle_timeout`] should be called next.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let mut next: Option<Instant> = None;
-        let mut consider = |t: Option<Instant>| {
-            if let Some(t) = t {
-                next = Some(next.map_or(t, |n| n.min(t)));
-            }
-        };
-        consider(self.requests.next_deadline());
-        consider(self.calls.next_deadline());
-        match self.state {
-            State::Waiting(at)
-            | State::Opening(at)
-            | State::Handshaking(at)
-            | State::Draining(at)
-            | State::Closing(at) => consider(Some(at)),
-            State::Online => {
-                if let Some(ping) = self.config.ping {
-                    consider(Some(self.last_output + ping));
-                    consider(Some(self.ping_deadline.unwrap_or(self.last_input + ping)));
-                }
-            }
-            _ => {}
-        }
-        next
+        [
+            self.requests.next_deadline(),
+            self.calls.next_deadline(),
+            self.timers.next_timeout(self.state.timers()),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 }
 

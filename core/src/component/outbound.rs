@@ -87,7 +87,7 @@ impl Component {
     /// Whether a stanza sent now goes to this connection (otherwise to the queue kept for
     /// the next one): online or draining, and the server has not ended its side.
     pub(super) fn writes_stanzas(&self) -> bool {
-        matches!(self.state, State::Online | State::Draining(_)) && !self.server_ended
+        matches!(self.state, State::Online | State::Draining) && !self.server_ended
     }
 
     /// Prepares a stanza and writes it, or queues it while offline.
