@@ -54,13 +54,7 @@ impl Component {
         if kind == StanzaKind::Message
             && let Some(namespaces) = delegation::advertised_namespaces(&stanza)
         {
-            log::info!(target: "exampple", "the server delegates {namespaces:?} to this component");
-            for n in &namespaces {
-                if !self.delegated.contains(n) {
-                    self.delegated.push(n.clone());
-                }
-            }
-            self.events.push_back(Event::Delegated { namespaces });
+            self.on_delegation(namespaces);
             return;
         }
         let (stanza, envelope) = match self.table.envelopes().is_empty() {
@@ -79,7 +73,31 @@ impl Component {
             calls: &self.calls,
             jids: &mut self.valid_jids,
         };
-        match routing::route(cx, kind, &stanza, envelope.as_ref()) {
+        let route = routing::route(cx, kind, &stanza, envelope.as_ref());
+        self.act(now, kind, route, stanza, envelope);
+    }
+
+    /// The server delegates `namespaces` to the component (XEP-0355).
+    fn on_delegation(&mut self, namespaces: Vec<String>) {
+        log::info!(target: "exampple", "the server delegates {namespaces:?} to this component");
+        for n in &namespaces {
+            if !self.delegated.contains(n) {
+                self.delegated.push(n.clone());
+            }
+        }
+        self.events.push_back(Event::Delegated { namespaces });
+    }
+
+    /// Does what routing decided for `stanza`.
+    fn act(
+        &mut self,
+        now: Instant,
+        kind: StanzaKind,
+        route: Route,
+        stanza: Element,
+        envelope: Option<Envelope>,
+    ) {
+        match route {
             Route::Dispatch(routed) => self.dispatch(now, kind, routed, stanza, envelope),
             Route::Answer(reply) => self.send_stanza(now, reply),
             Route::Refuse(error) => self.answer_error(now, &stanza, envelope.as_ref(), &error),
@@ -118,12 +136,7 @@ impl Component {
             xmlns,
         } = routed;
         if self.requests.len() >= self.config.max_in_flight {
-            log::warn!(target: "exampple", "too many requests in flight ({}): refusing one", self.requests.len());
-            if matches!(stanza_type, StanzaType::Iq(IqType::Get | IqType::Set)) {
-                let error = StanzaError::new(Condition::ResourceConstraint)
-                    .with_text("en", "too many requests");
-                self.answer_error(now, &stanza, envelope.as_ref(), &error);
-            }
+            self.refuse_busy(now, stanza_type, &stanza, envelope.as_ref());
             return;
         }
         let request = RequestId(self.next_request);
@@ -157,6 +170,23 @@ impl Component {
             payload,
             outbox: self.outbox.clone(),
         }));
+    }
+
+    /// Too many requests are in flight: a request is refused, anything else dropped.
+    #[cold]
+    fn refuse_busy(
+        &mut self,
+        now: Instant,
+        stanza_type: StanzaType,
+        stanza: &Element,
+        envelope: Option<&Envelope>,
+    ) {
+        log::warn!(target: "exampple", "too many requests in flight ({}): refusing one", self.requests.len());
+        if matches!(stanza_type, StanzaType::Iq(IqType::Get | IqType::Set)) {
+            let error = StanzaError::new(Condition::ResourceConstraint)
+                .with_text("en", "too many requests");
+            self.answer_error(now, stanza, envelope, &error);
+        }
     }
 
     /// A controller ended: its error, if any, answers the request, and the request is

@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 use minidom::Element;
 
 use super::{Component, State, ids};
-use crate::conn::Conn;
 use crate::conn::call::{CallError, CallSlot};
 use crate::conn::outbox::OutboxItem;
 use crate::conn::reply::AnswerKind;
+use crate::conn::{Conn, RequestId};
 use crate::delegation::Envelope;
 use crate::ns;
 use crate::stanza::{self, Condition, Head, StanzaError};
@@ -24,28 +24,7 @@ impl Component {
         self.outbox.drain_into(&mut items);
         for item in items.drain(..) {
             match item {
-                OutboxItem::Send { request, stanza } => {
-                    if let Some(request) = request
-                        && let Some(flight) = self.requests.get(&request)
-                        && flight.conn.state().expired.load(Ordering::Relaxed)
-                    {
-                        log::warn!(target: "exampple", "dropped a stanza sent by {} after its request timed out", flight.controller);
-                        continue;
-                    }
-                    // Which request this stanza answers, should it prove unwritable (looked
-                    // up only for an iq result or error, so messages pay nothing).
-                    let answer = request
-                        .filter(|_| is_iq_answer(&stanza))
-                        .and_then(|request| {
-                            let conn = &self.requests.get(&request)?.conn;
-                            answers(conn.stanza(), &stanza).then(|| conn.clone())
-                        });
-                    if let Err(error) = self.try_send_stanza(now, stanza)
-                        && let Some(conn) = answer
-                    {
-                        self.answer_unwritable(now, &conn, error);
-                    }
-                }
+                OutboxItem::Send { request, stanza } => self.send_for(now, request, stanza),
                 OutboxItem::Answer {
                     conn,
                     kind,
@@ -65,6 +44,30 @@ impl Component {
         }
         self.drained = items;
         self.close_if_drained(now);
+    }
+
+    /// Sends a stanza a controller (for `request`) or a sender sent.
+    fn send_for(&mut self, now: Instant, request: Option<RequestId>, stanza: Element) {
+        if let Some(request) = request
+            && let Some(flight) = self.requests.get(&request)
+            && flight.conn.state().expired.load(Ordering::Relaxed)
+        {
+            log::warn!(target: "exampple", "dropped a stanza sent by {} after its request timed out", flight.controller);
+            return;
+        }
+        // Which request this stanza answers, should it prove unwritable (looked up only for
+        // an iq result or error, so messages pay nothing).
+        let answer = request
+            .filter(|_| is_iq_answer(&stanza))
+            .and_then(|request| {
+                let conn = &self.requests.get(&request)?.conn;
+                answers(conn.stanza(), &stanza).then(|| conn.clone())
+            });
+        if let Err(error) = self.try_send_stanza(now, stanza)
+            && let Some(conn) = answer
+        {
+            self.answer_unwritable(now, &conn, error);
+        }
     }
 
     /// Sends `iq` and waits up to `timeout` for its answer, for `slot`.

@@ -95,16 +95,12 @@ pub(super) fn route(
     if is_request && let Some(error) = malformed_request(&head, stanza) {
         return Route::Refuse(error);
     }
-    for (attr, value) in [("from", head.from), ("to", head.to)] {
-        if let Some(jid) = value
-            && !cx.jids.check(jid)
-        {
-            if !is_request {
-                return Route::Drop(Dropped::MalformedJid(attr));
-            }
-            let text = format!("malformed `{attr}` JID");
-            return Route::Refuse(StanzaError::new(Condition::JidMalformed).with_text("en", text));
+    if let Some(attr) = malformed_jid(&head, cx.jids) {
+        if !is_request {
+            return Route::Drop(Dropped::MalformedJid(attr));
         }
+        let text = format!("malformed `{attr}` JID");
+        return Route::Refuse(StanzaError::new(Condition::JidMalformed).with_text("en", text));
     }
     let xmlns = payload_ns(stanza);
     if stanza_type == StanzaType::Iq(IqType::Get)
@@ -162,6 +158,14 @@ fn malformed_request(head: &Head<'_>, stanza: &Element) -> Option<StanzaError> {
         return bad_request("an iq get or set must carry exactly one payload element");
     }
     None
+}
+
+/// The attribute, `from` or `to`, that holds a malformed JID, if one does.
+fn malformed_jid(head: &Head<'_>, jids: &mut ValidJids) -> Option<&'static str> {
+    [("from", head.from), ("to", head.to)]
+        .into_iter()
+        .find(|(_, value)| value.is_some_and(|jid| !jids.check(jid)))
+        .map(|(attr, _)| attr)
 }
 
 /// The payload namespace: that of the first child; children in the stanza's own namespace
