@@ -1,0 +1,148 @@
+//! The channel from controllers and [`Sender`]s (any thread) back to the core.
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use minidom::Element;
+
+use super::call::{CallSlot, IqCall};
+use super::reply::AnswerKind;
+use super::{Conn, RequestId, SendError};
+use crate::outcome::Outcome;
+
+pub(crate) enum OutboxItem {
+    Send {
+        request: Option<RequestId>,
+        stanza: Element,
+    },
+    /// The answer to a request, written by the core from the request itself: no reply
+    /// element is built on the way.
+    Answer {
+        conn: Conn,
+        kind: AnswerKind,
+        payload: Vec<Element>,
+    },
+    Finished {
+        request: RequestId,
+        outcome: Outcome,
+    },
+    Call {
+        iq: Element,
+        timeout: Duration,
+        slot: Arc<CallSlot>,
+    },
+}
+
+type WakeFn = Arc<dyn Fn() + Send + Sync>;
+
+/// The channel from controllers (any thread) back to the core.
+pub(crate) struct Outbox {
+    items: Mutex<Vec<OutboxItem>>,
+    wake: Mutex<Option<WakeFn>>,
+    pub(crate) connected: AtomicBool,
+    pub(crate) closed: AtomicBool,
+    /// Stanzas waiting in the core's disconnected queue.
+    pub(crate) backlog: AtomicUsize,
+    pub(crate) max_queue: usize,
+}
+
+impl Outbox {
+    pub(crate) fn new(max_queue: usize) -> Self {
+        Outbox {
+            items: Mutex::new(Vec::new()),
+            wake: Mutex::new(None),
+            connected: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+            backlog: AtomicUsize::new(0),
+            max_queue,
+        }
+    }
+
+    pub(crate) fn set_waker(&self, wake: WakeFn) {
+        *self.wake.lock().unwrap_or_else(|p| p.into_inner()) = Some(wake);
+    }
+
+    pub(crate) fn push(&self, item: OutboxItem) {
+        let was_empty = {
+            let mut items = self.items.lock().unwrap_or_else(|p| p.into_inner());
+            let was_empty = items.is_empty();
+            items.push(item);
+            was_empty
+        };
+        if was_empty {
+            let wake = self.wake.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            if let Some(wake) = wake {
+                wake();
+            }
+        }
+    }
+
+    /// Moves every pending item into `into` (which should be empty).
+    pub(crate) fn drain_into(&self, into: &mut Vec<OutboxItem>) {
+        let mut items = self.items.lock().unwrap_or_else(|p| p.into_inner());
+        std::mem::swap(&mut *items, into);
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.items
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_empty()
+    }
+
+    pub(super) fn check_send(&self) -> Result<(), SendError> {
+        if self.closed.load(Ordering::Relaxed) {
+            return Err(SendError::Closed);
+        }
+        if !self.connected.load(Ordering::Relaxed)
+            && self.backlog.load(Ordering::Relaxed) >= self.max_queue
+        {
+            return Err(SendError::QueueFull(self.max_queue));
+        }
+        Ok(())
+    }
+}
+
+/// A handle that sends stanzas to the core from any thread, outside of a request (for
+/// background tasks, timers, bots).
+#[derive(Clone)]
+pub struct Sender {
+    outbox: Arc<Outbox>,
+}
+
+impl Sender {
+    pub(crate) fn new(outbox: Arc<Outbox>) -> Self {
+        Sender { outbox }
+    }
+
+    /// Sends a stanza (queued while disconnected).
+    pub fn send(&self, stanza: Element) -> Result<(), SendError> {
+        self.outbox.check_send()?;
+        self.outbox.push(OutboxItem::Send {
+            request: None,
+            stanza,
+        });
+        Ok(())
+    }
+
+    /// Sends an iq and returns a handle that waits for its answer (matched by id and
+    /// sender), for at most `timeout`.
+    pub fn call(&self, iq: Element, timeout: Duration) -> Result<IqCall, SendError> {
+        self.outbox.check_send()?;
+        let slot = Arc::new(CallSlot::default());
+        self.outbox.push(OutboxItem::Call {
+            iq,
+            timeout,
+            slot: slot.clone(),
+        });
+        Ok(IqCall::new(slot))
+    }
+}
+
+impl fmt::Debug for Sender {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sender").finish_non_exhaustive()
+    }
+}
