@@ -32,19 +32,24 @@ use std::task::{Context, Poll};
 use minidom::Element;
 
 use crate::conn::Conn;
+use crate::extract::{FromRequest, Need, Request, States};
 pub use crate::outcome::{BoxError, Outcome};
 
 /// A boxed future of a controller.
 pub type BoxFuture = Pin<Box<dyn Future<Output = Result<(), BoxError>> + Send + 'static>>;
 
-type SyncFn = dyn Fn(Conn, Vec<Element>) -> Result<(), BoxError> + Send + Sync + 'static;
-type AsyncFn = dyn Fn(Conn, Vec<Element>) -> BoxFuture + Send + Sync + 'static;
+type SyncFn = dyn Fn(Conn, Vec<Element>, &States) -> Result<(), BoxError> + Send + Sync + 'static;
+type AsyncFn = dyn Fn(Conn, Vec<Element>, &States) -> BoxFuture + Send + Sync + 'static;
 
 /// A type-erased controller, sync or async, with the name it was declared with.
 #[derive(Clone)]
 pub struct Controller {
     kind: ControllerKind,
     name: Arc<str>,
+    /// The states its extractors need (checked when the router is built).
+    needs: Vec<Need>,
+    /// The router's state, given when the router is built.
+    states: States,
 }
 
 #[derive(Clone)]
@@ -54,26 +59,73 @@ enum ControllerKind {
 }
 
 impl Controller {
-    /// A controller from a synchronous function.
+    /// A controller from a synchronous function of the conn and the payload.
     pub fn from_sync<F>(name: impl Into<Arc<str>>, f: F) -> Self
     where
         F: Fn(Conn, Vec<Element>) -> Result<(), BoxError> + Send + Sync + 'static,
     {
-        Controller {
-            kind: ControllerKind::Sync(Arc::new(f)),
-            name: name.into(),
-        }
+        Self::sync_with_state(name, Vec::new(), move |conn, payload, _| f(conn, payload))
     }
 
-    /// A controller from a function returning a future.
+    /// A controller from a function of the conn and the payload returning a future.
     pub fn from_async<F>(name: impl Into<Arc<str>>, f: F) -> Self
     where
         F: Fn(Conn, Vec<Element>) -> BoxFuture + Send + Sync + 'static,
     {
+        Self::async_with_state(name, Vec::new(), move |conn, payload, _| f(conn, payload))
+    }
+
+    fn sync_with_state<F>(name: impl Into<Arc<str>>, needs: Vec<Need>, f: F) -> Self
+    where
+        F: Fn(Conn, Vec<Element>, &States) -> Result<(), BoxError> + Send + Sync + 'static,
+    {
+        Controller {
+            kind: ControllerKind::Sync(Arc::new(f)),
+            name: name.into(),
+            needs,
+            states: States::default(),
+        }
+    }
+
+    fn async_with_state<F>(name: impl Into<Arc<str>>, needs: Vec<Need>, f: F) -> Self
+    where
+        F: Fn(Conn, Vec<Element>, &States) -> BoxFuture + Send + Sync + 'static,
+    {
         Controller {
             kind: ControllerKind::Async(Arc::new(f)),
             name: name.into(),
+            needs,
+            states: States::default(),
         }
+    }
+
+    /// The states its arguments need.
+    pub(crate) fn needs(&self) -> &[Need] {
+        &self.needs
+    }
+
+    /// Gives it the router's state.
+    pub(crate) fn set_states(&mut self, states: &States) {
+        if !self.needs.is_empty() {
+            self.states = states.clone();
+        }
+    }
+
+    /// Names a closure after where it was given to the router: a closure's type name ends
+    /// in `{{closure}}`, which says nothing in a route listing or a log.
+    pub(crate) fn located(mut self, at: &std::panic::Location<'_>) -> Self {
+        if let Some(prefix) = self.name.strip_suffix("::{{closure}}") {
+            // The enclosing function, and the place (a closure inside a closure keeps the
+            // outermost function's path).
+            let function = prefix.split("::{{closure}}").next().unwrap_or(prefix);
+            self.name = format!(
+                "{function}::{{closure at {}:{}}}",
+                at.file().rsplit('/').next().unwrap_or(at.file()),
+                at.line()
+            )
+            .into();
+        }
+        self
     }
 
     /// The controller's name (its Rust path, e.g. `myapp::ping::ping`).
@@ -94,19 +146,22 @@ impl Controller {
     /// The controller as a future that never panics (a panic becomes [`Outcome::Panic`]).
     pub fn call(&self, conn: Conn, payload: Vec<Element>) -> ControllerFuture {
         let future: BoxFuture = match &self.kind {
-            ControllerKind::Async(f) => match catch_unwind(AssertUnwindSafe(|| f(conn, payload))) {
-                Ok(fut) => fut,
-                Err(panic) => {
-                    let message = panic_message(&*panic);
-                    return ControllerFuture {
-                        inner: None,
-                        early: Some(Outcome::Panic(message)),
-                    };
+            ControllerKind::Async(f) => {
+                match catch_unwind(AssertUnwindSafe(|| f(conn, payload, &self.states))) {
+                    Ok(fut) => fut,
+                    Err(panic) => {
+                        let message = panic_message(&*panic);
+                        return ControllerFuture {
+                            inner: None,
+                            early: Some(Outcome::Panic(message)),
+                        };
+                    }
                 }
-            },
+            }
             ControllerKind::Sync(f) => {
                 let f = f.clone();
-                Box::pin(async move { f(conn, payload) })
+                let states = self.states.clone();
+                Box::pin(async move { f(conn, payload, &states) })
             }
         };
         ControllerFuture {
@@ -182,43 +237,82 @@ impl<E: Into<BoxError>> IntoControllerResult for Result<(), E> {
     }
 }
 
-/// Marker for synchronous handlers.
-pub struct SyncHandler<R>(std::marker::PhantomData<fn() -> R>);
-/// Marker for async handlers.
-pub struct AsyncHandler<F>(std::marker::PhantomData<fn() -> F>);
+/// Marker for synchronous handlers, by argument types and return type.
+pub struct SyncHandler<A, R>(std::marker::PhantomData<fn(A) -> R>);
+/// Marker for async handlers, by argument types and future type.
+pub struct AsyncHandler<A, F>(std::marker::PhantomData<fn(A) -> F>);
 
-/// Anything that can be a controller: `fn(Conn, Vec<Element>) -> R` or an async fn, where R
-/// is `()` or `Result<(), E>`. The marker `M` tells the two apart; it is inferred.
+/// Anything that can be a controller: a function (or closure) of a [`Conn`] and up to three
+/// [extractors](crate::extract) (`Vec<Element>`, `Element`, `State<T>`, `Payload<T>`...),
+/// sync or async, returning `()` or `Result<(), E>`. The marker `M` tells the kinds apart;
+/// it is inferred.
 pub trait Handler<M>: Send + Sync + 'static {
     /// The type-erased controller.
     fn into_controller(self) -> Controller;
 }
 
-impl<F, R> Handler<SyncHandler<R>> for F
-where
-    F: Fn(Conn, Vec<Element>) -> R + Send + Sync + 'static,
-    R: IntoControllerResult,
-{
-    fn into_controller(self) -> Controller {
-        Controller::from_sync(std::any::type_name::<F>(), move |conn, payload| {
-            self(conn, payload).into_controller_result()
-        })
-    }
+/// The states `A`'s extractors need.
+fn needs_of(needs: &[Option<Need>]) -> Vec<Need> {
+    needs.iter().flatten().copied().collect()
 }
 
-impl<F, Fut> Handler<AsyncHandler<Fut>> for F
-where
-    F: Fn(Conn, Vec<Element>) -> Fut + Send + Sync + 'static,
-    Fut: Future + Send + 'static,
-    Fut::Output: IntoControllerResult,
-{
-    fn into_controller(self) -> Controller {
-        Controller::from_async(std::any::type_name::<F>(), move |conn, payload| {
-            let fut = self(conn, payload);
-            Box::pin(async move { fut.await.into_controller_result() })
-        })
-    }
+macro_rules! handlers {
+    ($($arg:ident),*) => {
+        impl<F, R, $($arg,)*> Handler<SyncHandler<($($arg,)*), R>> for F
+        where
+            F: Fn(Conn, $($arg),*) -> R + Send + Sync + 'static,
+            R: IntoControllerResult,
+            $($arg: FromRequest,)*
+        {
+            #[allow(non_snake_case, unused_mut, unused_variables)]
+            fn into_controller(self) -> Controller {
+                let needs = needs_of(&[$($arg::need()),*]);
+                Controller::sync_with_state(
+                    std::any::type_name::<F>(),
+                    needs,
+                    move |conn, payload, states| {
+                        let mut request = Request::new(&conn, payload, states);
+                        $(let $arg = $arg::from_request(&mut request)?;)*
+                        drop(request);
+                        self(conn, $($arg),*).into_controller_result()
+                    },
+                )
+            }
+        }
+
+        impl<F, Fut, $($arg,)*> Handler<AsyncHandler<($($arg,)*), Fut>> for F
+        where
+            F: Fn(Conn, $($arg),*) -> Fut + Send + Sync + 'static,
+            Fut: Future + Send + 'static,
+            Fut::Output: IntoControllerResult,
+            $($arg: FromRequest,)*
+        {
+            #[allow(non_snake_case, unused_mut, unused_variables)]
+            fn into_controller(self) -> Controller {
+                let needs = needs_of(&[$($arg::need()),*]);
+                Controller::async_with_state(
+                    std::any::type_name::<F>(),
+                    needs,
+                    move |conn, payload, states| {
+                        let mut request = Request::new(&conn, payload, states);
+                        $(let $arg = match $arg::from_request(&mut request) {
+                            Ok(value) => value,
+                            Err(e) => return Box::pin(std::future::ready(Err(e.into()))),
+                        };)*
+                        drop(request);
+                        let fut = self(conn, $($arg),*);
+                        Box::pin(async move { fut.await.into_controller_result() })
+                    },
+                )
+            }
+        }
+    };
 }
+
+handlers!();
+handlers!(A1);
+handlers!(A1, A2);
+handlers!(A1, A2, A3);
 
 impl Handler<()> for Controller {
     fn into_controller(self) -> Controller {

@@ -24,6 +24,7 @@ pub mod conn;
 pub mod controller;
 pub mod delegation;
 pub mod disco;
+pub mod extract;
 pub mod forms;
 mod in_flight;
 pub mod jid;

@@ -21,15 +21,29 @@ pub enum Outcome {
     Panic(String),
 }
 
+/// The first [`StanzaError`] in `error`'s chain (itself, then its sources): an application
+/// error that wraps one (`#[from]`/`#[source]` with thiserror, `anyhow`'s context) answers
+/// with its condition, not `internal-server-error`.
+fn stanza_error_in(error: &(dyn std::error::Error + 'static)) -> Option<StanzaError> {
+    let mut next = Some(error);
+    while let Some(e) = next {
+        if let Some(stanza_error) = e.downcast_ref::<StanzaError>() {
+            return Some(stanza_error.clone());
+        }
+        next = e.source();
+    }
+    None
+}
+
 impl Outcome {
     /// The stanza error that answers this outcome, if it failed.
     pub fn stanza_error(&self) -> Option<StanzaError> {
         match self {
             Outcome::Success => None,
-            Outcome::Failure(e) => Some(match e.downcast_ref::<StanzaError>() {
-                Some(stanza_error) => stanza_error.clone(),
-                None => StanzaError::new(Condition::InternalServerError),
-            }),
+            Outcome::Failure(e) => Some(
+                stanza_error_in(e.as_ref())
+                    .unwrap_or_else(|| StanzaError::new(Condition::InternalServerError)),
+            ),
             Outcome::Panic(_) => Some(StanzaError::new(Condition::InternalServerError)),
         }
     }

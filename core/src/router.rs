@@ -58,6 +58,7 @@ use std::fmt::Write as _;
 
 use crate::controller::{Controller, Handler};
 use crate::disco::Discovery;
+use crate::extract::States;
 use crate::ns;
 use crate::stanza::{IqType, MessageType, PresenceType, StanzaKind, StanzaType};
 
@@ -94,6 +95,16 @@ pub enum RouterError {
         /// The controller defined second.
         second: String,
     },
+    /// A controller takes a [`State`](crate::extract::State) the router was not given.
+    #[error(
+        "{controller} takes State<{state}>, but the router has no state of that type: give it with Router::state"
+    )]
+    MissingState {
+        /// The controller.
+        controller: String,
+        /// The state's type.
+        state: &'static str,
+    },
 }
 
 /// The router builder; see the [module documentation](self).
@@ -104,6 +115,7 @@ pub struct Router {
     features: Vec<String>,
     envelopes: Vec<String>,
     fallback: Option<Controller>,
+    states: States,
 }
 
 fn join_ns(base: &str, suffix: &str, separator: &str) -> String {
@@ -143,32 +155,39 @@ impl IqRoutes {
     }
 
     /// Routes iq of `iq_type` whose payload namespace is base + `suffix`.
+    #[track_caller]
     pub fn on<M>(mut self, iq_type: IqType, suffix: &str, handler: impl Handler<M>) -> Self {
         self.routes.push(Route {
             kind: StanzaKind::Iq,
             stanza_type: StanzaType::Iq(iq_type),
             namespace: join_ns(&self.base, suffix, &self.separator),
-            controller: handler.into_controller(),
+            controller: handler
+                .into_controller()
+                .located(std::panic::Location::caller()),
         });
         self
     }
 
     /// Routes iq get.
+    #[track_caller]
     pub fn get<M>(self, suffix: &str, handler: impl Handler<M>) -> Self {
         self.on(IqType::Get, suffix, handler)
     }
 
     /// Routes iq set.
+    #[track_caller]
     pub fn set<M>(self, suffix: &str, handler: impl Handler<M>) -> Self {
         self.on(IqType::Set, suffix, handler)
     }
 
     /// Routes iq result (answers to iq the component sent without waiting for them).
+    #[track_caller]
     pub fn result<M>(self, suffix: &str, handler: impl Handler<M>) -> Self {
         self.on(IqType::Result, suffix, handler)
     }
 
     /// Routes iq error.
+    #[track_caller]
     pub fn error<M>(self, suffix: &str, handler: impl Handler<M>) -> Self {
         self.on(IqType::Error, suffix, handler)
     }
@@ -185,18 +204,22 @@ macro_rules! typed_block {
 
         impl $name {
             /// Routes stanzas of `stanza_type` (with the block's namespace).
+            #[track_caller]
             pub fn on<M>(mut self, stanza_type: $type_enum, handler: impl Handler<M>) -> Self {
                 self.routes.push(Route {
                     kind: StanzaKind::$kind,
                     stanza_type: StanzaType::$kind(stanza_type),
                     namespace: self.namespace.clone(),
-                    controller: handler.into_controller(),
+                    controller: handler
+                        .into_controller()
+                        .located(std::panic::Location::caller()),
                 });
                 self
             }
 
             $(
                 $(#[$vdoc])*
+                #[track_caller]
                 pub fn $verb<M>(self, handler: impl Handler<M>) -> Self {
                     self.on($type_enum::$variant, handler)
                 }
@@ -317,6 +340,7 @@ impl Router {
     }
 
     /// Adds one route.
+    #[track_caller]
     pub fn route<M>(
         mut self,
         stanza_type: StanzaType,
@@ -327,8 +351,19 @@ impl Router {
             kind: stanza_type.kind(),
             stanza_type,
             namespace: namespace.to_string(),
-            controller: handler.into_controller(),
+            controller: handler
+                .into_controller()
+                .located(std::panic::Location::caller()),
         });
+        self
+    }
+
+    /// Gives controllers the application state `value`: a controller takes it as a
+    /// [`State<T>`](crate::extract::State) argument (a clone; share mutable state through an
+    /// `Arc`). One value per type; a controller that takes a type the router was not given
+    /// makes [`Router::build`] fail with [`RouterError::MissingState`].
+    pub fn state<T: Clone + Send + Sync + 'static>(mut self, value: T) -> Self {
+        self.states.insert(value);
         self
     }
 
@@ -348,8 +383,8 @@ impl Router {
         self
     }
 
-    /// Merges another router's routes, features and envelopes (not its discovery identities
-    /// nor its fallback). Anything that converts into a router can be included, e.g. an
+    /// Merges another router's routes, features, envelopes and states (a state of a type
+    /// this router has already is kept; not its discovery identities nor its fallback). Anything that converts into a router can be included, e.g. an
     /// [`Rpc`](crate::rpc::Rpc) registry: `.include(rpc)` answers Jabber-RPC calls.
     pub fn include(mut self, other: impl Into<Router>) -> Self {
         let other = other.into();
@@ -369,12 +404,18 @@ impl Router {
         for e in other.envelopes {
             self = self.envelope(e);
         }
+        self.states.merge(&other.states);
         self
     }
 
     /// The controller for every stanza no route matches.
+    #[track_caller]
     pub fn fallback<M>(mut self, handler: impl Handler<M>) -> Self {
-        self.fallback = Some(handler.into_controller());
+        self.fallback = Some(
+            handler
+                .into_controller()
+                .located(std::panic::Location::caller()),
+        );
         self
     }
 
@@ -470,8 +511,26 @@ impl Router {
     }
 
     /// Checks the router and builds its lookup table.
-    pub fn build(self) -> Result<RouteTable, RouterError> {
+    pub fn build(mut self) -> Result<RouteTable, RouterError> {
         let namespaces = self.namespaces();
+        for controller in self
+            .routes
+            .iter_mut()
+            .map(|r| &mut r.controller)
+            .chain(self.fallback.as_mut())
+        {
+            if let Some(need) = controller
+                .needs()
+                .iter()
+                .find(|n| !self.states.has(n.type_id))
+            {
+                return Err(RouterError::MissingState {
+                    controller: controller.name().to_string(),
+                    state: need.type_name,
+                });
+            }
+            controller.set_states(&self.states);
+        }
         let mut by_type: HashMap<StanzaType, TypeRoutes> = HashMap::new();
         for route in self.routes {
             let entry = by_type.entry(route.stanza_type).or_default();
