@@ -44,6 +44,11 @@ pub mod testing;
 pub mod tls;
 pub mod xml;
 
+/// The payload types of [xmpp-parsers](https://docs.rs/xmpp-parsers) (feature
+/// `xmpp-parsers`): take one with [`extract::Payload`], answer with one (`Into<Element>`).
+#[cfg(feature = "xmpp-parsers")]
+pub use xmpp_parsers as parsers;
+
 /// What the code `xml!` generates relies on; not a public API.
 #[doc(hidden)]
 pub mod __private {
