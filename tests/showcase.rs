@@ -41,9 +41,11 @@ fn discovery() {
         "<iq from='component.localhost' id='d' to='alice@localhost/r' type='result'>\
          <query xmlns='http://jabber.org/protocol/disco#info'>\
          <identity category='component' name='showcase' type='generic'/>\
+         <feature var='http://jabber.org/protocol/commands'/>\
          <feature var='http://jabber.org/protocol/disco#info'/>\
          <feature var='jabber:iq:rpc'/>\
          <feature var='jabber:iq:version'/>\
+         <feature var='urn:example:counter'/>\
          <feature var='urn:example:crash'/>\
          <feature var='urn:example:delegated'/>\
          <feature var='urn:example:form'/>\
@@ -274,16 +276,15 @@ fn route_and_namespace_listing() {
 fn showcase_listing_commands() {
     let routes = app::listing("routes", false).expect("routes is a command");
     assert!(
-        routes
-            .lines()
-            .any(|l| l == "iq       get   urn:xmpp:ping         showcase::app           ping"),
+        routes.lines().any(|l| l
+            == "iq       get   urn:xmpp:ping                       showcase::app           ping"),
         "{routes}"
     );
     assert!(
         routes
             .lines()
             .any(|l| l
-                == "iq       set   jabber:iq:rpc         exampple_core::rpc::Rpc handle_query"),
+                == "iq       set   jabber:iq:rpc                       exampple_core::rpc::Rpc handle_query"),
         "{routes}"
     );
     let colored = app::listing("routes", true).expect("routes is a command");
@@ -296,4 +297,129 @@ fn showcase_listing_commands() {
     assert_eq!(app::listing("namespaces", true), Some(namespaces));
     assert_eq!(app::listing("connect", false), None);
     assert_eq!(app::listing("", false), None);
+}
+
+/// The survey (`next`, `prev` with the name filled in, `complete`, `cancel`, `execute` as the
+/// default action), an unknown node, and the listing, as a client sees them.
+#[test]
+fn survey_command() {
+    use exampple::testing::CommandRun;
+    let mut c = showcase();
+    c.component_received(iq(
+        "get",
+        "items",
+        xml!("<query xmlns='http://jabber.org/protocol/disco#items' node='http://jabber.org/protocol/commands'/>"),
+    ));
+    c.assert_stanza_received(xml!(
+        "<iq from='component.localhost' id='items' to='alice@localhost/r' type='result'>\
+         <query xmlns='http://jabber.org/protocol/disco#items' node='http://jabber.org/protocol/commands'>\
+         <item jid='component.localhost' name='Survey' node='survey'/>\
+         <item jid='component.localhost' name='Reset counter' node='counter-reset'/>\
+         </query></iq>"
+    ));
+    let mut run = CommandRun::execute(&mut c, "alice@localhost/r", "survey").unwrap();
+    assert_eq!(
+        run.actions(),
+        (vec!["next".to_string()], Some("next".to_string()))
+    );
+    run.next(&mut c, &[("name", "Ann")]).unwrap();
+    assert_eq!(
+        run.actions(),
+        (
+            vec!["prev".to_string(), "complete".to_string()],
+            Some("complete".to_string())
+        )
+    );
+    run.prev(&mut c).unwrap();
+    let name = run
+        .form()
+        .and_then(|f| f.children().find(|f| f.attr("var") == Some("name")))
+        .and_then(|f| f.get_child("value", "jabber:x:data"))
+        .map(|v| v.text());
+    assert_eq!(name.as_deref(), Some("Ann"));
+    run.execute_stage(&mut c, &[("name", "Ann")]).unwrap();
+    let done = run.execute_stage(&mut c, &[("color", "green")]).unwrap();
+    assert_eq!(done.attr("status"), Some("completed"));
+    assert_eq!(
+        CommandRun::notes(&done),
+        vec![("info".to_string(), "Thanks Ann, you like green".to_string())]
+    );
+
+    let mut run = CommandRun::execute(&mut c, "alice@localhost/r", "survey").unwrap();
+    let canceled = run.cancel(&mut c).unwrap();
+    assert_eq!(canceled.attr("status"), Some("canceled"));
+
+    let error = CommandRun::execute(&mut c, "alice@localhost/r", "nope").unwrap_err();
+    assert!(
+        error
+            .get_child("error", "jabber:component:accept")
+            .and_then(|e| e.get_child("item-not-found", "urn:ietf:params:xml:ns:xmpp-stanzas"))
+            .is_some(),
+        "{}",
+        xml::to_string(&error)
+    );
+}
+
+/// The counter: per bare JID (every resource shares it), atomic under concurrent
+/// increments, reset by the `counter-reset` command.
+#[test]
+fn counter_per_user_and_reset() {
+    use exampple::testing::CommandRun;
+    let mut c = showcase();
+    let inc = |c: &mut TestComponent, from: &str, id: &str| -> String {
+        c.component_received(xml!(
+            "<iq type='set' id='{id}' from='{from}' to='component.localhost'><inc xmlns='urn:example:counter'/></iq>"
+        ));
+        let answer = c.stanza_received().expect("an answer");
+        answer
+            .get_child("count", "urn:example:counter")
+            .map(|n| n.text())
+            .unwrap_or_else(|| panic!("{}", xml::to_string(&answer)))
+    };
+    assert_eq!(inc(&mut c, "alice@localhost/a", "1"), "1");
+    assert_eq!(inc(&mut c, "alice@localhost/b", "2"), "2");
+    assert_eq!(inc(&mut c, "bob@localhost/a", "3"), "1");
+    c.component_received(xml!(
+        "<iq type='get' id='4' from='alice@localhost/c' to='component.localhost'><count xmlns='urn:example:counter'/></iq>"
+    ));
+    c.assert_stanza_received(xml!(
+        "<iq from='component.localhost' id='4' to='alice@localhost/c' type='result'><count xmlns='urn:example:counter'>2</count></iq>"
+    ));
+    // Twenty at once: each answered once, with 3..=22.
+    let mut burst = Vec::new();
+    for i in 0..20 {
+        burst.push(xml!(
+            "<iq type='set' id='b{i}' from='alice@localhost/r{}' to='component.localhost'><inc xmlns='urn:example:counter'/></iq>",
+            i % 3
+        ));
+    }
+    for stanza in burst {
+        c.component_received_nowait(stanza);
+    }
+    let mut counts: Vec<u64> = (0..20)
+        .map(|_| {
+            let answer = c
+                .stanza_receive(Duration::from_secs(5))
+                .expect("every increment answered");
+            answer
+                .get_child("count", "urn:example:counter")
+                .unwrap()
+                .text()
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    counts.sort();
+    assert_eq!(counts, (3..=22).collect::<Vec<u64>>());
+    let done = CommandRun::execute(&mut c, "alice@localhost/r", "counter-reset").unwrap();
+    assert_eq!(
+        xml::to_string(done.last()),
+        "<command xmlns='http://jabber.org/protocol/commands' node='counter-reset' status='completed'><note type='info'>Counter reset</note></command>"
+    );
+    assert_eq!(inc(&mut c, "alice@localhost/a", "5"), "1");
+    assert_eq!(
+        inc(&mut c, "bob@localhost/a", "6"),
+        "2",
+        "bob's counter is his"
+    );
 }

@@ -47,7 +47,7 @@ pub struct Controller {
     kind: ControllerKind,
     name: Arc<str>,
     /// The states its extractors need (checked when the router is built).
-    needs: Vec<Need>,
+    needs: Arc<[Need]>,
     /// The router's state, given when the router is built.
     states: States,
 }
@@ -82,7 +82,7 @@ impl Controller {
         Controller {
             kind: ControllerKind::Sync(Arc::new(f)),
             name: name.into(),
-            needs,
+            needs: needs.into(),
             states: States::default(),
         }
     }
@@ -94,7 +94,7 @@ impl Controller {
         Controller {
             kind: ControllerKind::Async(Arc::new(f)),
             name: name.into(),
-            needs,
+            needs: needs.into(),
             states: States::default(),
         }
     }

@@ -46,19 +46,22 @@ use crate::stanza::{Condition, StanzaError};
 /// The values given to [`Router::state`](crate::Router::state), one per type.
 #[derive(Clone, Default)]
 pub struct States {
-    values: HashMap<TypeId, Arc<dyn Any + Send + Sync>>,
+    /// Shared: every controller holds the router's, and a clone is a count.
+    values: Arc<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
 }
 
 impl States {
     /// Adds `value` (replacing one of the same type).
     pub(crate) fn insert<T: Clone + Send + Sync + 'static>(&mut self, value: T) {
-        self.values.insert(TypeId::of::<T>(), Arc::new(value));
+        Arc::make_mut(&mut self.values).insert(TypeId::of::<T>(), Arc::new(value));
     }
 
     /// Adds the values of `other` whose types this one has none of.
     pub(crate) fn merge(&mut self, other: &States) {
-        for (type_id, value) in &other.values {
-            self.values.entry(*type_id).or_insert_with(|| value.clone());
+        for (type_id, value) in other.values.iter() {
+            if !self.values.contains_key(type_id) {
+                Arc::make_mut(&mut self.values).insert(*type_id, value.clone());
+            }
         }
     }
 

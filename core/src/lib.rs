@@ -18,6 +18,7 @@
 
 #[cfg(feature = "client")]
 pub mod client;
+pub mod commands;
 pub mod component;
 pub mod config;
 pub mod conn;

@@ -56,6 +56,7 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
+use crate::commands::Commands;
 use crate::controller::{Controller, Handler};
 use crate::disco::Discovery;
 use crate::extract::States;
@@ -116,6 +117,8 @@ pub struct Router {
     envelopes: Vec<String>,
     fallback: Option<Controller>,
     states: States,
+    /// The ad-hoc commands, whose nodes the core describes in disco#info and #items.
+    commands: Option<Commands>,
 }
 
 fn join_ns(base: &str, suffix: &str, separator: &str) -> String {
@@ -405,6 +408,15 @@ impl Router {
             self = self.envelope(e);
         }
         self.states.merge(&other.states);
+        if self.commands.is_none() {
+            self.commands = other.commands;
+        }
+        self
+    }
+
+    /// The commands' disco nodes, for `From<Commands> for Router`.
+    pub(crate) fn with_commands(mut self, commands: Commands) -> Self {
+        self.commands = Some(commands);
         self
     }
 
@@ -561,6 +573,7 @@ impl Router {
         }
         Ok(RouteTable {
             by_type,
+            commands: self.commands,
             fallback: self.fallback,
             discovery: self.discovery,
             features,
@@ -589,6 +602,7 @@ struct TypeRoutes {
 #[derive(Debug)]
 pub struct RouteTable {
     by_type: HashMap<StanzaType, TypeRoutes>,
+    commands: Option<Commands>,
     fallback: Option<Controller>,
     discovery: Option<Discovery>,
     features: Vec<String>,
@@ -627,6 +641,11 @@ impl RouteTable {
     /// The envelope namespaces.
     pub fn envelopes(&self) -> &[String] {
         &self.envelopes
+    }
+
+    /// The ad-hoc commands, if the router has them.
+    pub fn commands(&self) -> Option<&Commands> {
+        self.commands.as_ref()
     }
 }
 

@@ -740,3 +740,200 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
         std::thread::park();
     }
 }
+
+/// An ad-hoc command ([`commands`](crate::commands)) driven stage by stage from a unit test:
+/// each step sends the `<command/>` request a client would, and returns the answer's
+/// `<command/>`, or the error stanza.
+///
+/// ```
+/// use exampple_core::commands::{Command, Commands, Finish, Note};
+/// use exampple_core::forms::{Field, FormSpec};
+/// use exampple_core::testing::{CommandRun, TestComponent};
+/// use exampple_core::{Config, Router};
+///
+/// let name = FormSpec::new("urn:example:greet").field(Field::text_single("name").required());
+/// let commands = Commands::new().command(
+///     Command::new("greet", "Greet me").stage(name).on_complete(|_, forms| {
+///         let name = forms[0].text("name").unwrap_or_default();
+///         Ok(Finish::note(Note::info(format!("Hello {name}"))))
+///     }),
+/// );
+/// let config = Config::new("component.example.com", "secret");
+/// let mut c = TestComponent::start(config, Router::new().include(commands));
+/// let mut run = CommandRun::execute(&mut c, "alice@example.com/res", "greet").unwrap();
+/// assert_eq!(run.status(), Some("executing"));
+/// let done = run.complete(&mut c, &[("name", "Alice")]).unwrap();
+/// assert_eq!(run.status(), Some("completed"));
+/// assert_eq!(CommandRun::notes(&done), vec![("info".to_string(), "Hello Alice".to_string())]);
+/// ```
+#[derive(Debug, Clone)]
+pub struct CommandRun {
+    from: String,
+    node: String,
+    session: Option<String>,
+    last: Element,
+    count: u64,
+}
+
+impl CommandRun {
+    /// Executes `node` as `from` (a full JID): the first stage's form, or the completion of
+    /// a command without stages. `Err` is the error stanza.
+    pub fn execute(
+        component: &mut TestComponent,
+        from: &str,
+        node: &str,
+    ) -> Result<CommandRun, Element> {
+        let mut run = CommandRun {
+            from: from.to_string(),
+            node: node.to_string(),
+            session: None,
+            last: Element::bare("command", crate::commands::NS_COMMANDS),
+            count: 0,
+        };
+        run.send(component, Some("execute"), None)?;
+        Ok(run)
+    }
+
+    /// The last answer's `<command/>`.
+    pub fn last(&self) -> &Element {
+        &self.last
+    }
+
+    /// The last answer's status (`executing`, `completed`, `canceled`).
+    pub fn status(&self) -> Option<&str> {
+        self.last.attr("status")
+    }
+
+    /// The session id.
+    pub fn session(&self) -> Option<&str> {
+        self.session.as_deref()
+    }
+
+    /// The form the last answer shows, if any.
+    pub fn form(&self) -> Option<&Element> {
+        self.last.get_child("x", crate::forms::NS_DATA_FORMS)
+    }
+
+    /// The actions the last answer offers (`prev`, `next`, `complete`), and the default.
+    pub fn actions(&self) -> (Vec<String>, Option<String>) {
+        match self.last.get_child("actions", crate::commands::NS_COMMANDS) {
+            Some(actions) => (
+                actions.children().map(|a| a.name().to_string()).collect(),
+                actions.attr("execute").map(str::to_string),
+            ),
+            None => (Vec::new(), None),
+        }
+    }
+
+    /// The notes of a `<command/>` answer: (type, text).
+    pub fn notes(command: &Element) -> Vec<(String, String)> {
+        command
+            .children()
+            .filter(|c| c.is("note", crate::commands::NS_COMMANDS))
+            .map(|n| (n.attr("type").unwrap_or("info").to_string(), n.text()))
+            .collect()
+    }
+
+    /// Submits `values` with `next`.
+    pub fn next(
+        &mut self,
+        component: &mut TestComponent,
+        values: &[(&str, &str)],
+    ) -> Result<Element, Element> {
+        self.send(component, Some("next"), Some(values))
+    }
+
+    /// Goes back a stage.
+    pub fn prev(&mut self, component: &mut TestComponent) -> Result<Element, Element> {
+        self.send(component, Some("prev"), None)
+    }
+
+    /// Submits `values` with `complete`.
+    pub fn complete(
+        &mut self,
+        component: &mut TestComponent,
+        values: &[(&str, &str)],
+    ) -> Result<Element, Element> {
+        self.send(component, Some("complete"), Some(values))
+    }
+
+    /// Submits `values` with `execute` (the stage's default action).
+    pub fn execute_stage(
+        &mut self,
+        component: &mut TestComponent,
+        values: &[(&str, &str)],
+    ) -> Result<Element, Element> {
+        self.send(component, Some("execute"), Some(values))
+    }
+
+    /// Cancels the session.
+    pub fn cancel(&mut self, component: &mut TestComponent) -> Result<Element, Element> {
+        self.send(component, Some("cancel"), None)
+    }
+
+    /// Sends the request for `action`, with a submitted form of `values` (its `FORM_TYPE`
+    /// taken from the form shown last), and takes the answer.
+    pub fn send(
+        &mut self,
+        component: &mut TestComponent,
+        action: Option<&str>,
+        values: Option<&[(&str, &str)]>,
+    ) -> Result<Element, Element> {
+        self.count += 1;
+        let id = format!("cmd-{}", self.count);
+        let mut command = xml!(
+            "<command xmlns='http://jabber.org/protocol/commands' node='{}'/>",
+            self.node
+        );
+        if let Some(action) = action {
+            xml::set_attr(&mut command, "action", action);
+        }
+        if let Some(session) = &self.session {
+            xml::set_attr(&mut command, "sessionid", session);
+        }
+        if let Some(values) = values {
+            let mut form = xml!("<x xmlns='jabber:x:data' type='submit'/>");
+            let form_type = self.form().and_then(|f| {
+                f.children()
+                    .find(|c| c.attr("var") == Some("FORM_TYPE"))
+                    .and_then(|c| c.get_child("value", crate::forms::NS_DATA_FORMS))
+                    .map(Element::text)
+            });
+            if let Some(form_type) = form_type {
+                form.append_child(xml!(
+                    "<field xmlns='jabber:x:data' var='FORM_TYPE' type='hidden'><value>{form_type}</value></field>"
+                ));
+            }
+            for (var, value) in values {
+                form.append_child(xml!(
+                    "<field xmlns='jabber:x:data' var='{var}'><value>{value}</value></field>"
+                ));
+            }
+            command.append_child(form);
+        }
+        let domain = component.domain.clone();
+        let mut iq = xml!(
+            "<iq type='set' id='{id}' from='{}' to='{domain}'/>",
+            self.from
+        );
+        iq.append_child(command);
+        component.component_received(iq);
+        let answer = component
+            .stanza_received()
+            .unwrap_or_else(|| panic!("no answer to the command request {id}"));
+        if answer.attr("type") != Some("result") {
+            return Err(answer);
+        }
+        let Some(command) = answer
+            .get_child("command", crate::commands::NS_COMMANDS)
+            .cloned()
+        else {
+            panic!("the result has no <command/>: {}", xml::to_string(&answer));
+        };
+        if let Some(session) = command.attr("sessionid") {
+            self.session = Some(session.to_string());
+        }
+        self.last = command.clone();
+        Ok(command)
+    }
+}

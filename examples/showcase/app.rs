@@ -1,7 +1,11 @@
 //! The showcase's configuration and router (shared with the tests in `tests/showcase.rs`).
 
-use std::sync::LazyLock;
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
+
+use exampple::commands::{Command, Commands, Finish, Note};
+use exampple::extract::State;
 
 use exampple::disco::{Discovery, Identity, category};
 use exampple::forms::{Field, FormSpec, FormType};
@@ -174,7 +178,9 @@ pub fn router() -> Router {
     let extra = FormSpec::new("urn:example:showcase")
         .field(Field::text_single("max-file-size"))
         .new_with(FormType::Result, [("max-file-size", "1048576")]);
+    let counters = Arc::new(Counters::default());
     Router::new()
+        .state(counters.clone())
         .discovery(
             Discovery::new()
                 .identity(Identity::new(
@@ -196,11 +202,117 @@ pub fn router() -> Router {
                 .get("crash", crash)
                 .get("slow", slow)
                 .get("delegated", delegated)
+                .set("counter", increment)
+                .get("counter", count)
         })
         .message(|m| m.chat(chat))
         .presence(|p| p.probe(probe))
         .include(rpc())
+        .include(commands(counters))
         .fallback(not_implemented)
+}
+
+/// The survey's first stage: a name.
+pub static SURVEY_NAME: LazyLock<FormSpec> = LazyLock::new(|| {
+    FormSpec::new("urn:example:survey:name")
+        .title("Survey")
+        .field(Field::text_single("name").required().label("Your name"))
+});
+
+/// The survey's second stage: a colour.
+pub static SURVEY_COLOR: LazyLock<FormSpec> = LazyLock::new(|| {
+    FormSpec::new("urn:example:survey:color")
+        .title("Survey")
+        .field(
+            Field::list_single("color")
+                .required()
+                .label("Your favourite colour")
+                .option("Red", "red")
+                .option("Green", "green")
+                .option("Blue", "blue"),
+        )
+});
+
+/// Per-user counters, one per bare JID (every resource of a user shares it).
+#[derive(Default)]
+pub struct Counters(Mutex<HashMap<String, u64>>);
+
+impl Counters {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, u64>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Adds one to `user`'s counter and returns it (atomically: under the lock).
+    pub fn increment(&self, user: &str) -> u64 {
+        let mut counters = self.lock();
+        let count = counters.entry(user.to_string()).or_default();
+        *count += 1;
+        *count
+    }
+
+    /// `user`'s counter.
+    pub fn get(&self, user: &str) -> u64 {
+        self.lock().get(user).copied().unwrap_or(0)
+    }
+
+    /// Sets `user`'s counter to 0.
+    pub fn reset(&self, user: &str) {
+        self.lock().insert(user.to_string(), 0);
+    }
+}
+
+/// The sender's bare JID, the key of its counter.
+fn user_of(conn: &Conn) -> Result<String, StanzaError> {
+    conn.from_jid()
+        .map(|jid| jid.to_bare().to_string())
+        .ok_or_else(|| StanzaError::new(Condition::BadRequest).with_text("en", "no sender"))
+}
+
+/// `<inc xmlns='urn:example:counter'/>`: adds one to the sender's counter, answers it.
+pub fn increment(
+    conn: Conn,
+    State(counters): State<Arc<Counters>>,
+    _inc: Element,
+) -> Result<(), StanzaError> {
+    let count = counters.increment(&user_of(&conn)?);
+    conn.iq_resp([xml!("<count xmlns='urn:example:counter'>{count}</count>")])
+        .send()?;
+    Ok(())
+}
+
+/// `<count xmlns='urn:example:counter'/>`: the sender's counter.
+pub fn count(
+    conn: Conn,
+    State(counters): State<Arc<Counters>>,
+    _count: Element,
+) -> Result<(), StanzaError> {
+    let count = counters.get(&user_of(&conn)?);
+    conn.iq_resp([xml!("<count xmlns='urn:example:counter'>{count}</count>")])
+        .send()?;
+    Ok(())
+}
+
+/// The ad-hoc commands: `survey` (two stages) and `counter-reset` (none).
+pub fn commands(counters: Arc<Counters>) -> Commands {
+    Commands::new()
+        .command(
+            Command::new("survey", "Survey")
+                .stage(SURVEY_NAME.clone())
+                .stage(SURVEY_COLOR.clone())
+                .on_complete(|_conn, forms| {
+                    let name = forms[0].text("name").unwrap_or_default();
+                    let color = forms[1].value("color").unwrap_or_default();
+                    Ok(Finish::note(Note::info(format!(
+                        "Thanks {name}, you like {color}"
+                    ))))
+                }),
+        )
+        .command(
+            Command::new("counter-reset", "Reset counter").on_complete(move |conn, _forms| {
+                counters.reset(&user_of(conn)?);
+                Ok(Finish::note(Note::info("Counter reset")))
+            }),
+        )
 }
 
 /// The table a listing command prints (as exampple's `mix xmpp.routes` and

@@ -151,6 +151,7 @@ impl Component {
             xmlns,
             stanza,
             envelope,
+            received_at: now,
         });
         let deadline = now + self.config.stanza_timeout;
         let controller_name: Arc<str> = controller.name_arc();

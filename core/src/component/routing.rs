@@ -109,6 +109,12 @@ pub(super) fn route(
     {
         return route;
     }
+    if stanza_type == StanzaType::Iq(IqType::Get)
+        && xmlns == ns::DISCO_ITEMS
+        && let Some(route) = command_items(&cx, &head, stanza, envelope)
+    {
+        return route;
+    }
     match cx.table.lookup(stanza_type, &xmlns) {
         Some(controller) => Route::Dispatch(Routed {
             controller: controller.clone(),
@@ -189,6 +195,11 @@ fn disco_info(cx: &Context<'_>, stanza: &Element, envelope: Option<&Envelope>) -
     }
     let query = stanza.children().next()?;
     let table = cx.table;
+    if let Some(node) = query.attr("node")
+        && let Some(info) = table.commands().and_then(|c| c.info(node))
+    {
+        return Some(Route::Answer(stanza::iq_result(stanza, [info])));
+    }
     let answer = match (query.attr("node"), table.discovery()) {
         (None, Some(discovery)) => discovery.info_query(None, table.features()),
         (None, None) => return None,
@@ -205,6 +216,27 @@ fn disco_info(cx: &Context<'_>, stanza: &Element, envelope: Option<&Envelope>) -
         },
     };
     Some(Route::Answer(stanza::iq_result(stanza, [answer])))
+}
+
+/// disco#items on the ad-hoc commands' node, addressed to the component's domain: the
+/// commands the sender may run (XEP-0050 §2.2).
+fn command_items(
+    cx: &Context<'_>,
+    head: &Head<'_>,
+    stanza: &Element,
+    envelope: Option<&Envelope>,
+) -> Option<Route> {
+    let commands = cx.table.commands()?;
+    let query = stanza.children().next()?;
+    if envelope.is_some()
+        || query.attr("node") != Some(crate::commands::NS_COMMANDS)
+        || !head.to.is_some_and(|to| jid::is_domain(to, cx.domain))
+    {
+        return None;
+    }
+    let requester = head.from.and_then(|from| crate::jid::Jid::new(from).ok());
+    let items = commands.items(cx.domain, requester.as_ref());
+    Some(Route::Answer(stanza::iq_result(stanza, [items])))
 }
 
 /// The disco#info of the delegation `node` (XEP-0355): the namespace delegated, and the

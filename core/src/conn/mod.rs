@@ -22,7 +22,7 @@
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use minidom::Element;
 
@@ -96,6 +96,7 @@ struct ConnInner {
     xmlns: String,
     stanza: Element,
     envelope: Option<Envelope>,
+    received_at: Instant,
 }
 
 /// The connection as a controller sees it: the stanza being handled (kind, type, id, from,
@@ -117,6 +118,7 @@ pub(crate) struct ConnParts {
     pub(crate) xmlns: String,
     pub(crate) stanza: Element,
     pub(crate) envelope: Option<Envelope>,
+    pub(crate) received_at: Instant,
 }
 
 impl Conn {
@@ -132,8 +134,16 @@ impl Conn {
                 xmlns: parts.xmlns,
                 stanza: parts.stanza,
                 envelope: parts.envelope,
+                received_at: parts.received_at,
             }),
         }
+    }
+
+    /// When the core routed the stanza, on the component's clock (the `now` it was given;
+    /// the simulated time in the test kit): for deadlines a controller keeps, such as the
+    /// lifetime of an ad-hoc command's session.
+    pub fn received_at(&self) -> Instant {
+        self.inner.received_at
     }
 
     /// The request this conn answers.
