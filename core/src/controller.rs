@@ -38,8 +38,8 @@ pub use crate::outcome::{BoxError, Outcome};
 /// A boxed future of a controller.
 pub type BoxFuture = Pin<Box<dyn Future<Output = Result<(), BoxError>> + Send + 'static>>;
 
-type SyncFn = dyn Fn(Conn, Vec<Element>, &States) -> Result<(), BoxError> + Send + Sync + 'static;
-type AsyncFn = dyn Fn(Conn, Vec<Element>, &States) -> BoxFuture + Send + Sync + 'static;
+type SyncFn = dyn Fn(Conn, &States) -> Result<(), BoxError> + Send + Sync + 'static;
+type AsyncFn = dyn Fn(Conn, &States) -> BoxFuture + Send + Sync + 'static;
 
 /// A type-erased controller, sync or async, with the name it was declared with.
 #[derive(Clone)]
@@ -64,7 +64,10 @@ impl Controller {
     where
         F: Fn(Conn, Vec<Element>) -> Result<(), BoxError> + Send + Sync + 'static,
     {
-        Self::sync_with_state(name, Vec::new(), move |conn, payload, _| f(conn, payload))
+        Self::sync_with_state(name, Vec::new(), move |conn, _| {
+            let payload = conn.stanza().children().cloned().collect();
+            f(conn, payload)
+        })
     }
 
     /// A controller from a function of the conn and the payload returning a future.
@@ -72,12 +75,15 @@ impl Controller {
     where
         F: Fn(Conn, Vec<Element>) -> BoxFuture + Send + Sync + 'static,
     {
-        Self::async_with_state(name, Vec::new(), move |conn, payload, _| f(conn, payload))
+        Self::async_with_state(name, Vec::new(), move |conn, _| {
+            let payload = conn.stanza().children().cloned().collect();
+            f(conn, payload)
+        })
     }
 
     fn sync_with_state<F>(name: impl Into<Arc<str>>, needs: Vec<Need>, f: F) -> Self
     where
-        F: Fn(Conn, Vec<Element>, &States) -> Result<(), BoxError> + Send + Sync + 'static,
+        F: Fn(Conn, &States) -> Result<(), BoxError> + Send + Sync + 'static,
     {
         Controller {
             kind: ControllerKind::Sync(Arc::new(f)),
@@ -89,7 +95,7 @@ impl Controller {
 
     fn async_with_state<F>(name: impl Into<Arc<str>>, needs: Vec<Need>, f: F) -> Self
     where
-        F: Fn(Conn, Vec<Element>, &States) -> BoxFuture + Send + Sync + 'static,
+        F: Fn(Conn, &States) -> BoxFuture + Send + Sync + 'static,
     {
         Controller {
             kind: ControllerKind::Async(Arc::new(f)),
@@ -144,10 +150,10 @@ impl Controller {
     }
 
     /// The controller as a future that never panics (a panic becomes [`Outcome::Panic`]).
-    pub fn call(&self, conn: Conn, payload: Vec<Element>) -> ControllerFuture {
+    pub fn call(&self, conn: Conn) -> ControllerFuture {
         let future: BoxFuture = match &self.kind {
             ControllerKind::Async(f) => {
-                match catch_unwind(AssertUnwindSafe(|| f(conn, payload, &self.states))) {
+                match catch_unwind(AssertUnwindSafe(|| f(conn, &self.states))) {
                     Ok(fut) => fut,
                     Err(panic) => {
                         let message = panic_message(&*panic);
@@ -161,7 +167,7 @@ impl Controller {
             ControllerKind::Sync(f) => {
                 let f = f.clone();
                 let states = self.states.clone();
-                Box::pin(async move { f(conn, payload, &states) })
+                Box::pin(async move { f(conn, &states) })
             }
         };
         ControllerFuture {
@@ -270,10 +276,9 @@ macro_rules! handlers {
                 Controller::sync_with_state(
                     std::any::type_name::<F>(),
                     needs,
-                    move |conn, payload, states| {
-                        let mut request = Request::new(&conn, payload, states);
+                    move |conn, states| {
+                        let mut request = Request::new(&conn, states);
                         $(let $arg = $arg::from_request(&mut request)?;)*
-                        drop(request);
                         self(conn, $($arg),*).into_controller_result()
                     },
                 )
@@ -293,13 +298,12 @@ macro_rules! handlers {
                 Controller::async_with_state(
                     std::any::type_name::<F>(),
                     needs,
-                    move |conn, payload, states| {
-                        let mut request = Request::new(&conn, payload, states);
+                    move |conn, states| {
+                        let mut request = Request::new(&conn, states);
                         $(let $arg = match $arg::from_request(&mut request) {
                             Ok(value) => value,
                             Err(e) => return Box::pin(std::future::ready(Err(e.into()))),
                         };)*
-                        drop(request);
                         let fut = self(conn, $($arg),*);
                         Box::pin(async move { fut.await.into_controller_result() })
                     },

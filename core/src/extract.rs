@@ -12,7 +12,8 @@
 //! | [`Payload<T>`] | the first child converted with `T: TryFrom<Element>` (an `xmpp-parsers` type, say) | `bad-request`, with the conversion's error as text |
 //!
 //! An extractor that fails answers the request with its stanza error; the controller does
-//! not run. What a controller does not ask for costs nothing.
+//! not run. The payload stays in the conn's stanza until an extractor copies what it takes:
+//! a controller of the `Conn` alone copies nothing.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -87,37 +88,22 @@ impl std::fmt::Debug for States {
     }
 }
 
-/// What extractors take from: the request's conn, its payload, the router's state.
+/// What extractors take from: the request's conn (its stanza holds the payload) and the
+/// router's state.
 pub struct Request<'a> {
     /// The request's conn.
     pub conn: &'a Conn,
-    payload: Option<Vec<Element>>,
     states: &'a States,
 }
 
 impl<'a> Request<'a> {
-    pub(crate) fn new(conn: &'a Conn, payload: Vec<Element>, states: &'a States) -> Self {
-        Request {
-            conn,
-            payload: Some(payload),
-            states,
-        }
+    pub(crate) fn new(conn: &'a Conn, states: &'a States) -> Self {
+        Request { conn, states }
     }
 
-    /// The payload, moved out (empty once an extractor took it).
-    pub fn take_payload(&mut self) -> Vec<Element> {
-        self.payload.take().unwrap_or_default()
-    }
-
-    /// The first payload element, moved out, if there is one (and no extractor took the
-    /// payload before).
-    pub fn take_first(&mut self) -> Option<Element> {
-        let payload = self.payload.as_mut()?;
-        if payload.is_empty() {
-            None
-        } else {
-            Some(payload.remove(0))
-        }
+    /// The payload: the stanza's child elements.
+    pub fn payload(&self) -> impl Iterator<Item = &'a Element> + 'a {
+        self.conn.stanza().children()
     }
 
     /// The router's state.
@@ -148,19 +134,19 @@ pub trait FromRequest: Sized + Send + 'static {
 
 impl FromRequest for Vec<Element> {
     fn from_request(request: &mut Request<'_>) -> Result<Self, StanzaError> {
-        Ok(request.take_payload())
+        Ok(request.payload().cloned().collect())
     }
 }
 
 impl FromRequest for Option<Element> {
     fn from_request(request: &mut Request<'_>) -> Result<Self, StanzaError> {
-        Ok(request.take_first())
+        Ok(request.payload().next().cloned())
     }
 }
 
 impl FromRequest for Element {
     fn from_request(request: &mut Request<'_>) -> Result<Self, StanzaError> {
-        request.take_first().ok_or_else(|| {
+        request.payload().next().cloned().ok_or_else(|| {
             StanzaError::new(Condition::BadRequest).with_text("en", "the stanza has no payload")
         })
     }

@@ -5,8 +5,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use minidom::Element;
-
 use crate::conn::outbox::{Outbox, OutboxItem};
 use crate::conn::{Conn, RequestId};
 use crate::controller::{Controller, ControllerFuture};
@@ -18,10 +16,9 @@ pub struct Dispatch {
     pub request: RequestId,
     /// The controller to run.
     pub controller: Controller,
-    /// The conn it gets.
+    /// The conn it gets. The payload is in the conn's stanza: the controller's arguments
+    /// copy only what they take (nothing for a controller of the conn alone).
     pub conn: Conn,
-    /// The payload it gets.
-    pub payload: Vec<Element>,
     pub(super) outbox: Arc<Outbox>,
 }
 
@@ -56,11 +53,10 @@ impl Dispatch {
             request,
             controller,
             conn,
-            payload,
             outbox,
         } = self;
         DispatchFuture {
-            future: controller.call(conn, payload),
+            future: controller.call(conn),
             request,
             outbox,
         }

@@ -141,7 +141,6 @@ impl Component {
         }
         let request = RequestId(self.next_request);
         self.next_request += 1;
-        let payload: Vec<Element> = stanza.children().cloned().collect();
         let conn = Conn::new(ConnParts {
             request,
             outbox: self.outbox.clone(),
@@ -168,7 +167,6 @@ impl Component {
             request,
             controller,
             conn,
-            payload,
             outbox: self.outbox.clone(),
         }));
     }
