@@ -46,8 +46,8 @@ type AsyncFn = dyn Fn(Conn, &States) -> BoxFuture + Send + Sync + 'static;
 pub struct Controller {
     kind: ControllerKind,
     name: Arc<str>,
-    /// The states its extractors need (checked when the router is built).
-    needs: Arc<[Need]>,
+    /// The states its extractors need (checked when the router is built); none for most.
+    needs: Option<Arc<[Need]>>,
     /// The router's state, given when the router is built.
     states: States,
 }
@@ -88,7 +88,7 @@ impl Controller {
         Controller {
             kind: ControllerKind::Sync(Arc::new(f)),
             name: name.into(),
-            needs: needs.into(),
+            needs: (!needs.is_empty()).then(|| needs.into()),
             states: States::default(),
         }
     }
@@ -100,19 +100,19 @@ impl Controller {
         Controller {
             kind: ControllerKind::Async(Arc::new(f)),
             name: name.into(),
-            needs: needs.into(),
+            needs: (!needs.is_empty()).then(|| needs.into()),
             states: States::default(),
         }
     }
 
     /// The states its arguments need.
     pub(crate) fn needs(&self) -> &[Need] {
-        &self.needs
+        self.needs.as_deref().unwrap_or_default()
     }
 
     /// Gives it the router's state.
     pub(crate) fn set_states(&mut self, states: &States) {
-        if !self.needs.is_empty() {
+        if self.needs.is_some() {
             self.states = states.clone();
         }
     }

@@ -47,21 +47,24 @@ use crate::stanza::{Condition, StanzaError};
 /// The values given to [`Router::state`](crate::Router::state), one per type.
 #[derive(Clone, Default)]
 pub struct States {
-    /// Shared: every controller holds the router's, and a clone is a count.
-    values: Arc<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
+    /// Shared: every controller that takes a state holds the router's, and a clone is a
+    /// count; none (no allocation, no count) for the controllers that take none.
+    values: Option<Arc<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>>,
 }
 
 impl States {
     /// Adds `value` (replacing one of the same type).
     pub(crate) fn insert<T: Clone + Send + Sync + 'static>(&mut self, value: T) {
-        Arc::make_mut(&mut self.values).insert(TypeId::of::<T>(), Arc::new(value));
+        let values = self.values.get_or_insert_with(Default::default);
+        Arc::make_mut(values).insert(TypeId::of::<T>(), Arc::new(value));
     }
 
     /// Adds the values of `other` whose types this one has none of.
     pub(crate) fn merge(&mut self, other: &States) {
-        for (type_id, value) in other.values.iter() {
-            if !self.values.contains_key(type_id) {
-                Arc::make_mut(&mut self.values).insert(*type_id, value.clone());
+        for (type_id, value) in other.values.iter().flat_map(|v| v.iter()) {
+            if !self.has(*type_id) {
+                let values = self.values.get_or_insert_with(Default::default);
+                Arc::make_mut(values).insert(*type_id, value.clone());
             }
         }
     }
@@ -69,6 +72,7 @@ impl States {
     /// The value of type `T`, if the router was given one.
     pub fn get<T: Clone + Send + Sync + 'static>(&self) -> Option<T> {
         self.values
+            .as_ref()?
             .get(&TypeId::of::<T>())
             .and_then(|v| v.downcast_ref::<T>())
             .cloned()
@@ -76,14 +80,16 @@ impl States {
 
     /// Whether there is a value of the type.
     pub(crate) fn has(&self, type_id: TypeId) -> bool {
-        self.values.contains_key(&type_id)
+        self.values
+            .as_ref()
+            .is_some_and(|v| v.contains_key(&type_id))
     }
 }
 
 impl std::fmt::Debug for States {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("States")
-            .field("types", &self.values.len())
+            .field("types", &self.values.as_ref().map_or(0, |v| v.len()))
             .finish()
     }
 }
