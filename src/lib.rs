@@ -4,9 +4,11 @@
 //! controllers, easy stanza building, and first-class testing.
 //!
 //! This crate re-exports the sans-IO core ([`exampple_core`]) at its root, and the runtimes
-//! behind features of the same names: `smol` (default), `tokio` and `std` (plain threads). Each has a `Runtime` that runs a component from a
-//! `Config` and a `Router`; [`block_on`] waits for an iq answer in a sync controller. The
-//! test kit is `testing` (feature `testing`). The c2s clients for system tests and bots are
+//! behind features of the same names: `smol` (default), `tokio` and `std` (plain threads).
+//! Each has a `Runtime` that runs a component from a `Config` and a `Router`; [`block_on`]
+//! waits for an iq answer in a sync controller. Controllers take [`extract`]ors (the payload
+//! element, `State<T>`, typed payloads: `parsers` with the feature `xmpp-parsers`); ad-hoc
+//! commands are [`commands`]. The test kit is `testing` (feature `testing`). The c2s clients for system tests and bots are
 //! `c2s` (feature `client`: `c2s::blocking::Client`, and `c2s::smol::Client` when `smol` is
 //! on too; `tls` adds STARTTLS), on the sans-IO client core `client` and `sasl` here.
 //! The drive loop the runtimes share is the `exampple-driver` crate (also `exampple::driver`,
@@ -59,7 +61,8 @@ pub use exampple_driver as driver;
     feature = "std",
     feature = "tokio",
     feature = "testing",
-    feature = "client"
+    feature = "client",
+    feature = "xmpp-parsers"
 ))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
