@@ -276,15 +276,30 @@ fn route_and_namespace_listing() {
 fn showcase_listing_commands() {
     let routes = app::listing("routes", false).expect("routes is a command");
     assert!(
-        routes.lines().any(|l| l
-            == "iq       get   urn:xmpp:ping                       showcase::app           ping"),
+        routes
+            .lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>()
+                == ["iq", "get", "urn:xmpp:ping", "showcase::app", "ping"]),
         "{routes}"
     );
     assert!(
         routes
             .lines()
-            .any(|l| l
-                == "iq       set   jabber:iq:rpc                       exampple_core::rpc::Rpc handle_query"),
+            .any(|l| l.split_whitespace().collect::<Vec<_>>()
+                == [
+                    "iq",
+                    "set",
+                    "jabber:iq:rpc",
+                    "exampple_core::rpc::Rpc",
+                    "handle_query"
+                ]),
+        "{routes}"
+    );
+    assert!(
+        routes
+            .lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>()
+                == ["message", "chat", "shout@", "showcase::app", "shout"]),
         "{routes}"
     );
     let colored = app::listing("routes", true).expect("routes is a command");
@@ -422,4 +437,23 @@ fn counter_per_user_and_reset() {
         "2",
         "bob's counter is his"
     );
+}
+
+/// A chat message to `shout@` is answered from `shout@` in upper case (routing by the
+/// addressed local part); the domain still echoes.
+#[test]
+fn shout_answers_in_upper_case_from_its_own_address() {
+    let mut c = showcase();
+    c.component_received(xml!(
+        "<message type='chat' id='s1' from='alice@localhost/r' to='shout@component.localhost'><body>hello bob</body></message>"
+    ));
+    c.assert_stanza_received(xml!(
+        "<message type='chat' from='shout@component.localhost' to='alice@localhost/r'><body>HELLO BOB</body></message>"
+    ));
+    c.component_received(xml!(
+        "<message type='chat' id='s2' from='alice@localhost/r' to='component.localhost'><body>hello</body></message>"
+    ));
+    c.assert_stanza_received(xml!(
+        "<message type='chat' id='s2' from='component.localhost' to='alice@localhost/r'><body>echo: hello</body></message>"
+    ));
 }

@@ -2,7 +2,7 @@
 //! (started by `scripts/test.sh`), driven by the project's c2s client as a user would:
 //! discovery of the commands, the survey stage by stage (prev, complete, cancel, execute),
 //! an unknown node, 20 concurrent increments, a second resource sharing the counter, another
-//! user with their own, and `counter-reset`.
+//! user with their own, `counter-reset`, and `shout@` answering from its own address.
 
 #[path = "../examples/showcase/app.rs"]
 #[allow(dead_code)]
@@ -347,6 +347,21 @@ fn scenario(server: Server) {
     command(&ask(&bob, request("counter-reset", "execute", None, None))).unwrap();
     assert_eq!(counter(&bob, "set"), 1, "another user has their own");
     assert_eq!(counter(&alice, "get"), 20);
+
+    // Routing by the addressed local part: shout@ answers from its own address.
+    alice
+        .send(xml!(
+            "<message type='chat' to='shout@{COMPONENT}'><body>hello bob</body></message>"
+        ))
+        .unwrap();
+    let shouted = alice
+        .wait_for(
+            &xml!("<message from='shout@{COMPONENT}'><body>HELLO BOB</body></message>"),
+            exampple::matching::Match::Subset,
+            T,
+        )
+        .unwrap_or_else(|e| panic!("no shout back through {server:?}: {e}"));
+    assert_eq!(shouted.attr("type"), Some("chat"));
 
     alice.close();
     laptop.close();

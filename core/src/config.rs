@@ -58,7 +58,9 @@ pub struct Config {
     pub ping: Option<Duration>,
     /// How long to wait for any data after an XEP-0199 ping to the server.
     pub ping_timeout: Duration,
-    /// Put the component domain in the `from` of every stanza sent (default false).
+    /// Put the component domain in the `from` of every stanza sent (default false), unless
+    /// it is already an address under the domain (`shout@domain`, `room@domain/nick`: see
+    /// routing by address, `Router::at`), which stays.
     pub set_from: bool,
     /// Drop whitespace-only text between elements of received stanzas (default false).
     pub trimmed: bool,

@@ -116,6 +116,82 @@ fn slot_of(text: &str) -> usize {
     (hash >> 32) as usize % ValidJids::SLOTS
 }
 
+/// The characters XEP-0106 escapes in a local part, and their escapes.
+const ESCAPES: [(char, &str); 10] = [
+    (' ', "\\20"),
+    ('"', "\\22"),
+    ('&', "\\26"),
+    ('\'', "\\27"),
+    ('/', "\\2f"),
+    (':', "\\3a"),
+    ('<', "\\3c"),
+    ('>', "\\3e"),
+    ('@', "\\40"),
+    ('\\', "\\5c"),
+];
+
+/// The escape sequence starting `text`, if it starts with one (`\20`, ..., `\5c`).
+fn escape_at(text: &str) -> Option<(char, usize)> {
+    ESCAPES.iter().find_map(|(c, escape)| {
+        text.get(..3)
+            .filter(|head| head.eq_ignore_ascii_case(escape))
+            .map(|_| (*c, 3))
+    })
+}
+
+/// A foreign identifier as a JID local part (XEP-0106 JID escaping): `d'artagnan@irc.example`
+/// becomes `d\27artagnan\40irc.example`, so that a gateway can address it as
+/// `d\27artagnan\40irc.example@gw.example`. A backslash is escaped only where it would
+/// otherwise read as an escape; every space is escaped (so none leads or trails, which
+/// XEP-0106 forbids).
+///
+/// ```
+/// use exampple_core::jid::{escape_local, unescape_local};
+///
+/// let local = escape_local("d'artagnan@irc.example");
+/// assert_eq!(local, r"d\27artagnan\40irc.example");
+/// assert_eq!(unescape_local(&local), "d'artagnan@irc.example");
+/// assert_eq!(escape_local(r"c:\net"), r"c\3a\net");
+/// assert_eq!(escape_local(r"c:\5c"), r"c\3a\5c5c");
+/// ```
+pub fn escape_local(identifier: &str) -> String {
+    let mut out = String::with_capacity(identifier.len());
+    for (i, c) in identifier.char_indices() {
+        let escaped = match c {
+            '\\' => escape_at(&identifier[i..]).is_some(),
+            _ => ESCAPES.iter().any(|(e, _)| *e == c && c != '\\'),
+        };
+        if escaped {
+            if let Some((_, escape)) = ESCAPES.iter().find(|(e, _)| *e == c) {
+                out.push_str(escape);
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The foreign identifier a JID local part escapes (XEP-0106): every escape sequence
+/// (`\20` ... `\5c`, either case) becomes its character; anything else stays.
+pub fn unescape_local(local: &str) -> String {
+    let mut out = String::with_capacity(local.len());
+    let mut rest = local;
+    while let Some(c) = rest.chars().next() {
+        match (c, escape_at(rest)) {
+            ('\\', Some((unescaped, len))) => {
+                out.push(unescaped);
+                rest = &rest[len..];
+            }
+            _ => {
+                out.push(c);
+                rest = &rest[c.len_utf8()..];
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,6 +16,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
+pub mod address;
 #[cfg(feature = "client")]
 pub mod client;
 pub mod commands;

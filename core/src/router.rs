@@ -35,6 +35,12 @@
 //! separator is trimmed at the join, and an empty suffix gives the base). A route without a
 //! namespace matches any payload of its kind and type.
 //!
+//! A route may also take only some of the addresses under the component's domain
+//! ([`Router::at`] with a [`To`]: a local part, exact or any, and a resource), so that one
+//! component hosts puppet users, rooms and fixed entities: among the routes of a kind, type
+//! and namespace, the most specific one that takes the stanza's `to` wins (an exact local
+//! part, then any local part, then routes without an address).
+//!
 //! # Precedence
 //!
 //! Independent of the order routes are defined in:
@@ -56,6 +62,7 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
+use crate::address::{Addressee, To};
 use crate::commands::Commands;
 use crate::controller::{Controller, Handler};
 use crate::disco::Discovery;
@@ -72,6 +79,8 @@ pub struct Route {
     pub stanza_type: StanzaType,
     /// The payload namespace; empty matches any.
     pub namespace: String,
+    /// The addresses under the domain it takes (default: all).
+    pub to: To,
     /// The controller.
     pub controller: Controller,
 }
@@ -80,9 +89,10 @@ pub struct Route {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum RouterError {
-    /// Two routes for the same kind, type and namespace.
+    /// Two routes for the same kind, type, namespace and address.
     #[error(
-        "duplicate route {kind} {stanza_type} `{namespace}`: handled by both {first} and {second}"
+        "duplicate route {kind} {stanza_type} `{namespace}`{}: handled by both {first} and {second}",
+        if to.is_empty() { String::new() } else { format!(" to `{to}`") }
     )]
     Duplicate {
         /// The kind.
@@ -91,6 +101,8 @@ pub enum RouterError {
         stanza_type: StanzaType,
         /// The namespace (empty: any).
         namespace: String,
+        /// The addresses, as [`To`] writes them (empty: all).
+        to: String,
         /// The controller defined first.
         first: String,
         /// The controller defined second.
@@ -164,6 +176,7 @@ impl IqRoutes {
             kind: StanzaKind::Iq,
             stanza_type: StanzaType::Iq(iq_type),
             namespace: join_ns(&self.base, suffix, &self.separator),
+            to: To::default(),
             controller: handler
                 .into_controller()
                 .located(std::panic::Location::caller()),
@@ -213,6 +226,7 @@ macro_rules! typed_block {
                     kind: StanzaKind::$kind,
                     stanza_type: StanzaType::$kind(stanza_type),
                     namespace: self.namespace.clone(),
+                    to: To::default(),
                     controller: handler
                         .into_controller()
                         .located(std::panic::Location::caller()),
@@ -276,6 +290,8 @@ pub struct RouteInfo {
     pub stanza_type: StanzaType,
     /// The namespace (empty: any).
     pub namespace: String,
+    /// The addresses it takes.
+    pub to: To,
     /// The controller's name.
     pub controller: String,
 }
@@ -354,11 +370,27 @@ impl Router {
             kind: stanza_type.kind(),
             stanza_type,
             namespace: namespace.to_string(),
+            to: To::default(),
             controller: handler
                 .into_controller()
                 .located(std::panic::Location::caller()),
         });
         self
+    }
+
+    /// Adds the routes `routes` defines, each taking only the addresses `to` says (a local
+    /// part, a resource): one component can host puppet users (`To::any_local()`), rooms
+    /// and their occupants, and fixed entities (`To::local("shout")`). A stanza goes to the
+    /// most specific route that takes its `to`: an exact local part, then any local part,
+    /// then routes without an address.
+    pub fn at(self, to: To, routes: impl FnOnce(Router) -> Router) -> Self {
+        let mut inner = routes(Router::new());
+        for route in &mut inner.routes {
+            if route.to.is_any() {
+                route.to = to.clone();
+            }
+        }
+        self.include(inner)
     }
 
     /// Gives controllers the application state `value`: a controller takes it as a
@@ -439,6 +471,7 @@ impl Router {
                 kind: r.kind,
                 stanza_type: r.stanza_type,
                 namespace: r.namespace.clone(),
+                to: r.to.clone(),
                 controller: r.controller.name().to_string(),
             })
             .collect()
@@ -472,18 +505,29 @@ impl Router {
     /// The runtimes never print it on their own: a program that offers a `routes` command
     /// prints this itself, before it runs the component.
     pub fn format_routes(&self, color: bool) -> String {
-        let rows: Vec<[String; 5]> = self
-            .routes()
+        let routes = self.routes();
+        let addressed = routes.iter().any(|r| !r.to.is_any());
+        let address_width = routes
+            .iter()
+            .map(|r| r.to.to_string().chars().count())
+            .max()
+            .unwrap_or(0);
+        let rows: Vec<[String; 5]> = routes
             .into_iter()
             .map(|r| {
                 let (module, function) = match r.controller.rsplit_once("::") {
                     Some((m, f)) => (m.to_string(), f.to_string()),
                     None => (String::new(), r.controller.clone()),
                 };
+                // The address goes before the namespace when any route has one.
+                let namespace = match addressed {
+                    true => format!("{:<address_width$} {}", r.to.to_string(), r.namespace),
+                    false => r.namespace,
+                };
                 [
                     r.kind.to_string(),
                     r.stanza_type.to_string(),
-                    r.namespace,
+                    namespace,
                     module,
                     function,
                 ]
@@ -546,25 +590,23 @@ impl Router {
         let mut by_type: HashMap<StanzaType, TypeRoutes> = HashMap::new();
         for route in self.routes {
             let entry = by_type.entry(route.stanza_type).or_default();
-            let slot = if route.namespace.is_empty() {
+            let scoped = if route.namespace.is_empty() {
                 &mut entry.any
             } else {
-                match entry.exact.get_mut(route.namespace.as_str()) {
-                    Some(existing) => {
-                        return Err(duplicate(&route, existing));
-                    }
-                    None => {
-                        entry
-                            .exact
-                            .insert(route.namespace.clone().into_boxed_str(), route.controller);
-                        continue;
-                    }
-                }
+                entry
+                    .exact
+                    .entry(route.namespace.clone().into_boxed_str())
+                    .or_default()
             };
-            if let Some(existing) = slot {
+            if let Some((_, existing)) = scoped.iter().find(|(to, _)| *to == route.to) {
                 return Err(duplicate(&route, existing));
             }
-            *slot = Some(route.controller);
+            // Most specific first: the first that takes a stanza's address is its route.
+            let at = scoped
+                .iter()
+                .position(|(to, _)| to.specificity() < route.to.specificity())
+                .unwrap_or(scoped.len());
+            scoped.insert(at, (route.to, route.controller));
         }
         let mut features = namespaces;
         if !features.iter().any(|f| f == ns::DISCO_INFO) {
@@ -587,15 +629,28 @@ fn duplicate(route: &Route, existing: &Controller) -> RouterError {
         kind: route.kind,
         stanza_type: route.stanza_type,
         namespace: route.namespace.clone(),
+        to: route.to.to_string(),
         first: existing.name().to_string(),
         second: route.controller.name().to_string(),
     }
 }
 
+/// The routes of one namespace (or of any), most specific address first: nearly always
+/// one, taking every address.
+type Scoped = Vec<(To, Controller)>;
+
 #[derive(Debug, Default)]
 struct TypeRoutes {
-    exact: HashMap<Box<str>, Controller>,
-    any: Option<Controller>,
+    exact: HashMap<Box<str>, Scoped>,
+    any: Scoped,
+}
+
+/// The controller of the first route of `scoped` that takes `to`.
+fn first_taking<'a>(scoped: &'a Scoped, to: &Addressee<'_>) -> Option<&'a Controller> {
+    scoped
+        .iter()
+        .find(|(taken, _)| taken.matches(to))
+        .map(|(_, controller)| controller)
 }
 
 /// A checked router, ready for lookups.
@@ -613,14 +668,38 @@ impl RouteTable {
     /// The controller of the exact route, else of the catch-all route of the kind and type,
     /// else the fallback.
     pub fn lookup(&self, stanza_type: StanzaType, namespace: &str) -> Option<&Controller> {
-        self.lookup_route(stanza_type, namespace)
+        self.lookup_to(stanza_type, namespace, &Addressee::default())
+    }
+
+    /// Like [`RouteTable::lookup`], for a stanza addressed to `to` (see [`Router::at`]).
+    pub fn lookup_to(
+        &self,
+        stanza_type: StanzaType,
+        namespace: &str,
+        to: &Addressee<'_>,
+    ) -> Option<&Controller> {
+        self.lookup_route_to(stanza_type, namespace, to)
             .or(self.fallback.as_ref())
     }
 
     /// Like [`RouteTable::lookup`] without the fallback.
     pub fn lookup_route(&self, stanza_type: StanzaType, namespace: &str) -> Option<&Controller> {
+        self.lookup_route_to(stanza_type, namespace, &Addressee::default())
+    }
+
+    /// Like [`RouteTable::lookup_to`] without the fallback.
+    pub fn lookup_route_to(
+        &self,
+        stanza_type: StanzaType,
+        namespace: &str,
+        to: &Addressee<'_>,
+    ) -> Option<&Controller> {
         let routes = self.by_type.get(&stanza_type)?;
-        routes.exact.get(namespace).or(routes.any.as_ref())
+        routes
+            .exact
+            .get(namespace)
+            .and_then(|scoped| first_taking(scoped, to))
+            .or_else(|| first_taking(&routes.any, to))
     }
 
     /// The fallback, if any.

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
+use exampple::address::To;
 use exampple::commands::{Command, Commands, Finish, Note};
 use exampple::extract::State;
 
@@ -206,6 +207,7 @@ pub fn router() -> Router {
                 .get("counter", count)
         })
         .message(|m| m.chat(chat))
+        .at(To::local("shout"), |r| r.message(|m| m.chat(shout)))
         .presence(|p| p.probe(probe))
         .include(rpc())
         .include(commands(counters))
@@ -313,6 +315,23 @@ pub fn commands(counters: Arc<Counters>) -> Commands {
                 Ok(Finish::note(Note::info("Counter reset")))
             }),
         )
+}
+
+/// A chat message to `shout@DOMAIN`: the body in upper case, from `shout@DOMAIN`.
+pub fn shout(conn: Conn, payload: Vec<Element>) -> Result<(), StanzaError> {
+    let body = payload
+        .iter()
+        .find(|e| e.name() == "body")
+        .map(Element::text)
+        .unwrap_or_default();
+    conn.send(
+        stanza::message(MessageType::Chat)
+            .to(conn.from().unwrap_or_default())
+            .from(conn.to().unwrap_or_default())
+            .body(body.to_uppercase())
+            .build(),
+    )?;
+    Ok(())
 }
 
 /// The table a listing command prints (as exampple's `mix xmpp.routes` and

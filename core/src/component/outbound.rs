@@ -102,7 +102,12 @@ impl Component {
     /// [`Self::send_stanza`], telling whether XML can carry the stanza (an error is logged,
     /// and nothing written or queued).
     fn try_send_stanza(&mut self, now: Instant, mut stanza: Element) -> Result<(), WriteError> {
-        if self.config.set_from && stanza.name() != "handshake" {
+        if self.config.set_from
+            && stanza.name() != "handshake"
+            && !stanza
+                .attr("from")
+                .is_some_and(|from| under_domain(from, &self.domain))
+        {
             xml::set_attr(&mut stanza, "from", &*self.domain);
         }
         if self.config.auto_generate_id && stanza.attr("id").is_none_or(str::is_empty) {
@@ -179,7 +184,11 @@ impl Component {
         }
         let head = Head::of(request);
         let mut attributes = head.reply(kind.reply_type(&head));
-        if self.config.set_from {
+        if self.config.set_from
+            && !attributes[0]
+                .1
+                .is_some_and(|from| under_domain(from, &self.domain))
+        {
             attributes[0].1 = Some(&self.domain);
         }
         let generated;
@@ -316,4 +325,10 @@ fn renamespace(element: Element, from: &str, to: &str) -> Element {
         }
     }
     out
+}
+
+/// Whether `from` is an address under the component's `domain` (the domain itself, or one of
+/// its local parts or resources): `set_from` leaves such a `from` as it is.
+fn under_domain(from: &str, domain: &str) -> bool {
+    crate::jid::domain_of(from).is_some_and(|d| d.eq_ignore_ascii_case(domain))
 }

@@ -8,6 +8,7 @@ use minidom::Element;
 
 use super::calls::PendingCalls;
 use super::ids;
+use crate::address::Addressee;
 use crate::controller::Controller;
 use crate::delegation::{self, Envelope};
 use crate::jid::{self, ValidJids};
@@ -115,7 +116,10 @@ pub(super) fn route(
     {
         return route;
     }
-    match cx.table.lookup(stanza_type, &xmlns) {
+    match cx
+        .table
+        .lookup_to(stanza_type, &xmlns, &Addressee::of(head.to))
+    {
         Some(controller) => Route::Dispatch(Routed {
             controller: controller.clone(),
             stanza_type,
