@@ -16,7 +16,7 @@ mod support;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::Command;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use exampple::c2s::blocking::Client;
@@ -29,75 +29,10 @@ use exampple::{
     AutoConnect, Component, ComponentError, Config, Conn, Element, MessageType, Router,
     StanzaError, stanza, xml,
 };
+use support::servers::{Server, user};
 use support::{Setup, Which};
 
 const T: Duration = Duration::from_secs(10);
-
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Server {
-    Prosody,
-    Ejabberd,
-}
-
-static PROSODY: Mutex<()> = Mutex::new(());
-static EJABBERD: Mutex<()> = Mutex::new(());
-
-impl Server {
-    fn env(self, what: &str, default: &str) -> String {
-        let name = match self {
-            Server::Prosody => format!("EXAMPPLE_TEST_PROSODY_{what}"),
-            Server::Ejabberd => format!("EXAMPPLE_TEST_EJABBERD_{what}"),
-        };
-        std::env::var(name)
-            .ok()
-            .filter(|v| !v.is_empty())
-            .unwrap_or_else(|| default.to_string())
-    }
-
-    fn c2s(self) -> String {
-        self.env(
-            "C2S",
-            if self == Server::Prosody {
-                "127.0.0.1:5222"
-            } else {
-                "127.0.0.1:5223"
-            },
-        )
-    }
-
-    fn component_port(self) -> u16 {
-        let address = self.env(
-            "COMPONENT",
-            if self == Server::Prosody {
-                "127.0.0.1:5252"
-            } else {
-                "127.0.0.1:5253"
-            },
-        );
-        address
-            .rsplit(':')
-            .next()
-            .and_then(|p| p.parse().ok())
-            .unwrap_or(5252)
-    }
-
-    fn lock(self) -> MutexGuard<'static, ()> {
-        let lock = if self == Server::Prosody {
-            &PROSODY
-        } else {
-            &EJABBERD
-        };
-        lock.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn name(self) -> &'static str {
-        if self == Server::Prosody {
-            "prosody"
-        } else {
-            "ejabberd"
-        }
-    }
-}
 
 fn config(port: u16) -> Config {
     Config::new("component.localhost", "secret")
@@ -148,18 +83,6 @@ fn router() -> Router {
         .iq("urn:xmpp", |ns| ns.get("ping", ping))
         .iq("urn:example", |ns| ns.get("delegated", delegated))
         .message(|m| m.chat(chat))
-}
-
-fn user(server: Server, name: &str, tag: &str) -> Client {
-    let config = ClientConfig::new(
-        &format!("{name}@localhost/{tag}-{}", std::process::id()),
-        format!("{name}-pass"),
-    )
-    .unwrap()
-    .address(&server.c2s())
-    .allow_plain_without_tls(true)
-    .login_timeout(T);
-    Client::connect(config).unwrap_or_else(|e| panic!("{name} cannot log in to {server:?}: {e}"))
 }
 
 /// A running component on either runtime, stopped when dropped.

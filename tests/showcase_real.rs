@@ -9,70 +9,16 @@
 mod app;
 mod support;
 
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use exampple::c2s::blocking::Client;
-use exampple::client::ClientConfig;
 use exampple::{AutoConnect, Config, Element, xml};
+use support::servers::{Server, user};
 use support::{Setup, Which};
 
 const T: Duration = Duration::from_secs(10);
 const COMPONENT: &str = "component.localhost";
 const COMMANDS: &str = "http://jabber.org/protocol/commands";
-
-/// One component per domain: the servers' tests take turns.
-static TURN: Mutex<()> = Mutex::new(());
-
-#[derive(Clone, Copy, Debug)]
-enum Server {
-    Prosody,
-    Ejabberd,
-}
-
-impl Server {
-    fn env(self, what: &str, default: &str) -> String {
-        let name = match self {
-            Server::Prosody => format!("EXAMPPLE_TEST_PROSODY_{what}"),
-            Server::Ejabberd => format!("EXAMPPLE_TEST_EJABBERD_{what}"),
-        };
-        std::env::var(name)
-            .ok()
-            .filter(|v| !v.is_empty())
-            .unwrap_or_else(|| default.to_string())
-    }
-
-    fn c2s(self) -> String {
-        match self {
-            Server::Prosody => self.env("C2S", "127.0.0.1:5222"),
-            Server::Ejabberd => self.env("C2S", "127.0.0.1:5223"),
-        }
-    }
-
-    fn component_port(self) -> u16 {
-        let address = match self {
-            Server::Prosody => self.env("COMPONENT", "127.0.0.1:5252"),
-            Server::Ejabberd => self.env("COMPONENT", "127.0.0.1:5253"),
-        };
-        address
-            .rsplit(':')
-            .next()
-            .and_then(|p| p.parse().ok())
-            .unwrap_or(5252)
-    }
-}
-
-fn user(server: Server, name: &str, resource: &str) -> Client {
-    let config = ClientConfig::new(
-        &format!("{name}@localhost/{resource}-{}", std::process::id()),
-        format!("{name}-pass"),
-    )
-    .unwrap()
-    .address(&server.c2s())
-    .allow_plain_without_tls(true)
-    .login_timeout(T);
-    Client::connect(config).unwrap_or_else(|e| panic!("{name} cannot log in to {server:?}: {e}"))
-}
 
 fn ask(client: &Client, iq: Element) -> Element {
     client
@@ -166,7 +112,7 @@ fn field(command: &Element, var: &str) -> Option<String> {
 }
 
 fn scenario(server: Server) {
-    let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
+    let _turn = server.lock();
     let config = Config::new(COMPONENT, "secret")
         .port(server.component_port())
         .auto_connect(AutoConnect::Immediately)

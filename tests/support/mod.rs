@@ -2,6 +2,8 @@
 //! and lets the test exchange stanzas with it.
 #![allow(dead_code)]
 
+pub mod servers;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
