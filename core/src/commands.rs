@@ -53,6 +53,7 @@ use minidom::Element;
 
 use crate::conn::Conn;
 use crate::controller::Controller;
+use crate::disco::NodeDirectory;
 use crate::forms::{Form, FormSpec, FormType};
 use crate::jid::Jid;
 use crate::router::Router;
@@ -591,6 +592,20 @@ impl From<Commands> for Router {
         );
         Router::new()
             .iq(NS_COMMANDS, |ns| ns.set("", execute))
-            .with_commands(commands)
+            .with_nodes(Arc::new(commands))
+    }
+}
+
+impl NodeDirectory for Commands {
+    fn items_node(&self) -> &str {
+        NS_COMMANDS
+    }
+
+    fn items(&self, domain: &str, requester: Option<&Jid>) -> Element {
+        Commands::items(self, domain, requester)
+    }
+
+    fn info(&self, node: &str) -> Option<Element> {
+        Commands::info(self, node)
     }
 }

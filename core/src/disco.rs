@@ -14,6 +14,7 @@
 
 use minidom::Element;
 
+use crate::jid::Jid;
 use crate::ns;
 
 /// The XEP-0030 registry of identity categories and their types (as the seed lists them).
@@ -349,4 +350,18 @@ impl Discovery {
         }
         query
     }
+}
+
+/// XEP-0030 nodes that a part of the router describes itself (the ad-hoc commands: see
+/// [`commands`](crate::commands)): the core answers disco#items on [`NodeDirectory::items_node`]
+/// and disco#info on each node it knows, addressed to the component's domain.
+pub trait NodeDirectory: Send + Sync + std::fmt::Debug {
+    /// The node whose disco#items it lists.
+    fn items_node(&self) -> &str;
+
+    /// The `<query/>` of disco#items on [`NodeDirectory::items_node`], for `requester`.
+    fn items(&self, domain: &str, requester: Option<&Jid>) -> Element;
+
+    /// The `<query/>` of disco#info on `node`, if it is one of its nodes.
+    fn info(&self, node: &str) -> Option<Element>;
 }

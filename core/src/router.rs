@@ -61,11 +61,11 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 use crate::address::{Addressee, To};
-use crate::commands::Commands;
 use crate::controller::{Controller, Handler};
-use crate::disco::Discovery;
+use crate::disco::{Discovery, NodeDirectory};
 use crate::extract::States;
 use crate::ns;
 use crate::stanza::{IqType, MessageType, PresenceType, StanzaKind, StanzaType};
@@ -129,8 +129,8 @@ pub struct Router {
     envelopes: Vec<String>,
     fallback: Option<Controller>,
     states: States,
-    /// The ad-hoc commands, whose nodes the core describes in disco#info and #items.
-    commands: Option<Commands>,
+    /// Nodes the core describes in disco#info and #items (the ad-hoc commands').
+    nodes: Option<Arc<dyn NodeDirectory>>,
 }
 
 fn join_ns(base: &str, suffix: &str, separator: &str) -> String {
@@ -440,15 +440,15 @@ impl Router {
             self = self.envelope(e);
         }
         self.states.merge(&other.states);
-        if self.commands.is_none() {
-            self.commands = other.commands;
+        if self.nodes.is_none() {
+            self.nodes = other.nodes;
         }
         self
     }
 
-    /// The commands' disco nodes, for `From<Commands> for Router`.
-    pub(crate) fn with_commands(mut self, commands: Commands) -> Self {
-        self.commands = Some(commands);
+    /// Nodes to describe in disco#info and #items (the ad-hoc commands').
+    pub(crate) fn with_nodes(mut self, nodes: Arc<dyn NodeDirectory>) -> Self {
+        self.nodes = Some(nodes);
         self
     }
 
@@ -615,7 +615,7 @@ impl Router {
         }
         Ok(RouteTable {
             by_type,
-            commands: self.commands,
+            nodes: self.nodes,
             fallback: self.fallback,
             discovery: self.discovery,
             features,
@@ -657,7 +657,7 @@ fn first_taking<'a>(scoped: &'a Scoped, to: &Addressee<'_>) -> Option<&'a Contro
 #[derive(Debug)]
 pub struct RouteTable {
     by_type: HashMap<StanzaType, TypeRoutes>,
-    commands: Option<Commands>,
+    nodes: Option<Arc<dyn NodeDirectory>>,
     fallback: Option<Controller>,
     discovery: Option<Discovery>,
     features: Vec<String>,
@@ -722,9 +722,9 @@ impl RouteTable {
         &self.envelopes
     }
 
-    /// The ad-hoc commands, if the router has them.
-    pub fn commands(&self) -> Option<&Commands> {
-        self.commands.as_ref()
+    /// The nodes the core describes in disco#info and #items, if any.
+    pub fn nodes(&self) -> Option<&dyn NodeDirectory> {
+        self.nodes.as_deref()
     }
 }
 

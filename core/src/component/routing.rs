@@ -200,7 +200,7 @@ fn disco_info(cx: &Context<'_>, stanza: &Element, envelope: Option<&Envelope>) -
     let query = stanza.children().next()?;
     let table = cx.table;
     if let Some(node) = query.attr("node")
-        && let Some(info) = table.commands().and_then(|c| c.info(node))
+        && let Some(info) = table.nodes().and_then(|n| n.info(node))
     {
         return Some(Route::Answer(stanza::iq_result(stanza, [info])));
     }
@@ -222,24 +222,24 @@ fn disco_info(cx: &Context<'_>, stanza: &Element, envelope: Option<&Envelope>) -
     Some(Route::Answer(stanza::iq_result(stanza, [answer])))
 }
 
-/// disco#items on the ad-hoc commands' node, addressed to the component's domain: the
-/// commands the sender may run (XEP-0050 §2.2).
+/// disco#items on the node the router's node directory lists (the ad-hoc commands' node),
+/// addressed to the component's domain: what the sender may use there (XEP-0050 §2.2).
 fn command_items(
     cx: &Context<'_>,
     head: &Head<'_>,
     stanza: &Element,
     envelope: Option<&Envelope>,
 ) -> Option<Route> {
-    let commands = cx.table.commands()?;
+    let nodes = cx.table.nodes()?;
     let query = stanza.children().next()?;
     if envelope.is_some()
-        || query.attr("node") != Some(crate::commands::NS_COMMANDS)
+        || query.attr("node") != Some(nodes.items_node())
         || !head.to.is_some_and(|to| jid::is_domain(to, cx.domain))
     {
         return None;
     }
     let requester = head.from.and_then(|from| crate::jid::Jid::new(from).ok());
-    let items = commands.items(cx.domain, requester.as_ref());
+    let items = nodes.items(cx.domain, requester.as_ref());
     Some(Route::Answer(stanza::iq_result(stanza, [items])))
 }
 
