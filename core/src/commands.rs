@@ -439,12 +439,7 @@ impl Commands {
             _ => return Err(command_error(Condition::BadRequest, "bad-sessionid")),
         };
         session.last_active = now;
-        let last = command.stages.len().saturating_sub(1);
-        let action = match action {
-            Action::Execute if session.stage == last => Action::Complete,
-            Action::Execute => Action::Next,
-            other => other,
-        };
+        let at_last = session.stage + 1 >= command.stages.len();
         match action {
             Action::Cancel => {
                 sessions.open.remove(&id);
@@ -461,14 +456,20 @@ impl Commands {
                 let prefill = session.submitted[stage].clone();
                 Ok(stage_answer(command, &id, stage, prefill))
             }
-            Action::Next | Action::Complete => {
-                if (action == Action::Next) == (session.stage == last) {
+            Action::Execute | Action::Next | Action::Complete => {
+                // `execute` is the stage's default: `complete` at the last stage, else `next`.
+                let completing = match action {
+                    Action::Next => false,
+                    Action::Complete => true,
+                    _ => at_last,
+                };
+                if completing != at_last {
                     return Err(command_error(Condition::BadRequest, "bad-action"));
                 }
                 let stage = session.stage;
                 let form = validated(&command.stages[stage], submitted)?;
                 session.submitted[stage] = Some(form);
-                if action == Action::Next {
+                if !completing {
                     session.stage += 1;
                     let stage = session.stage;
                     let prefill = session.submitted[stage].clone();
@@ -481,7 +482,6 @@ impl Commands {
                 let forms: Vec<Form> = session.submitted.into_iter().flatten().collect();
                 self.complete(conn, command, &forms, Some(&id))
             }
-            Action::Execute => unreachable_execute(),
         }
     }
 
@@ -508,11 +508,6 @@ impl Commands {
         }
         Ok(answer)
     }
-}
-
-/// `Execute` is turned into `Next` or `Complete` before the match.
-fn unreachable_execute() -> Result<Element, StanzaError> {
-    Err(StanzaError::new(Condition::InternalServerError))
 }
 
 /// The submission of a stage, parsed and validated with the stage's spec.

@@ -6,4 +6,4 @@ mod executor;
 mod pool;
 
 pub use executor::{Executor, ThreadTask};
-pub use pool::{STALL, WorkerPool};
+pub use pool::WorkerPool;

@@ -19,7 +19,7 @@ use exampple_core::component::Dispatch;
 
 /// How long work may wait while the awake workers take nothing, before another worker is
 /// woken.
-pub const STALL: Duration = Duration::from_millis(1);
+pub(crate) const STALL: Duration = Duration::from_millis(1);
 
 /// How long an awake worker polls the queue before it sleeps.
 const SPIN: Duration = Duration::from_micros(50);
@@ -99,7 +99,7 @@ impl WorkerPool {
         self.shared.queued.load(Ordering::Acquire)
     }
 
-    /// Wakes another worker if work has waited [`STALL`] without the pool taking any;
+    /// Wakes another worker if work has waited a millisecond (`STALL`) without the pool taking any;
     /// returns when to look again (`None`: nothing waits).
     pub fn watch(&mut self, now: Instant) -> Option<Instant> {
         if self.shared.queued.load(Ordering::Acquire) == 0 {
