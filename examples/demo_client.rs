@@ -248,6 +248,34 @@ fn main() {
         delegated,
         xml!("<iq type='result' from='localhost'><query xmlns='urn:example:delegated'><answer>42</answer></query></iq>"),
     );
+    let roster = demo.iq("get", xml!("<roster xmlns='urn:example:privileged'/>"));
+    demo.step(
+        "alice's roster, read by the component through the server's privilege (XEP-0356)",
+        roster,
+        xml!("<iq type='result'><roster xmlns='urn:example:privileged'/></iq>"),
+    );
+    let notify = demo.iq(
+        "set",
+        xml!("<notify xmlns='urn:example:privileged' to='alice@localhost'>sent for alice</notify>"),
+    );
+    demo.step(
+        "a message the component sends on alice's behalf (here to alice herself)",
+        notify,
+        xml!("<iq type='result'/>"),
+    );
+    let pattern = exampple::client::into_client_ns(xml!(
+        "<message from='alice@localhost'><body>sent for alice</body></message>"
+    ));
+    match demo.client.wait_for(&pattern, Match::Subset, T) {
+        Ok(message) => {
+            Demo::show("<-", &message);
+            println!("  ok");
+        }
+        Err(e) => {
+            println!("  FAILED: {e}");
+            demo.failures += 1;
+        }
+    }
     let ping = demo.iq("get", xml!("<ping xmlns='urn:xmpp:ping'/>"));
     demo.step("still serving", ping, xml!("<iq type='result'/>"));
 

@@ -39,7 +39,7 @@ cargo build --quiet --features client --example showcase --example demo_client |
 
 step "starting a private Prosody (c2s 127.0.0.1:$c2s_port, component component.localhost on $component_port)"
 XMPP_DIR=$dir/prosody C2S_PORT=$c2s_port COMPONENT_PORT=$component_port COMPONENT_DOMAIN=component.localhost \
-  COMPONENT_SECRET=secret XMPP_DELEGATION=1 "$scripts/prosody-up" || { status=1; exit 1; }
+  COMPONENT_SECRET=secret XMPP_DELEGATION=1 XMPP_PRIVILEGE=1 "$scripts/prosody-up" || { status=1; exit 1; }
 
 step "starting the showcase (log: $dir/showcase.log)"
 EXAMPPLE_HOST=127.0.0.1 EXAMPPLE_PORT=$component_port EXAMPPLE_DOMAIN=component.localhost \

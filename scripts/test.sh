@@ -96,10 +96,10 @@ fi
 
 step "starting Prosody (c2s 127.0.0.1:5222, component 127.0.0.1:5252)"
 XMPP_DIR=$prosody_dir C2S_PORT=5222 COMPONENT_PORT=5252 COMPONENT_DOMAIN=component.localhost \
-  COMPONENT_SECRET=secret XMPP_DELEGATION=1 "$scripts/prosody-up" || exit 1
+  COMPONENT_SECRET=secret XMPP_DELEGATION=1 XMPP_PRIVILEGE=1 PRIVILEGE_ROSTER=both "$scripts/prosody-up" || exit 1
 step "starting ejabberd (c2s 127.0.0.1:5223, component 127.0.0.1:5253)"
 XMPP_DIR=$ejabberd_dir C2S_PORT=5223 COMPONENT_PORT=5253 COMPONENT_DOMAIN=component.localhost \
-  COMPONENT_SECRET=secret XMPP_DELEGATION=1 "$scripts/ejabberd-up" || exit 1
+  COMPONENT_SECRET=secret XMPP_DELEGATION=1 XMPP_PRIVILEGE=1 PRIVILEGE_ROSTER=both "$scripts/ejabberd-up" || exit 1
 
 export EXAMPPLE_TEST_PROSODY_C2S=127.0.0.1:5222
 export EXAMPPLE_TEST_PROSODY_COMPONENT=127.0.0.1:5252

@@ -49,6 +49,7 @@ fn discovery() {
          <feature var='urn:example:crash'/>\
          <feature var='urn:example:delegated'/>\
          <feature var='urn:example:form'/>\
+         <feature var='urn:example:privileged'/>\
          <feature var='urn:example:raise'/>\
          <feature var='urn:example:slow'/>\
          <feature var='urn:xmpp:delegation:1'/>\
@@ -455,5 +456,65 @@ fn shout_answers_in_upper_case_from_its_own_address() {
     ));
     c.assert_stanza_received(xml!(
         "<message type='chat' id='s2' from='component.localhost' to='alice@localhost/r'><body>echo: hello</body></message>"
+    ));
+}
+
+/// The showcase's privileged contract, with the test kit's simulated server: the roster
+/// through the privilege (and `forbidden` without it), a notify on the sender's behalf.
+#[test]
+fn privileged_roster_and_notify() {
+    use exampple::privilege::{MessageAccess, Permissions, RosterAccess, Version};
+
+    let mut c = showcase();
+    let roster = || iq("get", "r", xml!("<roster xmlns='urn:example:privileged'/>"));
+    c.component_received(roster());
+    let refused = c.stanza_received().expect("an answer");
+    assert_eq!(refused.attr("type"), Some("error"));
+    let error = refused
+        .get_child("error", "jabber:component:accept")
+        .unwrap();
+    assert_eq!(error.attr("type"), Some("auth"));
+    assert!(
+        error
+            .get_child("forbidden", "urn:ietf:params:xml:ns:xmpp-stanzas")
+            .is_some()
+    );
+
+    c.advertise_privileges(
+        &Permissions::new(Version::V2, "localhost")
+            .with_roster(RosterAccess::Get)
+            .with_message(MessageAccess::Outgoing),
+    );
+    c.component_received_nowait(roster());
+    let get = c
+        .stanza_receive(Duration::from_secs(5))
+        .expect("the roster get");
+    assert_eq!(get.attr("to"), Some("alice@localhost"));
+    assert!(get.get_child("query", "jabber:iq:roster").is_some());
+    let id = get.attr("id").unwrap();
+    c.component_received(xml!(
+        "<iq type='result' id='{id}' from='alice@localhost' to='component.localhost'>\
+         <query xmlns='jabber:iq:roster'><item jid='bob@localhost' subscription='both'/></query></iq>"
+    ));
+    c.assert_stanza_receive(
+        xml!(
+            "<iq type='result' id='r' from='component.localhost' to='alice@localhost/r'>\
+             <roster xmlns='urn:example:privileged'><item jid='bob@localhost'/></roster></iq>"
+        ),
+        Duration::from_secs(5),
+    );
+
+    c.component_received(iq(
+        "set",
+        "n",
+        xml!("<notify xmlns='urn:example:privileged' to='bob@localhost'>hello bob</notify>"),
+    ));
+    c.assert_stanza_received(xml!(
+        "<message from='component.localhost' to='localhost'><privilege xmlns='urn:xmpp:privilege:2'>\
+         <forwarded xmlns='urn:xmpp:forward:0'><message xmlns='jabber:client' type='chat' from='alice@localhost' to='bob@localhost'>\
+         <body>hello bob</body></message></forwarded></privilege></message>"
+    ));
+    c.assert_stanza_received(xml!(
+        "<iq type='result' id='n' from='component.localhost' to='alice@localhost/r'/>"
     ));
 }

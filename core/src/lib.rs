@@ -8,7 +8,7 @@
 //! - [`component`]: the XEP-0114 connection state machine;
 //! - [`router`], [`controller`], [`conn`]: routing stanzas to controllers and answering;
 //! - [`stanza`], [`xml`](mod@xml), [`jid`]: building and reading stanzas;
-//! - [`disco`], [`delegation`]: XEP-0030 and XEP-0355;
+//! - [`disco`], [`delegation`], [`privilege`]: XEP-0030, XEP-0355 and XEP-0356;
 //! - [`parser`]: the incremental stream parser with its limits;
 //! - [`config`], [`observe`]: options, request events and logs.
 #![forbid(unsafe_code)]
@@ -35,6 +35,7 @@ pub mod ns;
 pub mod observe;
 mod outcome;
 pub mod parser;
+pub mod privilege;
 pub mod router;
 pub mod rpc;
 #[cfg(feature = "client")]

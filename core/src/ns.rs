@@ -28,6 +28,12 @@ pub const FORWARD: &str = "urn:xmpp:forward:0";
 pub const DELEGATION_1: &str = "urn:xmpp:delegation:1";
 /// XEP-0355: Namespace Delegation, version 2 (Prosody's mod_delegation).
 pub const DELEGATION_2: &str = "urn:xmpp:delegation:2";
+/// XEP-0356: Privileged Entity, version 1 (ejabberd).
+pub const PRIVILEGE_1: &str = "urn:xmpp:privilege:1";
+/// XEP-0356: Privileged Entity, version 2 (Prosody's mod_privilege).
+pub const PRIVILEGE_2: &str = "urn:xmpp:privilege:2";
+/// RFC 6121 roster management.
+pub const ROSTER: &str = "jabber:iq:roster";
 /// The `xml:` prefix namespace (for `xml:lang`).
 pub const XML: &str = "http://www.w3.org/XML/1998/namespace";
 /// RFC 6120 SASL.

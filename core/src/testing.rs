@@ -313,6 +313,32 @@ impl TestComponent {
         self.pump();
     }
 
+    /// The dummy server advertises `permissions` (XEP-0356), as a real server does right
+    /// after the handshake: the component's privileged requests then go out as the server
+    /// would expect them (assert them with [`TestComponent::stanza_received`] and answer
+    /// them with [`TestComponent::component_received`]).
+    ///
+    /// ```
+    /// use exampple_core::privilege::{MessageAccess, Permissions, Version};
+    /// use exampple_core::testing::TestComponent;
+    /// use exampple_core::{Config, Router, xml};
+    ///
+    /// let mut component = TestComponent::start(Config::new("gw.localhost", "secret"), Router::new());
+    /// component.advertise_privileges(
+    ///     &Permissions::new(Version::V1, "localhost").with_message(MessageAccess::Outgoing),
+    /// );
+    /// let message = xml!("<message from='alice@localhost' to='bob@localhost'><body>hi</body></message>");
+    /// component.component().sender().privileged().send_message(message).unwrap();
+    /// component.pump();
+    /// let sent = component.stanza_received().unwrap();
+    /// assert_eq!(sent.attr("to"), Some("localhost"));
+    /// assert!(sent.get_child("privilege", "urn:xmpp:privilege:1").is_some());
+    /// ```
+    pub fn advertise_privileges(&mut self, permissions: &crate::privilege::Permissions) {
+        let advertisement = permissions.to_advertisement(&self.domain);
+        self.component_received(advertisement);
+    }
+
     /// The dummy server drops the connection (the component reconnects after its backoff:
     /// see [`TestComponent::advance`]).
     pub fn drop_connection(&mut self) {

@@ -205,6 +205,8 @@ pub fn router() -> Router {
                 .get("delegated", delegated)
                 .set("counter", increment)
                 .get("counter", count)
+                .get("privileged", roster)
+                .set("privileged", notify)
         })
         .message(|m| m.chat(chat))
         .at(To::local("shout"), |r| r.message(|m| m.chat(shout)))
@@ -315,6 +317,45 @@ pub fn commands(counters: Arc<Counters>) -> Commands {
                 Ok(Finish::note(Note::info("Counter reset")))
             }),
         )
+}
+
+/// `<roster xmlns='urn:example:privileged'/>`: the sender's roster, read through the
+/// server's XEP-0356 roster permission, one `<item jid='..'/>` per contact; `forbidden`
+/// (auth) when the server granted none.
+pub async fn roster(conn: Conn) -> Result<(), StanzaError> {
+    let user = user_of(&conn)?;
+    let roster = conn.privileged().roster(&user).await?;
+    let mut answer = xml!("<roster xmlns='urn:example:privileged'/>");
+    for item in &roster.items {
+        answer.append_child(xml!(
+            "<item xmlns='urn:example:privileged' jid='{}'/>",
+            item.jid.as_str()
+        ));
+    }
+    conn.iq_resp([answer]).send()?;
+    Ok(())
+}
+
+/// `<notify xmlns='urn:example:privileged' to='JID'>TEXT</notify>`: a chat message with
+/// body TEXT to JID, sent on the sender's behalf through the server's XEP-0356 message
+/// permission (it comes from the sender's bare JID); `forbidden` (auth) when the server
+/// granted none.
+pub fn notify(conn: Conn, notify: Element) -> Result<(), StanzaError> {
+    let user = user_of(&conn)?;
+    let to = notify
+        .attr("to")
+        .filter(|to| exampple::jid::is_valid(to))
+        .ok_or_else(|| {
+            StanzaError::new(Condition::BadRequest).with_text("en", "`to` must be a JID")
+        })?;
+    let message = stanza::message(MessageType::Chat)
+        .from(user)
+        .to(to)
+        .body(notify.text())
+        .build();
+    conn.privileged().send_message(message)?;
+    conn.iq_resp([]).send()?;
+    Ok(())
 }
 
 /// A chat message to `shout@DOMAIN`: the body in upper case, from `shout@DOMAIN`.

@@ -6,6 +6,7 @@ use super::dispatch::Dispatch;
 use super::stream::StreamError;
 use crate::config::ConfigError;
 use crate::conn::RequestId;
+use crate::privilege::Permissions;
 use crate::router::RouterError;
 
 /// Why a connection ended (a reconnect follows).
@@ -89,5 +90,11 @@ pub enum Event {
     Delegated {
         /// The namespaces.
         namespaces: Vec<String>,
+    },
+    /// A server said what it grants the component (XEP-0356); it holds until the connection
+    /// ends (see [`privilege`](crate::privilege)).
+    Privileged {
+        /// What it granted.
+        permissions: Permissions,
     },
 }

@@ -16,6 +16,7 @@ use crate::controller::Outcome;
 use crate::delegation::{self, Envelope};
 use crate::observe::RequestOutcome;
 use crate::parser::Tokens;
+use crate::privilege::{self, Permissions};
 use crate::stanza::{Condition, Head, IqType, StanzaError, StanzaKind, StanzaType};
 use crate::xml;
 
@@ -57,6 +58,12 @@ impl Component {
             self.on_delegation(namespaces);
             return;
         }
+        if kind == StanzaKind::Message
+            && let Some(permissions) = privilege::advertised(&stanza)
+        {
+            self.on_privilege(permissions);
+            return;
+        }
         let (stanza, envelope) = match self.table.envelopes().is_empty() {
             true => (stanza, None),
             false => match Envelope::unwrap(&stanza, self.table.envelopes()) {
@@ -86,6 +93,13 @@ impl Component {
             }
         }
         self.events.push_back(Event::Delegated { namespaces });
+    }
+
+    /// A server says what it grants the component (XEP-0356), for this connection.
+    fn on_privilege(&mut self, permissions: Permissions) {
+        log::info!(target: "exampple", "privileges granted by {permissions}");
+        self.outbox.grants.grant(permissions.clone());
+        self.events.push_back(Event::Privileged { permissions });
     }
 
     /// Does what routing decided for `stanza`.

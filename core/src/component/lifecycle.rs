@@ -28,6 +28,8 @@ impl Component {
     /// The TCP connection is open: a new stream starts.
     pub(super) fn open(&mut self, now: Instant) {
         self.output.reset();
+        // What a server granted holds for one connection: the next says it again.
+        self.outbox.grants.clear();
         self.lexer = StreamLexer::new(self.lexer.limits());
         self.builder = StreamBuilder::new();
         stream::write_header(&mut self.output, &self.config.domain);

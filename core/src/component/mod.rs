@@ -192,7 +192,10 @@ impl Component {
             max_stanza_size: config.max_stanza_size,
             max_depth: config.max_depth,
         };
-        let outbox = Arc::new(Outbox::new(config.max_queue));
+        let outbox = Arc::new(Outbox::new(
+            config.max_queue,
+            Arc::from(config.domain.as_str()),
+        ));
         let seed = config
             .seed
             .unwrap_or_else(|| ids::derived_seed(&config.domain, now));

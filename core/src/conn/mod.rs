@@ -287,6 +287,12 @@ impl Conn {
         Sender::new(self.inner.outbox.clone()).call(iq, timeout)
     }
 
+    /// Acting for the users of the server, with what it granted (XEP-0356): their rosters,
+    /// messages and iqs on their behalf.
+    pub fn privileged(&self) -> crate::privilege::Privileged {
+        self.sender().privileged()
+    }
+
     /// A handle to send stanzas after this controller returns.
     pub fn sender(&self) -> Sender {
         Sender::new(self.inner.outbox.clone())

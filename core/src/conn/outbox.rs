@@ -11,6 +11,7 @@ use super::call::{CallSlot, IqCall};
 use super::reply::AnswerKind;
 use super::{Conn, RequestId, SendError};
 use crate::outcome::Outcome;
+use crate::privilege::{Grants, Privileged};
 
 pub(crate) enum OutboxItem {
     Send {
@@ -46,10 +47,14 @@ pub(crate) struct Outbox {
     /// Stanzas waiting in the core's disconnected queue.
     pub(crate) backlog: AtomicUsize,
     pub(crate) max_queue: usize,
+    /// The component's domain, the `from` of what it sends for its users.
+    pub(crate) domain: Arc<str>,
+    /// What the servers granted on this connection (XEP-0356).
+    pub(crate) grants: Grants,
 }
 
 impl Outbox {
-    pub(crate) fn new(max_queue: usize) -> Self {
+    pub(crate) fn new(max_queue: usize, domain: Arc<str>) -> Self {
         Outbox {
             items: Mutex::new(Vec::new()),
             wake: Mutex::new(None),
@@ -57,6 +62,8 @@ impl Outbox {
             closed: AtomicBool::new(false),
             backlog: AtomicUsize::new(0),
             max_queue,
+            domain,
+            grants: Grants::default(),
         }
     }
 
@@ -138,6 +145,11 @@ impl Sender {
             slot: slot.clone(),
         });
         Ok(IqCall::new(slot))
+    }
+
+    /// Acting for the users of the server, with what it granted (XEP-0356).
+    pub fn privileged(&self) -> Privileged {
+        Privileged::new(self.outbox.clone())
     }
 }
 
