@@ -62,7 +62,9 @@ pub mod __private {
 // names at the root.
 pub use component::{Component, ComponentError, Disconnect, StreamError};
 pub use config::{AutoConnect, Config, ConfigError};
-pub use conn::{CallError, Conn, IqCall, Reply, RequestId, SendError, Sender};
+pub use conn::{
+    CallError, Conn, IqCall, PrivilegeError, Privileged, Reply, RequestId, SendError, Sender,
+};
 pub use controller::{BoxError, Controller, Handler, Outcome};
 pub use disco::{Discovery, Identity};
 pub use minidom::{Element, Node};

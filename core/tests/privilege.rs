@@ -6,11 +6,13 @@ use std::time::Duration;
 
 use exampple_core::component::Event;
 use exampple_core::privilege::{
-    IqAccess, MessageAccess, Permissions, PresenceAccess, PrivilegeError, RosterAccess, RosterItem,
-    Subscription, Version,
+    IqAccess, MessageAccess, Permissions, PresenceAccess, RosterAccess, RosterItem, Subscription,
+    Version,
 };
 use exampple_core::testing::{TestComponent, block_on};
-use exampple_core::{Config, Conn, Element, MessageType, Router, StanzaError, stanza, xml};
+use exampple_core::{
+    Config, Conn, Element, MessageType, PrivilegeError, Router, StanzaError, stanza, xml,
+};
 
 const DOMAIN: &str = "gw.localhost";
 const WAIT: Duration = Duration::from_secs(5);

@@ -32,10 +32,12 @@ use crate::stanza::{self, Condition, Head, StanzaError, StanzaKind, StanzaType};
 
 pub(crate) mod call;
 pub(crate) mod outbox;
+pub(crate) mod privileged;
 pub(crate) mod reply;
 
 pub use call::{CallError, IqCall};
 pub use outbox::Sender;
+pub use privileged::{PrivilegeError, Privileged};
 pub use reply::Reply;
 
 use outbox::{Outbox, OutboxItem};
@@ -289,7 +291,7 @@ impl Conn {
 
     /// Acting for the users of the server, with what it granted (XEP-0356): their rosters,
     /// messages and iqs on their behalf.
-    pub fn privileged(&self) -> crate::privilege::Privileged {
+    pub fn privileged(&self) -> Privileged {
         self.sender().privileged()
     }
 

@@ -1,7 +1,8 @@
-//! The channel from controllers and [`Sender`]s (any thread) back to the core.
+//! The channel from controllers and [`Sender`]s (any thread) back to the core, and what the
+//! core shares with them about the connection (what the server granted, XEP-0356).
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -11,7 +12,7 @@ use super::call::{CallSlot, IqCall};
 use super::reply::AnswerKind;
 use super::{Conn, RequestId, SendError};
 use crate::outcome::Outcome;
-use crate::privilege::{Grants, Privileged};
+use crate::privilege::Permissions;
 
 pub(crate) enum OutboxItem {
     Send {
@@ -116,7 +117,7 @@ impl Outbox {
 /// background tasks, timers, bots).
 #[derive(Clone)]
 pub struct Sender {
-    outbox: Arc<Outbox>,
+    pub(super) outbox: Arc<Outbox>,
 }
 
 impl Sender {
@@ -146,15 +147,56 @@ impl Sender {
         });
         Ok(IqCall::new(slot))
     }
-
-    /// Acting for the users of the server, with what it granted (XEP-0356).
-    pub fn privileged(&self) -> Privileged {
-        Privileged::new(self.outbox.clone())
-    }
 }
 
 impl fmt::Debug for Sender {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Sender").finish_non_exhaustive()
+    }
+}
+
+/// What the servers granted on the current connection, shared by the core (which writes
+/// it) and the controllers (which read it).
+#[derive(Default)]
+pub(crate) struct Grants {
+    by_server: Mutex<Vec<Arc<Permissions>>>,
+    /// For the ids of the iqs forwarded inside privileged iqs.
+    forwarded_ids: AtomicU64,
+}
+
+impl Grants {
+    pub(crate) fn next_id(&self) -> u64 {
+        self.forwarded_ids.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Keeps `permissions`, in place of what the same server granted before.
+    pub(crate) fn grant(&self, permissions: Permissions) {
+        let mut all = self.by_server.lock().unwrap_or_else(|p| p.into_inner());
+        all.retain(|p| !p.server().eq_ignore_ascii_case(permissions.server()));
+        all.push(Arc::new(permissions));
+    }
+
+    /// Forgets everything: a new connection waits for new advertisements.
+    pub(crate) fn clear(&self) {
+        self.by_server
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+    }
+
+    pub(crate) fn of(&self, server: &str) -> Option<Arc<Permissions>> {
+        self.by_server
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .find(|p| p.server().eq_ignore_ascii_case(server))
+            .cloned()
+    }
+
+    pub(crate) fn all(&self) -> Vec<Arc<Permissions>> {
+        self.by_server
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 }
