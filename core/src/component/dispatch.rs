@@ -5,10 +5,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::observer::{self, Observer, RequestEvent, RequestOutcome};
 use crate::conn::outbox::{Outbox, OutboxItem};
 use crate::conn::{Conn, RequestId};
 use crate::controller::{Controller, ControllerFuture};
-use crate::observe::{self, Observer, RequestEvent, RequestOutcome};
 
 /// A stanza to hand to a controller.
 pub struct Dispatch {
@@ -147,7 +147,7 @@ impl InFlight {
             to: conn.to().map(str::to_string),
             controller: self.controller.to_string(),
         };
-        observe::log_request(&event, detail);
+        observer::log_request(&event, detail);
         if let Some(observer) = observer {
             observer.request(&event);
         }
