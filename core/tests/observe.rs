@@ -11,6 +11,10 @@ use exampple_core::observe::{LifecycleEvent, Observer, RequestEvent, Traffic};
 use exampple_core::{ComponentError, Disconnect, xml};
 use wire::Wire;
 
+/// A server's stream header without an id (how Prosody opens before refusing a domain).
+const HEADER_NO_ID: &str = "<stream:stream xmlns='jabber:component:accept' \
+     xmlns:stream='http://etherx.jabber.org/streams' from='component.localhost'>";
+
 /// Everything the observer is told, in order.
 #[derive(Default)]
 struct Recorder {
@@ -159,7 +163,7 @@ fn a_rejected_component_is_told_failed_with_the_servers_reason() {
     wire.core.connect(wire.now);
     wire.core.handle_connected(wire.now);
     wire.sent();
-    wire.input(wire::HEADER_NO_ID);
+    wire.input(HEADER_NO_ID);
     wire.input(
         "<stream:error><not-authorized xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>",
     );

@@ -8,10 +8,6 @@ use exampple_core::{Component, Config, Conn, Element, Router, StanzaError};
 
 pub const DOMAIN: &str = "component.localhost";
 
-/// A server's stream header without an id (how Prosody opens before refusing a domain).
-pub const HEADER_NO_ID: &str = "<stream:stream xmlns='jabber:component:accept' \
-     xmlns:stream='http://etherx.jabber.org/streams' from='component.localhost'>";
-
 fn ping(conn: Conn, _: Vec<Element>) -> Result<(), StanzaError> {
     conn.iq_resp([]).send()?;
     Ok(())
