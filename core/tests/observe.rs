@@ -301,3 +301,23 @@ fn without_an_observer_the_component_serves_as_before() {
         "<iq from='component.localhost' id='p1' to='alice@localhost/r' type='result'/>"
     );
 }
+
+#[test]
+fn an_observer_set_after_an_immediate_connect_is_told_connecting() {
+    let now = std::time::Instant::now();
+    let config = exampple_core::Config::new(wire::DOMAIN, "secret")
+        .auto_connect(exampple_core::AutoConnect::Immediately);
+    let mut core = exampple_core::Component::new(config, wire::router(), now).unwrap();
+    let recorder = Arc::new(Recorder::default());
+    core.set_observer(recorder.clone());
+    assert_eq!(
+        recorder.take_lifecycle(),
+        [LifecycleEvent::Connecting {
+            address: "127.0.0.1:5252".into()
+        }]
+    );
+    // Set again once connected: nothing to catch up on.
+    core.handle_connected(now);
+    core.set_observer(recorder.clone());
+    assert!(recorder.take_lifecycle().is_empty());
+}

@@ -275,9 +275,16 @@ impl Component {
     }
 
     /// Tells `observer` of every handled stanza, each step of the connection's life and the
-    /// traffic (see [`crate::observe`]).
+    /// traffic (see [`crate::observe`]). Set it before driving the component: when
+    /// [`AutoConnect::Immediately`] had `new` ask for the connection already, the observer
+    /// is told [`LifecycleEvent::Connecting`] at once.
     pub fn set_observer(&mut self, observer: Arc<dyn Observer>) {
         self.observer = Some(observer);
+        if self.state == State::Connecting {
+            self.observe_lifecycle(|| LifecycleEvent::Connecting {
+                address: self.config.address(),
+            });
+        }
     }
 
     /// Called (from any thread) when a controller or [`Sender`] has something for the core:
