@@ -175,10 +175,8 @@ impl Observer for MetricsObserver {
 
     fn lifecycle(&self, event: &LifecycleEvent) {
         match event {
-            LifecycleEvent::Connecting { .. } => {
-                if self.attempted.swap(true, Ordering::Relaxed) {
-                    self.reconnects.increment(1);
-                }
+            LifecycleEvent::Connecting { .. } if self.attempted.swap(true, Ordering::Relaxed) => {
+                self.reconnects.increment(1);
             }
             LifecycleEvent::Online { .. } => self.connected.set(1.0),
             LifecycleEvent::Disconnected { .. }

@@ -7,6 +7,7 @@
 use std::time::{Duration, Instant};
 
 use super::Component;
+use super::dispatch::InFlight;
 use super::event::{ComponentError, Disconnect};
 use crate::stanza::{StanzaKind, StanzaType};
 
@@ -200,6 +201,45 @@ impl Component {
         tally.reported_in_flight = traffic.in_flight;
         tally.reported_queued = traffic.queued;
         observer.traffic(&traffic);
+    }
+}
+
+// With the observer's types rather than in `dispatch`: `dispatch` then needs nothing of
+// this module, which names the component's own events.
+impl InFlight {
+    /// Tells the log and `observer` how the request ended.
+    pub(super) fn report(
+        &self,
+        observer: Option<&dyn Observer>,
+        outcome: RequestOutcome,
+        duration: Duration,
+        detail: Option<&str>,
+    ) {
+        // The event costs a handful of allocations: build it only for someone who reads it.
+        let level = if outcome == RequestOutcome::Success {
+            log::Level::Info
+        } else {
+            log::Level::Error
+        };
+        if observer.is_none() && !log::log_enabled!(target: "exampple", level) {
+            return;
+        }
+        let conn = &self.conn;
+        let event = RequestEvent {
+            outcome,
+            duration,
+            kind: conn.kind(),
+            stanza_type: conn.stanza_type(),
+            xmlns: conn.xmlns().to_string(),
+            id: conn.id().map(str::to_string),
+            from: conn.from().map(str::to_string),
+            to: conn.to().map(str::to_string),
+            controller: self.controller.to_string(),
+        };
+        log_request(&event, detail);
+        if let Some(observer) = observer {
+            observer.request(&event);
+        }
     }
 }
 
