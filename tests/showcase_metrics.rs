@@ -15,26 +15,31 @@ use support::{DOMAIN, FakeServer};
 
 const T: Duration = Duration::from_secs(10);
 
-/// The showcase, built with the features `scripts/test.sh` uses (so nothing is rebuilt).
-fn showcase() -> std::path::PathBuf {
-    let status = Command::new(env!("CARGO"))
-        .args([
-            "build",
-            "--quiet",
-            "--all-features",
-            "--example",
-            "showcase",
-        ])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .status()
-        .expect("cargo runs");
-    assert!(status.success(), "the showcase builds");
-    // The test binary is target/<profile>/deps/showcase_metrics-*: the examples are beside deps.
-    let exe = std::env::current_exe().expect("the test's path");
-    exe.parent()
-        .and_then(|deps| deps.parent())
-        .map(|profile| profile.join("examples").join("showcase"))
-        .expect("target/<profile>/examples")
+/// The showcase, built once with the features `scripts/test.sh` uses (so nothing is
+/// rebuilt).
+fn showcase() -> &'static std::path::Path {
+    static BUILT: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    BUILT.get_or_init(|| {
+        let status = Command::new(env!("CARGO"))
+            .args([
+                "build",
+                "--quiet",
+                "--all-features",
+                "--example",
+                "showcase",
+            ])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "the showcase builds");
+        // The test binary is target/<profile>/deps/showcase_metrics-*: the examples are
+        // beside deps.
+        let exe = std::env::current_exe().expect("the test's path");
+        exe.parent()
+            .and_then(|deps| deps.parent())
+            .map(|profile| profile.join("examples").join("showcase"))
+            .expect("target/<profile>/examples")
+    })
 }
 
 /// Killed when dropped.
@@ -210,5 +215,22 @@ fn showcase_serves_request_counters_that_match_the_traffic() {
     assert_eq!(
         sample(&scrape(metrics_port), "exampple_reconnects_total"),
         Some(1.0)
+    );
+}
+
+#[test]
+fn showcase_refuses_an_address_it_cannot_serve_on() {
+    let output = Command::new(showcase())
+        .env("EXAMPPLE_PORT", "1")
+        .env("EXAMPPLE_METRICS", "not an address")
+        .env("RUST_LOG", "off")
+        .stdin(Stdio::null())
+        .output()
+        .expect("the showcase runs");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.starts_with("showcase: EXAMPPLE_METRICS=not an address: cannot listen: "),
+        "{stderr}"
     );
 }
