@@ -11,6 +11,9 @@
 //! commands are [`commands`]. The test kit is `testing` (feature `testing`). The c2s clients for system tests and bots are
 //! `c2s` (feature `client`: `c2s::blocking::Client`, and `c2s::smol::Client` when `smol` is
 //! on too; `tls` adds STARTTLS), on the sans-IO client core `client` and `sasl` here.
+//! What the component does (requests, the connection's lifecycle, traffic) reaches an
+//! [`observe::Observer`]; the `metrics` feature records it through the `metrics` crate
+//! (`metrics::MetricsObserver`).
 //! The drive loop the runtimes share is the `exampple-driver` crate (also `exampple::driver`,
 //! hidden here), for writing a runtime of your own.
 //!
@@ -62,7 +65,8 @@ pub use exampple_driver as driver;
     feature = "tokio",
     feature = "testing",
     feature = "client",
-    feature = "xmpp-parsers"
+    feature = "xmpp-parsers",
+    feature = "metrics"
 ))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;

@@ -10,7 +10,8 @@
 //! - [`stanza`], [`xml`](mod@xml), [`jid`]: building and reading stanzas;
 //! - [`disco`], [`delegation`], [`privilege`]: XEP-0030, XEP-0355 and XEP-0356;
 //! - [`parser`]: the incremental stream parser with its limits;
-//! - [`config`], [`observe`]: options, request events and logs.
+//! - [`config`], [`observe`]: options, request and lifecycle events, traffic, logs;
+//!   `metrics` (feature `metrics`) records them through the `metrics` crate.
 #![forbid(unsafe_code)]
 // On docs.rs (nightly rustdoc), each feature-gated item shows the feature it needs.
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -31,6 +32,9 @@ pub mod forms;
 mod in_flight;
 pub mod jid;
 pub mod matching;
+#[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+pub mod metrics;
 pub mod ns;
 pub mod observe;
 mod outcome;

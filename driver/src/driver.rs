@@ -37,7 +37,9 @@ impl Driver {
         })
     }
 
-    /// Receives a request event for every handled stanza.
+    /// Tells `observer` of every handled stanza, each step of the connection's life
+    /// (connecting, online, disconnected, delegated, ...) and the traffic, on the core's
+    /// thread (see `exampple_core::observe`).
     pub fn observer(mut self, observer: Arc<dyn Observer>) -> Self {
         self.core.set_observer(observer);
         self

@@ -1,14 +1,13 @@
 //! A request handed to a controller: the [`Dispatch`] the runtime runs, the
 //! [`DispatchFuture`] that reports its end to the core, and what the core keeps of the
-//! request meanwhile ([`InFlight`]), down to the report of how it ended.
+//! request meanwhile ([`InFlight`]; the observer module reports how it ended).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::conn::outbox::{Outbox, OutboxItem};
 use crate::conn::{Conn, RequestId};
 use crate::controller::{Controller, ControllerFuture};
-use crate::observe::{self, Observer, RequestEvent, RequestOutcome};
 
 /// A stanza to hand to a controller.
 pub struct Dispatch {
@@ -115,41 +114,4 @@ pub(super) struct InFlight {
     pub(super) conn: Conn,
     pub(super) controller: Arc<str>,
     pub(super) started: Instant,
-}
-
-impl InFlight {
-    /// Tells the log and `observer` how the request ended.
-    pub(super) fn report(
-        &self,
-        observer: Option<&dyn Observer>,
-        outcome: RequestOutcome,
-        duration: Duration,
-        detail: Option<&str>,
-    ) {
-        // The event costs a handful of allocations: build it only for someone who reads it.
-        let level = if outcome == RequestOutcome::Success {
-            log::Level::Info
-        } else {
-            log::Level::Error
-        };
-        if observer.is_none() && !log::log_enabled!(target: "exampple", level) {
-            return;
-        }
-        let conn = &self.conn;
-        let event = RequestEvent {
-            outcome,
-            duration,
-            kind: conn.kind(),
-            stanza_type: conn.stanza_type(),
-            xmlns: conn.xmlns().to_string(),
-            id: conn.id().map(str::to_string),
-            from: conn.from().map(str::to_string),
-            to: conn.to().map(str::to_string),
-            controller: self.controller.to_string(),
-        };
-        observe::log_request(&event, detail);
-        if let Some(observer) = observer {
-            observer.request(&event);
-        }
-    }
 }

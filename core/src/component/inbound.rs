@@ -10,11 +10,11 @@ use minidom::Element;
 use super::Component;
 use super::dispatch::{Dispatch, InFlight};
 use super::event::Event;
+use super::observer::{LifecycleEvent, RequestOutcome};
 use super::routing::{self, Context, Dropped, Route, Routed};
 use crate::conn::{Conn, ConnParts, RequestId};
 use crate::controller::Outcome;
 use crate::delegation::{self, Envelope};
-use crate::observe::RequestOutcome;
 use crate::parser::Tokens;
 use crate::privilege::{self, Permissions};
 use crate::stanza::{Condition, Head, IqType, StanzaError, StanzaKind, StanzaType};
@@ -46,6 +46,7 @@ impl Component {
 
     /// A stanza of `kind` from the server (in the component namespace).
     pub(super) fn on_stanza(&mut self, now: Instant, kind: StanzaKind, mut stanza: Element) {
+        self.tally.received += 1;
         if log::log_enabled!(target: "exampple::wire", log::Level::Trace) {
             log::trace!(target: "exampple::wire", "received packet: {}", xml::to_string(&stanza));
         }
@@ -92,6 +93,9 @@ impl Component {
                 self.delegated.push(n.clone());
             }
         }
+        self.observe_lifecycle(|| LifecycleEvent::Delegated {
+            namespaces: namespaces.clone(),
+        });
         self.events.push_back(Event::Delegated { namespaces });
     }
 

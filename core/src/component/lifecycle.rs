@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use minidom::Element;
 
 use super::event::{ComponentError, Disconnect, Event};
+use super::observer::LifecycleEvent;
 use super::stream::{self, StreamError, TopLevel};
 use super::timers::Timer;
 use super::{Component, State, ids};
@@ -172,6 +173,9 @@ impl Component {
         if !self.handling_input {
             self.flush_queue(now);
         }
+        self.observe_lifecycle(|| LifecycleEvent::Online {
+            stream_id: stream_id.clone(),
+        });
         self.events.push_back(Event::Online { stream_id });
     }
 
@@ -193,6 +197,11 @@ impl Component {
         let reconnect_at = now + delay;
         log::warn!(target: "exampple", "disconnected ({reason}); reconnecting in {delay:?} (attempt {})", self.attempts);
         self.wait(reconnect_at);
+        self.observe_lifecycle(|| LifecycleEvent::Disconnected {
+            reason: reason.clone(),
+            reconnect_at,
+            attempt: self.attempts,
+        });
         self.events.push_back(Event::Disconnected {
             reason,
             reconnect_at,
@@ -202,11 +211,15 @@ impl Component {
     fn fail(&mut self, error: ComponentError) {
         log::error!(target: "exampple", "stopped: {error}");
         self.stop(State::Failed);
+        self.observe_lifecycle(|| LifecycleEvent::Failed {
+            error: error.clone(),
+        });
         self.events.push_back(Event::Failed(error));
     }
 
     pub(super) fn finish_close(&mut self) {
         self.stop(State::Closed);
+        self.observe_lifecycle(|| LifecycleEvent::Closed);
         self.events.push_back(Event::Closed);
     }
 

@@ -60,7 +60,6 @@ use crate::config::{AutoConnect, Config};
 use crate::conn::SendError;
 use crate::conn::outbox::{Outbox, OutboxItem, Sender};
 use crate::in_flight::InFlightTable;
-use crate::observe::Observer;
 use crate::parser::{Limits, StreamBuilder, StreamItem, StreamLexer, Tokens};
 use crate::router::{RouteTable, Router};
 
@@ -70,6 +69,7 @@ mod event;
 mod ids;
 mod inbound;
 mod lifecycle;
+pub(crate) mod observer;
 mod outbound;
 mod output;
 mod routing;
@@ -82,6 +82,7 @@ pub use stream::{StreamError, handshake_digest};
 
 use calls::PendingCalls;
 use dispatch::InFlight;
+use observer::{LifecycleEvent, Observer, Tally};
 use output::Output;
 use timers::{Timer, TimerTable};
 
@@ -155,6 +156,8 @@ pub struct Component {
     /// run with the same seed and inputs is repeated byte for byte.
     rng: fastrand::Rng,
     observer: Option<Arc<dyn Observer>>,
+    /// The counts the observer's traffic reports come from.
+    tally: Tally,
     tokens: Tokens,
     items: Vec<StreamItem>,
     valid_jids: crate::jid::ValidJids,
@@ -218,6 +221,7 @@ impl Component {
             attempts: 0,
             rng: fastrand::Rng::with_seed(seed),
             observer: None,
+            tally: Tally::default(),
             tokens: Tokens::default(),
             items: Vec::new(),
             valid_jids: crate::jid::ValidJids::new(),
@@ -273,9 +277,17 @@ impl Component {
         &self.delegated
     }
 
-    /// Receives a [`RequestEvent`](crate::observe::RequestEvent) for every handled stanza.
+    /// Tells `observer` of every handled stanza, each step of the connection's life and the
+    /// traffic (see [`crate::observe`]). Set it before driving the component: when
+    /// [`AutoConnect::Immediately`] had `new` ask for the connection already, the observer
+    /// is told [`LifecycleEvent::Connecting`] at once.
     pub fn set_observer(&mut self, observer: Arc<dyn Observer>) {
         self.observer = Some(observer);
+        if self.state == State::Connecting {
+            self.observe_lifecycle(|| LifecycleEvent::Connecting {
+                address: self.config.address(),
+            });
+        }
     }
 
     /// Called (from any thread) when a controller or [`Sender`] has something for the core:
@@ -298,9 +310,11 @@ impl Component {
     pub fn connect(&mut self, _now: Instant) {
         if matches!(self.state, State::Idle | State::Waiting) {
             self.state = State::Connecting;
-            self.events.push_back(Event::Connect {
-                address: self.config.address(),
+            let address = self.config.address();
+            self.observe_lifecycle(|| LifecycleEvent::Connecting {
+                address: address.clone(),
             });
+            self.events.push_back(Event::Connect { address });
         }
     }
 
@@ -465,11 +479,13 @@ impl Component {
             return;
         }
         self.read(now, tokens);
+        self.report_traffic();
     }
 
     /// Controllers or senders left stanzas, outcomes or calls: take them.
     pub fn handle_outbox(&mut self, now: Instant) {
         self.drain_outbox(now);
+        self.report_traffic();
     }
 
     /// Time passed: fire what is due. Spurious calls do nothing.
@@ -478,6 +494,7 @@ impl Component {
         self.expire_requests(now);
         self.calls.expire(now);
         self.fire_timers(now);
+        self.report_traffic();
     }
 
     /// Sends a stanza (queued while disconnected, up to `max_queue`).
@@ -489,6 +506,7 @@ impl Component {
             return Err(SendError::QueueFull(self.config.max_queue));
         }
         self.send_stanza(now, stanza);
+        self.report_traffic();
         Ok(())
     }
 

@@ -26,6 +26,8 @@ pub(super) struct Output {
     handed: Vec<Mark>,
     /// How many bytes `handed` covers.
     handed_len: usize,
+    /// Stanzas written, in all (for the observer's traffic reports).
+    stanzas: u64,
 }
 
 impl Output {
@@ -35,6 +37,7 @@ impl Output {
             marks: Vec::with_capacity(256),
             handed: Vec::with_capacity(256),
             handed_len: 0,
+            stanzas: 0,
         }
     }
 
@@ -65,6 +68,8 @@ impl Output {
             // Nothing was written.
             self.marks.pop();
             log::error!(target: "exampple", "dropped a <{}/> that cannot be written as XML: {error}", element.name());
+        } else {
+            self.stanzas += 1;
         }
         written
     }
@@ -87,17 +92,24 @@ impl Output {
             &mut self.transmit,
         );
         match &written {
-            Ok(()) if log::log_enabled!(target: "exampple::wire", log::Level::Trace) => {
-                let sent = String::from_utf8_lossy(&self.transmit[start..]);
-                log::trace!(target: "exampple::wire", "send packet: {sent}");
+            Ok(()) => {
+                self.stanzas += 1;
+                if log::log_enabled!(target: "exampple::wire", log::Level::Trace) {
+                    let sent = String::from_utf8_lossy(&self.transmit[start..]);
+                    log::trace!(target: "exampple::wire", "send packet: {sent}");
+                }
             }
-            Ok(()) => {}
             // Nothing was written.
             Err(_) => {
                 self.marks.pop();
             }
         }
         written
+    }
+
+    /// Stanzas written since the component started.
+    pub(super) fn stanzas_written(&self) -> u64 {
+        self.stanzas
     }
 
     fn mark(&mut self, stanza: bool) {
