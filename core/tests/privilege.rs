@@ -469,3 +469,35 @@ fn presences_the_server_forwards_are_routed() {
         WAIT,
     );
 }
+
+#[test]
+fn observers_are_told_what_was_granted() {
+    use std::sync::{Arc, Mutex};
+
+    use exampple_core::observe::{LifecycleEvent, Observer, RequestEvent};
+
+    #[derive(Default)]
+    struct Grants(Mutex<Vec<String>>);
+    impl Observer for Grants {
+        fn request(&self, _: &RequestEvent) {}
+        fn lifecycle(&self, event: &LifecycleEvent) {
+            if let LifecycleEvent::Privileged { permissions } = event {
+                self.0.lock().unwrap().push(permissions.to_string());
+            }
+        }
+    }
+    let grants = Arc::new(Grants::default());
+    let mut c = component();
+    c.component_mut().set_observer(grants.clone());
+    c.advertise_privileges(
+        &Permissions::new(Version::V2, "localhost")
+            .with_roster(RosterAccess::Get)
+            .with_iq("jabber:iq:private", IqAccess::Both),
+    );
+    assert_eq!(
+        *grants.0.lock().unwrap(),
+        [
+            "localhost (urn:xmpp:privilege:2): roster get, message none, presence none, iq jabber:iq:private both"
+        ]
+    );
+}

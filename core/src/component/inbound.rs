@@ -103,6 +103,9 @@ impl Component {
     fn on_privilege(&mut self, permissions: Permissions) {
         log::info!(target: "exampple", "privileges granted by {permissions}");
         self.outbox.grants.grant(permissions.clone());
+        self.observe_lifecycle(|| LifecycleEvent::Privileged {
+            permissions: permissions.clone(),
+        });
         self.events.push_back(Event::Privileged { permissions });
     }
 

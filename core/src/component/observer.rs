@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use super::Component;
 use super::dispatch::InFlight;
 use super::event::{ComponentError, Disconnect};
+use crate::privilege::Permissions;
 use crate::stanza::{StanzaKind, StanzaType};
 
 /// How a request ended.
@@ -94,6 +95,11 @@ pub enum LifecycleEvent {
         /// The namespaces of this announcement.
         namespaces: Vec<String>,
     },
+    /// A server said what it grants the component (XEP-0356), until the connection ends.
+    Privileged {
+        /// What it granted.
+        permissions: Permissions,
+    },
     /// The component stopped for good: the failure will not heal by itself.
     Failed {
         /// Why.
@@ -104,14 +110,15 @@ pub enum LifecycleEvent {
 }
 
 impl LifecycleEvent {
-    /// A short stable name: `connecting`, `online`, `disconnected`, `delegated`, `failed`,
-    /// `closed` (for a log field or a metric label).
+    /// A short stable name: `connecting`, `online`, `disconnected`, `delegated`,
+    /// `privileged`, `failed`, `closed` (for a log field or a metric label).
     pub fn name(&self) -> &'static str {
         match self {
             LifecycleEvent::Connecting { .. } => "connecting",
             LifecycleEvent::Online { .. } => "online",
             LifecycleEvent::Disconnected { .. } => "disconnected",
             LifecycleEvent::Delegated { .. } => "delegated",
+            LifecycleEvent::Privileged { .. } => "privileged",
             LifecycleEvent::Failed { .. } => "failed",
             LifecycleEvent::Closed => "closed",
         }
