@@ -11,6 +11,8 @@
 //! commands are [`commands`]. The test kit is `testing` (feature `testing`). The c2s clients for system tests and bots are
 //! `c2s` (feature `client`: `c2s::blocking::Client`, and `c2s::smol::Client` when `smol` is
 //! on too; `tls` adds STARTTLS), on the sans-IO client core `client` and `sasl` here.
+//! The feature `tls` (rustls) also gives the component link direct TLS:
+//! [`Config::tls`](exampple_core::Config::tls) with a [`config::DirectTls`].
 //! The drive loop the runtimes share is the `exampple-driver` crate (also `exampple::driver`,
 //! hidden here), for writing a runtime of your own.
 //!

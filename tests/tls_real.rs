@@ -68,7 +68,13 @@ impl Drop for Ejabberd {
 /// The showcase binary, built with the features `scripts/test.sh` uses (nothing rebuilt).
 fn showcase_binary() -> PathBuf {
     let status = Command::new(env!("CARGO"))
-        .args(["build", "--quiet", "--all-features", "--example", "showcase"])
+        .args([
+            "build",
+            "--quiet",
+            "--all-features",
+            "--example",
+            "showcase",
+        ])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .status()
         .expect("cargo runs");
@@ -212,7 +218,11 @@ fn showcase_over_ejabberd_tls_and_a_certificate_it_cannot_verify() {
         3,
         Duration::from_secs(15),
     );
-    assert!(refusals.len() >= 3, "refused and retried:\n{}", showcase.log());
+    assert!(
+        refusals.len() >= 3,
+        "refused and retried:\n{}",
+        showcase.log()
+    );
     for refusal in &refusals {
         assert!(
             refusal.contains("ERROR")

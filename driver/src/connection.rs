@@ -346,3 +346,26 @@ pub fn write_all(mut socket: &TcpStream, bytes: &[u8]) -> Result<(), (usize, Str
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use exampple_core::config::DirectTls;
+
+    /// Without the `tls` feature a TLS configuration is refused up front, naming the feature;
+    /// with it, an unusable CA is.
+    #[test]
+    fn a_tls_setting_that_cannot_work_is_refused_up_front() {
+        let config = Config::new("component.localhost", "secret")
+            .tls(DirectTls::ca_pem("no certificate here"));
+        let error = Dialer::new(&config).unwrap_err().to_string();
+        #[cfg(not(feature = "tls"))]
+        assert_eq!(
+            error,
+            "invalid tls `direct TLS`: expected exampple (or exampple-driver) built with its `tls` feature"
+        );
+        #[cfg(feature = "tls")]
+        assert!(error.contains("no certificate"), "{error}");
+        assert!(Dialer::new(&Config::new("component.localhost", "secret")).is_ok());
+    }
+}
