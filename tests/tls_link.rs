@@ -116,6 +116,19 @@ fn config(port: u16, tls: DirectTls) -> Config {
         .tls(tls)
 }
 
+/// A listener on a free port, and `which` runtime connecting to it at once with `tls`.
+fn start(which: Which, tls: DirectTls) -> (TcpListener, support::Running, u16) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let running = support::start(
+        which,
+        config(port, tls).auto_connect(exampple::AutoConnect::Immediately),
+        ping_router(),
+        support::Setup::default(),
+    );
+    (listener, running, port)
+}
+
 fn ping(conn: exampple::Conn, _: Vec<Element>) -> Result<(), exampple::StanzaError> {
     conn.iq_resp([]).send()?;
     Ok(())
@@ -244,14 +257,7 @@ impl TlsSession {
 /// stanza larger than a TLS record; then a clean shutdown.
 fn serves_over_tls(which: Which) {
     let ca = Ca::new("exampple test CA");
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let running = support::start(
-        which,
-        config(port, DirectTls::ca_pem(ca.pem())).auto_connect(exampple::AutoConnect::Immediately),
-        ping_router(),
-        support::Setup::default(),
-    );
+    let (listener, running, _) = start(which, DirectTls::ca_pem(ca.pem()));
     let mut session = TlsSession::accept(&listener, ca.server(&[DOMAIN]));
     session.ping("p1");
 
@@ -334,15 +340,7 @@ fn refuses_an_untrusted_certificate(which: Which) {
     capture_logs();
     let trusted = Ca::new("the CA the component trusts");
     let other = Ca::new("another CA");
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let running = support::start(
-        which,
-        config(port, DirectTls::ca_pem(trusted.pem()))
-            .auto_connect(exampple::AutoConnect::Immediately),
-        ping_router(),
-        support::Setup::default(),
-    );
+    let (listener, running, port) = start(which, DirectTls::ca_pem(trusted.pem()));
     let wrong = other.server(&[DOMAIN]);
     let mut attempts = Vec::new();
     for _ in 0..2 {
@@ -390,14 +388,7 @@ fn refuses_an_untrusted_certificate(which: Which) {
 fn verifies_the_domain_or_the_configured_name(which: Which) {
     capture_logs();
     let ca = Ca::new("exampple test CA");
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let running = support::start(
-        which,
-        config(port, DirectTls::ca_pem(ca.pem())).auto_connect(exampple::AutoConnect::Immediately),
-        ping_router(),
-        support::Setup::default(),
-    );
+    let (listener, running, port) = start(which, DirectTls::ca_pem(ca.pem()));
     let (failure, received) = refuse_once(&listener, ca.server(&["xmpp.example.net"]));
     assert!(failure.contains("BadCertificate"), "{failure}");
     assert!(!String::from_utf8_lossy(&received).contains("stream"));
@@ -409,15 +400,8 @@ fn verifies_the_domain_or_the_configured_name(which: Which) {
     (running.shutdown)(Duration::from_millis(100));
     assert_eq!(running.join.join().unwrap(), Ok(()));
 
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
     let tls = DirectTls::ca_pem(ca.pem()).server_name("xmpp.example.net");
-    let running = support::start(
-        which,
-        config(port, tls).auto_connect(exampple::AutoConnect::Immediately),
-        ping_router(),
-        support::Setup::default(),
-    );
+    let (listener, running, _) = start(which, tls);
     let (socket, _) = listener.accept().unwrap();
     let mut conn = rustls::ServerConnection::new(ca.server(&["xmpp.example.net"])).unwrap();
     let mut io = &socket;

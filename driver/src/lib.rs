@@ -28,6 +28,7 @@ mod error;
 mod handover;
 mod runtime;
 pub mod shared_lexer;
+mod socket;
 mod splitter;
 pub mod threads;
 #[cfg(feature = "tls")]

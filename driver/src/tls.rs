@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use exampple_core::config::{ConfigError, DirectTls, Trust};
 use rustls::pki_types::ServerName;
 
-use crate::connection;
+use crate::socket;
 
 /// The largest plaintext the writer encrypts at a time (TLS's largest record): after each,
 /// the records go to the socket, so that on a failed write the core learns, to within a
@@ -218,7 +218,7 @@ impl TlsLink {
                 }
                 take_records(&mut session, &mut sending);
             }
-            connection::write_all(socket, &sending).map_err(|(_, e)| (taken, e))?;
+            socket::write_all(socket, &sending).map_err(|(_, e)| (taken, e))?;
             sending.clear();
             taken += chunk.len();
         }
@@ -241,7 +241,7 @@ impl TlsLink {
                 return Ok(());
             }
             drop(session);
-            connection::write_all(socket, &sending).map_err(|(_, e)| e)?;
+            socket::write_all(socket, &sending).map_err(|(_, e)| e)?;
             sending.clear();
         }
     }
@@ -271,7 +271,7 @@ impl TlsLink {
                     if let Ok(mut sending) = self.sending.try_lock() {
                         take_records(&mut session, &mut sending);
                         drop(session);
-                        let _ = connection::write_all(socket, &sending);
+                        let _ = socket::write_all(socket, &sending);
                         sending.clear();
                     }
                     return Err(format!("TLS: {e}"));
@@ -299,7 +299,7 @@ impl TlsLink {
         {
             take_records(&mut session, &mut sending);
             drop(session);
-            connection::write_all(socket, &sending).map_err(|(_, e)| e)?;
+            socket::write_all(socket, &sending).map_err(|(_, e)| e)?;
             sending.clear();
             self.send_rest(socket, sending)?;
         }
