@@ -413,6 +413,41 @@ fn verifies_the_domain_or_the_configured_name(which: Which) {
     assert_eq!(running.join.join().unwrap(), Ok(()));
 }
 
+/// A plain XEP-0114 port answers the TLS hello with a stream error in the clear: the
+/// component says the port does not speak TLS, and tries again.
+#[test]
+fn a_plain_port_is_named_as_such() {
+    capture_logs();
+    let ca = Ca::new("exampple test CA");
+    let (listener, running, port) = start(Which::Smol, DirectTls::ca_pem(ca.pem()));
+    for _ in 0..2 {
+        let (mut socket, _) = listener.accept().unwrap();
+        let mut hello = [0u8; 512];
+        assert!(socket.read(&mut hello).unwrap() > 0);
+        socket
+            .write_all(
+                format!(
+                    "<?xml version='1.0'?><stream:stream xmlns='jabber:component:accept' \
+                     xmlns:stream='http://etherx.jabber.org/streams' id='p' from='{DOMAIN}'>\
+                     <stream:error><not-well-formed xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>\
+                     </stream:error></stream:stream>"
+                )
+                .as_bytes(),
+            )
+            .unwrap();
+    }
+    let errors = logged(&format!("cannot connect to 127.0.0.1:{port}"), 2);
+    assert!(errors.len() >= 2, "{errors:?}");
+    assert!(
+        errors
+            .iter()
+            .all(|e| e.contains("the server does not speak TLS on this port")),
+        "{errors:?}"
+    );
+    (running.shutdown)(Duration::from_millis(100));
+    assert_eq!(running.join.join().unwrap(), Ok(()));
+}
+
 runtime_tests!(
     serves_over_tls,
     refuses_an_untrusted_certificate,

@@ -3,7 +3,8 @@
 //! test CA and the listener's certificate), the showcase binary with `EXAMPPLE_TLS=1` and
 //! `EXAMPPLE_CA_FILE` pointing at that CA, and a user pinging it through the server. Then
 //! with a CA the server's certificate does not come from: the showcase refuses the
-//! certificate, says why, keeps retrying, and is never reachable through the server.
+//! certificate, says why, keeps retrying, and is never reachable through the server; and
+//! with TLS to the plain component port, it says the port does not speak TLS.
 
 mod support;
 
@@ -87,18 +88,18 @@ fn showcase_binary() -> PathBuf {
         .expect("target/<profile>/examples")
 }
 
-/// The showcase running with TLS to the listener, trusting `ca`; its log in `log`, killed
-/// when dropped.
+/// The showcase running with TLS to `port`, trusting `ca`; its log in `log`, killed when
+/// dropped.
 struct Showcase {
     child: Child,
     log: PathBuf,
 }
 
 impl Showcase {
-    fn start(binary: &Path, ca: &Path, log: PathBuf) -> Showcase {
+    fn start(binary: &Path, port: u16, ca: &Path, log: PathBuf) -> Showcase {
         let child = Command::new(binary)
             .env("EXAMPPLE_HOST", "127.0.0.1")
-            .env("EXAMPPLE_PORT", TLS_PORT.to_string())
+            .env("EXAMPPLE_PORT", port.to_string())
             .env("EXAMPPLE_DOMAIN", COMPONENT)
             .env("EXAMPPLE_PASSWORD", "secret")
             .env("EXAMPPLE_TLS", "1")
@@ -176,7 +177,12 @@ fn showcase_over_ejabberd_tls_and_a_certificate_it_cannot_verify() {
     let binary = showcase_binary();
 
     // With the CA that signed the server's certificate: online, and answering through it.
-    let showcase = Showcase::start(&binary, &server.ca(), server.dir.join("showcase-tls.log"));
+    let showcase = Showcase::start(
+        &binary,
+        TLS_PORT,
+        &server.ca(),
+        server.dir.join("showcase-tls.log"),
+    );
     let alice = alice("tls");
     let until = Instant::now() + T;
     loop {
@@ -212,7 +218,12 @@ fn showcase_over_ejabberd_tls_and_a_certificate_it_cannot_verify() {
     // With a CA of its own: refused, said so, retried; the server never routes to it.
     let wrong = server.dir.join("unrelated-ca.pem");
     unrelated_ca(&wrong);
-    let showcase = Showcase::start(&binary, &wrong, server.dir.join("showcase-wrong-ca.log"));
+    let showcase = Showcase::start(
+        &binary,
+        TLS_PORT,
+        &wrong,
+        server.dir.join("showcase-wrong-ca.log"),
+    );
     let refusals = showcase.await_lines(
         &format!("cannot connect to 127.0.0.1:{TLS_PORT}: TLS handshake failed"),
         3,
@@ -248,6 +259,28 @@ fn showcase_over_ejabberd_tls_and_a_certificate_it_cannot_verify() {
         answer.attr("type"),
         Some("error"),
         "nobody serves the domain: {answer:?}"
+    );
+    drop(showcase);
+
+    // TLS to the plain component port: the showcase says that the port does not speak TLS.
+    let showcase = Showcase::start(
+        &binary,
+        COMPONENT_PORT,
+        &server.ca(),
+        server.dir.join("showcase-plain-port.log"),
+    );
+    let failures = showcase.await_lines(
+        &format!("cannot connect to 127.0.0.1:{COMPONENT_PORT}: TLS handshake failed"),
+        2,
+        T,
+    );
+    assert!(failures.len() >= 2, "{}", showcase.log());
+    assert!(
+        failures
+            .iter()
+            .all(|f| f.contains("does not speak TLS on this port")
+                || f.contains("is this port a TLS one?")),
+        "{failures:?}"
     );
     alice.close();
 }

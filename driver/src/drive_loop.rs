@@ -318,26 +318,30 @@ impl<R: Runtime> DriveLoop<R> {
         let core = &mut self.core;
         let timeout = core.config().handshake_timeout;
         match self.dialer.dial(address, timeout, self.write_timeout) {
-            Ok(link) => match Connection::start(
-                link,
-                core.stream_lexer(),
-                self.generation,
-                self.input_tx.clone(),
-                self.watch.clone(),
-            ) {
-                Ok(c) => {
-                    log::info!(target: "exampple", "connected to {address}");
-                    self.connection = Some(c);
-                    core.handle_connected(Instant::now());
+            Ok(link) => {
+                let over = if link.is_tls() { " over TLS" } else { "" };
+                match Connection::start(
+                    link,
+                    core.stream_lexer(),
+                    self.generation,
+                    self.input_tx.clone(),
+                    self.watch.clone(),
+                ) {
+                    Ok(c) => {
+                        log::info!(target: "exampple", "connected to {address}{over}");
+                        self.connection = Some(c);
+                        core.handle_connected(Instant::now());
+                    }
+                    Err(e) => {
+                        log::error!(target: "exampple", "cannot start the reader thread: {e}");
+                        core.handle_connect_failed(Instant::now(), e.to_string());
+                    }
                 }
-                Err(e) => {
-                    log::error!(target: "exampple", "cannot start the reader thread: {e}");
-                    core.handle_connect_failed(Instant::now(), e.to_string());
-                }
-            },
+            }
             Err(e) => {
-                // A certificate that cannot be verified is a setup error to fix, not a
-                // server that is away: said louder. The core retries after its backoff.
+                // A failed TLS handshake (a certificate that cannot be verified, a port
+                // that is not TLS) is a setup to fix, not a server that is away: said louder.
+                // The core retries after its backoff either way.
                 match &e {
                     DialError::Tls(_) => {
                         log::error!(target: "exampple", "cannot connect to {address}: {e}")

@@ -133,6 +133,10 @@ impl Connector {
                 "TLS handshake failed: the server's certificate cannot be verified for {}: {e}",
                 self.described
             ),
+            // What a plain XEP-0114 port answers (its stream error) is no TLS record.
+            Some(e @ rustls::Error::InvalidMessage(_)) => format!(
+                "TLS handshake failed: {e} (the server does not speak TLS on this port: is it a plain component port?)"
+            ),
             Some(e) => format!("TLS handshake failed: {e}"),
             None if matches!(
                 error.kind(),
@@ -142,7 +146,7 @@ impl Connector {
                 format!("the TLS handshake took longer than {timeout:?}")
             }
             None if error.kind() == std::io::ErrorKind::UnexpectedEof => {
-                "TLS handshake failed: the server closed the connection (is its port a TLS one?)"
+                "TLS handshake failed: the server closed the connection (is this port a TLS one?)"
                     .to_string()
             }
             None => format!("TLS handshake failed: {error}"),
