@@ -17,9 +17,8 @@ use rustls::pki_types::ServerName;
 
 use crate::socket;
 
-/// The largest plaintext the writer encrypts at a time (TLS's largest record): after each,
-/// the records go to the socket, so that on a failed write the core learns, to within a
-/// record, how much of its output the server may have received.
+/// The largest plaintext the writer encrypts at a time (TLS's largest record): on a failed
+/// write the core learns, to within that, how much of its output the socket took.
 const RECORD_PLAINTEXT: usize = 16 * 1024;
 
 /// What a component's TLS links are made with: the rustls configuration (its trust
@@ -117,7 +116,7 @@ impl Connector {
         socket.set_read_timeout(None).map_err(|e| e.to_string())?;
         Ok(TlsLink {
             session: Mutex::new(session),
-            sending: Mutex::new(Vec::new()),
+            sending: Mutex::new(Sending::default()),
         })
     }
 
@@ -198,34 +197,53 @@ fn system_roots() -> Result<rustls::RootCertStore, ConfigError> {
 pub struct TlsLink {
     session: Mutex<rustls::ClientConnection>,
     /// The records on their way to the socket.
-    sending: Mutex<Vec<u8>>,
+    sending: Mutex<Sending>,
+}
+
+/// Records on their way to the socket, and where in them each piece of a write's
+/// plaintext ends: (end of its records, end of its plaintext).
+#[derive(Default)]
+struct Sending {
+    records: Vec<u8>,
+    ends: Vec<(usize, usize)>,
 }
 
 impl TlsLink {
-    /// Encrypts `plain` and writes it to `socket`; on an error, also how much of `plain`
-    /// the socket took (whole records' worth).
+    /// Encrypts `plain` and writes it to `socket` in one write, as the plain connection
+    /// does; on an error, also how much of `plain` the socket took (in whole records).
     pub fn send(&self, socket: &TcpStream, plain: &[u8]) -> Result<(), (usize, String)> {
         let mut sending = lock(&self.sending);
-        let mut taken = 0;
-        for chunk in plain.chunks(RECORD_PLAINTEXT) {
-            {
-                let mut session = lock(&self.session);
+        let Sending { records, ends } = &mut *sending;
+        {
+            let mut session = lock(&self.session);
+            let mut encrypted = 0;
+            for chunk in plain.chunks(RECORD_PLAINTEXT) {
                 let mut rest = chunk;
                 while !rest.is_empty() {
                     match session.writer().write(rest) {
                         Ok(n) if n > 0 => rest = &rest[n..],
                         // The session's buffer is full: empty it into ours and go on.
-                        Ok(_) if session.wants_write() => take_records(&mut session, &mut sending),
-                        Ok(_) => return Err((taken, "TLS: the session takes no data".into())),
-                        Err(e) => return Err((taken, format!("TLS: {e}"))),
+                        Ok(_) if session.wants_write() => take_records(&mut session, records),
+                        Ok(_) => return Err((0, "TLS: the session takes no data".into())),
+                        Err(e) => return Err((0, format!("TLS: {e}"))),
                     }
                 }
-                take_records(&mut session, &mut sending);
+                take_records(&mut session, records);
+                encrypted += chunk.len();
+                ends.push((records.len(), encrypted));
             }
-            socket::write_all(socket, &sending).map_err(|(_, e)| (taken, e))?;
-            sending.clear();
-            taken += chunk.len();
         }
+        let written = socket::write_all(socket, records);
+        let taken = |written: usize| {
+            ends.iter()
+                .take_while(|(record_end, _)| *record_end <= written)
+                .last()
+                .map_or(0, |(_, plain_end)| *plain_end)
+        };
+        let result = written.map_err(|(written, e)| (taken(written), e));
+        records.clear();
+        ends.clear();
+        result?;
         self.send_rest(socket, sending)
             .map_err(|e| (plain.len(), e))
     }
@@ -235,18 +253,19 @@ impl TlsLink {
     fn send_rest(
         &self,
         socket: &TcpStream,
-        mut sending: MutexGuard<'_, Vec<u8>>,
+        mut sending: MutexGuard<'_, Sending>,
     ) -> Result<(), String> {
         loop {
             let mut session = lock(&self.session);
-            take_records(&mut session, &mut sending);
-            if sending.is_empty() {
+            take_records(&mut session, &mut sending.records);
+            if sending.records.is_empty() {
                 drop(sending);
                 return Ok(());
             }
             drop(session);
-            socket::write_all(socket, &sending).map_err(|(_, e)| e)?;
-            sending.clear();
+            let written = socket::write_all(socket, &sending.records);
+            sending.records.clear();
+            written.map_err(|(_, e)| e)?;
         }
     }
 
@@ -273,10 +292,10 @@ impl TlsLink {
                 Err(e) => {
                     // Tell the server why (rustls has queued an alert), if the socket takes it now.
                     if let Ok(mut sending) = self.sending.try_lock() {
-                        take_records(&mut session, &mut sending);
+                        take_records(&mut session, &mut sending.records);
                         drop(session);
-                        let _ = socket::write_all(socket, &sending);
-                        sending.clear();
+                        let _ = socket::write_all(socket, &sending.records);
+                        sending.records.clear();
                     }
                     return Err(format!("TLS: {e}"));
                 }
@@ -301,10 +320,11 @@ impl TlsLink {
         if session.wants_write()
             && let Ok(mut sending) = self.sending.try_lock()
         {
-            take_records(&mut session, &mut sending);
+            take_records(&mut session, &mut sending.records);
             drop(session);
-            socket::write_all(socket, &sending).map_err(|(_, e)| e)?;
-            sending.clear();
+            let written = socket::write_all(socket, &sending.records);
+            sending.records.clear();
+            written.map_err(|(_, e)| e)?;
             self.send_rest(socket, sending)?;
         }
         Ok(open)
@@ -318,13 +338,13 @@ impl TlsLink {
         };
         let mut session = lock(&self.session);
         session.send_close_notify();
-        take_records(&mut session, &mut sending);
+        take_records(&mut session, &mut sending.records);
         drop(session);
         if socket.set_nonblocking(true).is_ok() {
             let mut io = socket;
-            let _ = io.write(&sending);
+            let _ = io.write(&sending.records);
         }
-        sending.clear();
+        sending.records.clear();
     }
 }
 
