@@ -14,6 +14,8 @@
 //! What the component does (requests, the connection's lifecycle, traffic) reaches an
 //! [`observe::Observer`]; the `metrics` feature records it through the `metrics` crate
 //! (`metrics::MetricsObserver`).
+//! The feature `tls` (rustls) also gives the component link direct TLS:
+//! [`Config::tls`](exampple_core::Config::tls) with a [`config::DirectTls`].
 //! The drive loop the runtimes share is the `exampple-driver` crate (also `exampple::driver`,
 //! hidden here), for writing a runtime of your own.
 //!

@@ -17,6 +17,7 @@
 //! ```
 
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// Default largest stanza accepted: 256 KiB.
@@ -38,6 +39,86 @@ pub enum AutoConnect {
     Immediately,
     /// After this delay.
     After(Duration),
+}
+
+/// Direct TLS on the component link: the connection is TLS from its first byte, then the usual
+/// XEP-0114 stream and handshake inside it (XEP-0114 has no STARTTLS, so the server's listener
+/// must be a TLS one, e.g. ejabberd's `ejabberd_service` with `tls: true`).
+///
+/// The runtimes need the `tls` feature (of `exampple`, or `exampple-driver`) to connect with
+/// it; without it, building the component fails with a [`ConfigError`] naming that feature.
+///
+/// ```
+/// use exampple_core::config::{Config, DirectTls};
+///
+/// // Trust a private CA; verify the certificate against the component's domain.
+/// let config = Config::new("component.localhost", "secret")
+///     .port(5258)
+///     .tls(DirectTls::ca_file("/tmp/xmpp/tls/ca.pem"));
+/// // Trust the system's roots; the server's certificate names the host, not the domain.
+/// let config = Config::new("component.example.com", "secret")
+///     .host("xmpp.example.com")
+///     .tls(DirectTls::system_roots().server_name("xmpp.example.com"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DirectTls {
+    /// The name the server's certificate must be valid for (a DNS name or an IP address).
+    /// `None` (the default): the component's domain, which is what the server presents
+    /// itself as on a component listener; set it when the certificate names only the host.
+    pub server_name: Option<String>,
+    /// Which certificate authorities are trusted.
+    pub trust: Trust,
+}
+
+impl DirectTls {
+    /// Verifies the server against the operating system's trusted roots.
+    pub fn system_roots() -> Self {
+        DirectTls {
+            server_name: None,
+            trust: Trust::System,
+        }
+    }
+
+    /// Verifies the server against the CA certificates of a PEM file (and nothing else): for
+    /// a private CA. The file is read when the component is built.
+    pub fn ca_file(path: impl Into<PathBuf>) -> Self {
+        DirectTls {
+            server_name: None,
+            trust: Trust::CaFile(path.into()),
+        }
+    }
+
+    /// Verifies the server against the CA certificates of this PEM text (and nothing else).
+    pub fn ca_pem(pem: impl Into<String>) -> Self {
+        DirectTls {
+            server_name: None,
+            trust: Trust::CaPem(pem.into()),
+        }
+    }
+
+    /// Sets the name the server's certificate must be valid for (default: the domain).
+    pub fn server_name(mut self, name: impl Into<String>) -> Self {
+        self.server_name = Some(name.into());
+        self
+    }
+
+    /// The name verified for a component of `domain`.
+    pub fn name_to_verify<'a>(&'a self, domain: &'a str) -> &'a str {
+        self.server_name.as_deref().unwrap_or(domain)
+    }
+}
+
+/// The certificate authorities a [`DirectTls`] link trusts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Trust {
+    /// The operating system's trusted roots (on Linux, the distribution's CA bundle).
+    System,
+    /// The CA certificates in this PEM file, only.
+    CaFile(PathBuf),
+    /// The CA certificates in this PEM text, only.
+    CaPem(String),
 }
 
 /// The configuration of a component connection.
@@ -93,6 +174,9 @@ pub struct Config {
     /// default) lets the runtimes seed from the OS; the core itself then derives a seed from
     /// the domain and the start instant (see [`Component::new`](crate::Component::new)).
     pub seed: Option<u64>,
+    /// Direct TLS on the link to the server (default `None`: plain TCP, as most servers'
+    /// component ports are). See [`DirectTls`].
+    pub tls: Option<DirectTls>,
 }
 
 impl Config {
@@ -119,6 +203,7 @@ impl Config {
             reconnect_max: Duration::from_secs(30),
             handshake_timeout: Duration::from_secs(10),
             seed: None,
+            tls: None,
         }
     }
 
@@ -221,6 +306,12 @@ impl Config {
         self
     }
 
+    /// Connects with direct TLS (see [`DirectTls`]).
+    pub fn tls(mut self, tls: DirectTls) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
     /// `host:port`, for connecting.
     pub fn address(&self) -> String {
         if self.host.contains(':') && !self.host.starts_with('[') {
@@ -247,6 +338,9 @@ impl Config {
     /// | `EXAMPPLE_AUTO_GENERATE_ID` | auto_generate_id | boolean |
     /// | `EXAMPPLE_MAX_STANZA_SIZE` | max_stanza_size | bytes |
     /// | `EXAMPPLE_SEED` | seed | an unsigned 64-bit integer |
+    /// | `EXAMPPLE_TLS` | tls | boolean: direct TLS, trusting the system's roots |
+    /// | `EXAMPPLE_CA_FILE` | tls's trust | a PEM file of the CA(s) to trust instead (needs `EXAMPPLE_TLS`) |
+    /// | `EXAMPPLE_TLS_SERVER_NAME` | tls's server_name | the name to verify (needs `EXAMPPLE_TLS`; default the domain) |
     ///
     /// `auto_connect` defaults to `true` here: a program configured from its environment
     /// usually means to connect.
@@ -329,6 +423,26 @@ impl Config {
                 ConfigError::invalid("EXAMPPLE_SEED", &v, "an unsigned 64-bit integer")
             })?);
         }
+        let tls = match get("EXAMPPLE_TLS") {
+            Some(v) => parse_bool("EXAMPPLE_TLS", &v)?,
+            None => false,
+        };
+        let ca_file = get("EXAMPPLE_CA_FILE");
+        let server_name = get("EXAMPPLE_TLS_SERVER_NAME");
+        if tls {
+            let mut direct = match ca_file {
+                Some(path) => DirectTls::ca_file(path.trim()),
+                None => DirectTls::system_roots(),
+            };
+            direct.server_name = server_name.map(|name| name.trim().to_string());
+            config.tls = Some(direct);
+        } else if let Some((name, value)) = ca_file
+            .map(|v| ("EXAMPPLE_CA_FILE", v))
+            .or(server_name.map(|v| ("EXAMPPLE_TLS_SERVER_NAME", v)))
+        {
+            // A CA file without TLS would be ignored while the secret goes out in the clear.
+            return Err(ConfigError::invalid(name, &value, "EXAMPPLE_TLS=1 as well"));
+        }
         config.validate()?;
         Ok(config)
     }
@@ -350,6 +464,15 @@ impl Config {
                 "host",
                 &self.host,
                 "a host name or address",
+            ));
+        }
+        if let Some(tls) = &self.tls
+            && tls.name_to_verify(&self.domain).is_empty()
+        {
+            return Err(ConfigError::invalid(
+                "tls.server_name",
+                "",
+                "a DNS name or an IP address",
             ));
         }
         if self.stanza_timeout.is_zero() {
@@ -393,6 +516,7 @@ impl fmt::Debug for Config {
             .field("reconnect_max", &self.reconnect_max)
             .field("handshake_timeout", &self.handshake_timeout)
             .field("seed", &self.seed)
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -483,6 +607,42 @@ mod tests {
             Some(u64::MAX)
         );
         assert!(env(&[("EXAMPPLE_SEED", "-1")]).is_err());
+    }
+
+    #[test]
+    fn from_env_reads_tls() {
+        assert_eq!(env(&[]).unwrap().tls, None);
+        assert_eq!(env(&[("EXAMPPLE_TLS", "0")]).unwrap().tls, None);
+        assert_eq!(
+            env(&[("EXAMPPLE_TLS", "1")]).unwrap().tls,
+            Some(DirectTls::system_roots())
+        );
+        let c = env(&[
+            ("EXAMPPLE_TLS", "true"),
+            ("EXAMPPLE_CA_FILE", "/etc/ca.pem"),
+            ("EXAMPPLE_TLS_SERVER_NAME", "xmpp.example.com"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.tls,
+            Some(DirectTls::ca_file("/etc/ca.pem").server_name("xmpp.example.com"))
+        );
+        let tls = c.tls.unwrap();
+        assert_eq!(
+            tls.name_to_verify("component.localhost"),
+            "xmpp.example.com"
+        );
+        assert_eq!(
+            DirectTls::system_roots().name_to_verify("component.localhost"),
+            "component.localhost"
+        );
+        let e = env(&[("EXAMPPLE_CA_FILE", "/etc/ca.pem")]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "invalid EXAMPPLE_CA_FILE `/etc/ca.pem`: expected EXAMPPLE_TLS=1 as well"
+        );
+        assert!(env(&[("EXAMPPLE_TLS", "0"), ("EXAMPPLE_TLS_SERVER_NAME", "x")]).is_err());
+        assert!(env(&[("EXAMPPLE_TLS", "sometimes")]).is_err());
     }
 
     #[test]

@@ -48,6 +48,7 @@ pub mod stanza;
 #[cfg(feature = "testing")]
 pub mod testing;
 #[cfg(feature = "tls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
 pub mod tls;
 pub mod xml;
 

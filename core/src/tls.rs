@@ -1,43 +1,95 @@
-//! STARTTLS for the c2s client: a rustls client session driven over byte buffers, no I/O
-//! (feature `tls`). exampple-client's clients feed it the socket's bytes and write what it
-//! produces.
+//! rustls, set up once for every TLS link exampple makes (feature `tls`): [`client_config`]
+//! and [`roots_from_pem`], used by the runtimes' direct TLS on the component link
+//! ([`DirectTls`](crate::config::DirectTls)) and by the c2s client's STARTTLS; and, with the
+//! `client` feature, [`Tls`]: the c2s client's session driven over byte buffers, no I/O
+//! (exampple-client's clients feed it the socket's bytes and write what it produces).
 
+#[cfg(feature = "client")]
 use std::io::{Read as _, Write as _};
 use std::sync::Arc;
 
+#[cfg(feature = "client")]
 use crate::client::ClientConfig;
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, ServerName};
 
+/// Why trust anchors or a TLS configuration could not be set up.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TlsSetupError {
+    /// The PEM text could not be read.
+    #[error("unreadable PEM: {0}")]
+    Pem(String),
+    /// The PEM text holds no certificate.
+    #[error("no certificate in the PEM text")]
+    NoCertificate,
+    /// A certificate cannot be a trust anchor.
+    #[error("unusable CA certificate: {0}")]
+    Certificate(rustls::Error),
+    /// rustls refused the configuration.
+    #[error("TLS configuration: {0}")]
+    Config(rustls::Error),
+    /// The name to verify is neither a DNS name nor an IP address.
+    #[error("`{0}` is not a DNS name or an IP address")]
+    ServerName(String),
+}
+
+/// The certificates of `pem` as trust anchors: at least one, each of them usable.
+pub fn roots_from_pem(pem: &[u8]) -> Result<rustls::RootCertStore, TlsSetupError> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(pem) {
+        let cert = cert.map_err(|e| TlsSetupError::Pem(e.to_string()))?;
+        roots.add(cert).map_err(TlsSetupError::Certificate)?;
+    }
+    if roots.is_empty() {
+        return Err(TlsSetupError::NoCertificate);
+    }
+    Ok(roots)
+}
+
+/// A rustls client configuration trusting `roots`: the ring provider, rustls' safe default
+/// protocol versions (TLS 1.2 and 1.3), no client certificate.
+pub fn client_config(
+    roots: rustls::RootCertStore,
+) -> Result<Arc<rustls::ClientConfig>, TlsSetupError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(TlsSetupError::Config)?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+/// `name` as the name a server's certificate must be valid for.
+pub fn server_name(name: &str) -> Result<ServerName<'static>, TlsSetupError> {
+    ServerName::try_from(name.to_string()).map_err(|_| TlsSetupError::ServerName(name.into()))
+}
+
 /// Raw TLS bytes in and out, plaintext in and out.
+#[cfg(feature = "client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub struct Tls {
     conn: rustls::ClientConnection,
     established: bool,
 }
 
+#[cfg(feature = "client")]
 impl Tls {
     /// A session for the configuration's domain, trusting the certificates of `ca_pem` (the
     /// contents of the configuration's CA file, read by the client) or the web roots.
     pub fn new(config: &ClientConfig, ca_pem: Option<&[u8]>) -> Result<Tls, String> {
-        let mut roots = rustls::RootCertStore::empty();
-        match ca_pem {
-            Some(pem) => {
-                for cert in CertificateDer::pem_slice_iter(pem) {
-                    let cert = cert.map_err(|e| format!("CA file: {e}"))?;
-                    roots.add(cert).map_err(|e| format!("CA file: {e}"))?;
-                }
+        let roots = match ca_pem {
+            Some(pem) => roots_from_pem(pem).map_err(|e| format!("CA file: {e}"))?,
+            None => {
+                let mut roots = rustls::RootCertStore::empty();
+                roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+                roots
             }
-            None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
-        }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let tls_config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| e.to_string())?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        let name = ServerName::try_from(config.domain.clone()).map_err(|e| e.to_string())?;
-        let conn =
-            rustls::ClientConnection::new(Arc::new(tls_config), name).map_err(|e| e.to_string())?;
+        };
+        let tls_config = client_config(roots).map_err(|e| e.to_string())?;
+        let name = server_name(&config.domain).map_err(|e| e.to_string())?;
+        let conn = rustls::ClientConnection::new(tls_config, name).map_err(|e| e.to_string())?;
         Ok(Tls {
             conn,
             established: false,

@@ -15,7 +15,7 @@ use exampple_core::RequestId;
 use exampple_core::component::{Component, Dispatch, Event};
 use exampple_core::parser::StreamLexer;
 
-use crate::connection;
+use crate::connection::{self, DialError};
 use crate::error::RuntimeError;
 use crate::runtime::{Runtime, Task};
 use crate::shared_lexer::Next;
@@ -64,6 +64,8 @@ pub(crate) struct DriveLoop<R: Runtime> {
     /// Whether the last input brought work (bytes or controllers' output).
     busy: bool,
     write_timeout: Duration,
+    /// Opens the links (TCP, and TLS when configured).
+    dialer: connection::Dialer,
     /// Nudged by the reader and the waker when the home thread may be held by a controller
     /// (with the handover).
     watch: Option<Arc<RunWatch>>,
@@ -76,6 +78,7 @@ impl<R: Runtime> DriveLoop<R> {
         runtime: R,
         inputs: (mpsc::Sender<Input>, mpsc::Receiver<Input>),
         write_timeout: Duration,
+        dialer: connection::Dialer,
         watch: Option<Arc<RunWatch>>,
     ) -> Self {
         let (input_tx, inputs) = inputs;
@@ -107,6 +110,7 @@ impl<R: Runtime> DriveLoop<R> {
             scratch: Vec::new(),
             busy: false,
             write_timeout,
+            dialer,
             watch,
         }
     }
@@ -149,7 +153,7 @@ impl<R: Runtime> DriveLoop<R> {
         // our next spin; a yield with nobody waiting costs next to nothing.
         while self.core.poll_transmit_into(&mut self.out) {
             if let Some(c) = self.connection.as_ref()
-                && let Err((written, e)) = connection::write_all(&c.io.socket, &self.out)
+                && let Err((written, e)) = c.io.write(&self.out)
             {
                 self.connection = None;
                 self.core
@@ -312,27 +316,39 @@ impl<R: Runtime> DriveLoop<R> {
     fn connect(&mut self, address: &str) {
         self.generation += 1;
         let core = &mut self.core;
-        match connection::connect(address, core.config().handshake_timeout, self.write_timeout) {
-            Ok(stream) => match Connection::start(
-                stream,
-                core.stream_lexer(),
-                self.generation,
-                self.input_tx.clone(),
-                self.watch.clone(),
-            ) {
-                Ok(c) => {
-                    log::info!(target: "exampple", "connected to {address}");
-                    self.connection = Some(c);
-                    core.handle_connected(Instant::now());
+        let timeout = core.config().handshake_timeout;
+        match self.dialer.dial(address, timeout, self.write_timeout) {
+            Ok(link) => {
+                let over = if link.is_tls() { " over TLS" } else { "" };
+                match Connection::start(
+                    link,
+                    core.stream_lexer(),
+                    self.generation,
+                    self.input_tx.clone(),
+                    self.watch.clone(),
+                ) {
+                    Ok(c) => {
+                        log::info!(target: "exampple", "connected to {address}{over}");
+                        self.connection = Some(c);
+                        core.handle_connected(Instant::now());
+                    }
+                    Err(e) => {
+                        log::error!(target: "exampple", "cannot start the reader thread: {e}");
+                        core.handle_connect_failed(Instant::now(), e.to_string());
+                    }
                 }
-                Err(e) => {
-                    log::error!(target: "exampple", "cannot start the reader thread: {e}");
-                    core.handle_connect_failed(Instant::now(), e.to_string());
-                }
-            },
+            }
             Err(e) => {
-                log::warn!(target: "exampple", "cannot connect to {address}: {e}");
-                core.handle_connect_failed(Instant::now(), e);
+                // A failed TLS handshake (a certificate that cannot be verified, a port
+                // that is not TLS) is a setup to fix, not a server that is away: said louder.
+                // The core retries after its backoff either way.
+                match &e {
+                    DialError::Tls(_) => {
+                        log::error!(target: "exampple", "cannot connect to {address}: {e}")
+                    }
+                    _ => log::warn!(target: "exampple", "cannot connect to {address}: {e}"),
+                }
+                core.handle_connect_failed(Instant::now(), e.to_string());
             }
         }
     }
@@ -377,18 +393,18 @@ struct Connection {
 }
 
 impl Connection {
-    /// Starts the reader thread for `socket`; it tells the driving thread through `inputs`
+    /// Starts the reader thread for `link`; it tells the driving thread through `inputs`
     /// when the input has something, and nudges `watch` after each read (the input needs
     /// the core).
     fn start(
-        socket: std::net::TcpStream,
+        link: connection::Link,
         lexer: StreamLexer,
         generation: u64,
         inputs: mpsc::Sender<Input>,
         watch: Option<Arc<RunWatch>>,
     ) -> std::io::Result<Connection> {
         let io = connection::Connection::start(
-            socket,
+            link,
             lexer,
             move || {
                 let _ = inputs.send(Input::Readable(generation));

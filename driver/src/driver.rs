@@ -9,6 +9,7 @@ use exampple_core::component::{Component, ComponentError};
 use exampple_core::observe::Observer;
 use exampple_core::{Config, Router, Sender};
 
+use crate::connection::Dialer;
 use crate::drive_loop::{DriveLoop, Input};
 use crate::error::RuntimeError;
 use crate::runtime::Runtime;
@@ -19,6 +20,7 @@ pub struct Driver {
     core: Component,
     inputs: (mpsc::Sender<Input>, mpsc::Receiver<Input>),
     write_timeout: Duration,
+    dialer: Dialer,
 }
 
 impl Driver {
@@ -27,13 +29,17 @@ impl Driver {
     pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
     /// A component for `router` connecting as `config` says. Without a
-    /// [`Config::seed`](exampple_core::Config::seed) it is seeded from the OS.
+    /// [`Config::seed`](exampple_core::Config::seed) it is seeded from the OS. With
+    /// [`Config::tls`](exampple_core::Config::tls), the trust anchors are read here (an
+    /// unreadable CA file is an error now, not at each attempt).
     pub fn new(config: Config, router: Router) -> Result<Driver, ComponentError> {
+        let dialer = Dialer::new(&config)?;
         let core = Component::new(seeded(config), router, Instant::now())?;
         Ok(Driver {
             core,
             inputs: mpsc::channel(),
             write_timeout: Self::DEFAULT_WRITE_TIMEOUT,
+            dialer,
         })
     }
 
@@ -63,7 +69,15 @@ impl Driver {
     /// Drives the component on this thread until it closes or fails, async controllers
     /// that wait and sync controllers going to `runtime`.
     pub fn run<R: Runtime>(self, runtime: R) -> Result<(), RuntimeError> {
-        DriveLoop::new(self.core, runtime, self.inputs, self.write_timeout, None).run()
+        DriveLoop::new(
+            self.core,
+            runtime,
+            self.inputs,
+            self.write_timeout,
+            self.dialer,
+            None,
+        )
+        .run()
     }
 
     /// Drives the component on this thread until it closes or fails, running sync
@@ -71,7 +85,13 @@ impl Driver {
     /// loop over while one blocks, and `runtime` gets the others meanwhile (see the
     /// handover module).
     pub fn run_with_handover<R: Runtime>(self, runtime: R) -> Result<(), RuntimeError> {
-        crate::handover::run(self.core, runtime, self.inputs, self.write_timeout)
+        crate::handover::run(
+            self.core,
+            runtime,
+            self.inputs,
+            self.write_timeout,
+            self.dialer,
+        )
     }
 }
 

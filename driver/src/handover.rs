@@ -42,6 +42,7 @@ use std::time::{Duration, Instant};
 
 use exampple_core::component::{Component, Dispatch};
 
+use crate::connection::Dialer;
 use crate::drive_loop::{DriveLoop, Input};
 use crate::error::RuntimeError;
 use crate::runtime::Runtime;
@@ -105,6 +106,7 @@ pub(crate) fn run<R: Runtime>(
     runtime: R,
     inputs: (mpsc::Sender<Input>, mpsc::Receiver<Input>),
     write_timeout: Duration,
+    dialer: Dialer,
 ) -> Result<(), RuntimeError> {
     let watch = Arc::new(RunWatch::new());
     {
@@ -112,7 +114,14 @@ pub(crate) fn run<R: Runtime>(
         crate::block::set_before_blocking(Some(Arc::new(move || watch.blocking())));
     }
     let input_tx = inputs.0.clone();
-    let driver = DriveLoop::new(core, runtime, inputs, write_timeout, Some(watch.clone()));
+    let driver = DriveLoop::new(
+        core,
+        runtime,
+        inputs,
+        write_timeout,
+        dialer,
+        Some(watch.clone()),
+    );
     let baton = Arc::new(Baton {
         slot: Mutex::new(Slot::default()),
         watch,

@@ -16,6 +16,8 @@
 //! A program that writes its own loop around the core instead needs none of this: see the
 //! `embed` example.
 #![forbid(unsafe_code)]
+// On docs.rs (nightly rustdoc), each feature-gated item shows the feature it needs.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
 mod block;
@@ -26,8 +28,12 @@ mod error;
 mod handover;
 mod runtime;
 pub mod shared_lexer;
+mod socket;
 mod splitter;
 pub mod threads;
+#[cfg(feature = "tls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+pub mod tls;
 mod watch;
 
 pub use block::block_on;

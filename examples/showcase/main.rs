@@ -4,7 +4,11 @@
 //!     cargo run --example showcase routes     # print the route table
 //!     cargo run --example showcase namespaces # print the namespaces
 //!
-//! `scripts/demo.sh` starts a private Prosody, runs this and drives it with a client.
+//!     EXAMPPLE_PORT=5258 EXAMPPLE_TLS=1 EXAMPPLE_CA_FILE=ca.pem cargo run --features tls --example showcase
+//!                                             # direct TLS to a TLS component port, trusting ca.pem
+//!
+//! `scripts/demo.sh` starts a private Prosody, runs this and drives it with a client;
+//! `tests/tls_real.rs` runs it over ejabberd's TLS component listener.
 //!
 //! With `EXAMPPLE_METRICS=127.0.0.1:9464` (and the `metrics` feature), it serves its metrics
 //! in the Prometheus text format on `http://127.0.0.1:9464/metrics`.
