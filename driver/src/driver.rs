@@ -11,6 +11,7 @@ use exampple_core::{Config, Router, Sender};
 
 use crate::drive_loop::{DriveLoop, Input};
 use crate::error::RuntimeError;
+use crate::instance::{InstanceLink, RunningInstance};
 use crate::runtime::Runtime;
 
 /// A component ready to be driven: the core, the channel its loop waits on, and the loop's
@@ -19,6 +20,8 @@ pub struct Driver {
     core: Component,
     inputs: (mpsc::Sender<Input>, mpsc::Receiver<Input>),
     write_timeout: Duration,
+    /// The connection of the instance's private domain, when the configuration names one.
+    instance: Option<InstanceLink>,
 }
 
 impl Driver {
@@ -28,12 +31,20 @@ impl Driver {
 
     /// A component for `router` connecting as `config` says. Without a
     /// [`Config::seed`](exampple_core::Config::seed) it is seeded from the OS.
+    ///
+    /// With a [`Config::instance_domain`](exampple_core::Config::instance_domain) the
+    /// driver also opens a connection authenticated for that domain (same server and
+    /// secret), and the component's IQ calls go out through it, so that their results come
+    /// back to this instance; it closes when the component has.
     pub fn new(config: Config, router: Router) -> Result<Driver, ComponentError> {
-        let core = Component::new(seeded(config), router, Instant::now())?;
+        let config = seeded(config);
+        let mut core = Component::new(config.clone(), router, Instant::now())?;
+        let instance = InstanceLink::for_component(&config, &mut core)?;
         Ok(Driver {
             core,
             inputs: mpsc::channel(),
             write_timeout: Self::DEFAULT_WRITE_TIMEOUT,
+            instance,
         })
     }
 
@@ -60,16 +71,36 @@ impl Driver {
 
     /// Drives the component on this thread until it closes or fails, async controllers
     /// that wait and sync controllers going to `runtime`.
-    pub fn run<R: Runtime>(self, runtime: R) -> Result<(), RuntimeError> {
-        DriveLoop::new(self.core, runtime, self.inputs, self.write_timeout, None).run()
+    pub fn run<R: Runtime>(mut self, runtime: R) -> Result<(), RuntimeError> {
+        let instance = self.start_instance()?;
+        let result =
+            DriveLoop::new(self.core, runtime, self.inputs, self.write_timeout, None).run();
+        if let Some(instance) = instance {
+            instance.stop();
+        }
+        result
     }
 
     /// Drives the component on this thread until it closes or fails, running sync
     /// controllers on this thread too while they answer quickly; a standby thread takes the
     /// loop over while one blocks, and `runtime` gets the others meanwhile (see the
     /// handover module).
-    pub fn run_with_handover<R: Runtime>(self, runtime: R) -> Result<(), RuntimeError> {
-        crate::handover::run(self.core, runtime, self.inputs, self.write_timeout)
+    pub fn run_with_handover<R: Runtime>(mut self, runtime: R) -> Result<(), RuntimeError> {
+        let instance = self.start_instance()?;
+        let result = crate::handover::run(self.core, runtime, self.inputs, self.write_timeout);
+        if let Some(instance) = instance {
+            instance.stop();
+        }
+        result
+    }
+
+    /// Starts driving the instance's connection, if there is one; it is driven until the
+    /// component stops.
+    fn start_instance(&mut self) -> Result<Option<RunningInstance>, RuntimeError> {
+        self.instance
+            .take()
+            .map(|link| link.start(self.write_timeout))
+            .transpose()
     }
 }
 
@@ -100,10 +131,19 @@ impl Handle {
         let _ = self.inputs.send(Input::Connect);
     }
 
-    /// Stops taking stanzas, lets running controllers finish within `grace`, closes the
-    /// stream; `run` then returns.
+    /// Drains the component within `grace` ([`Component::close`]): it goes on serving what
+    /// arrives, lets the requests in flight finish, answers those still running at the
+    /// deadline with `service-unavailable`, writes what is queued, closes the stream and
+    /// waits for the server's close; `run` then returns `Ok`.
     pub fn shutdown(&self, grace: Duration) {
-        let _ = self.inputs.send(Input::Shutdown(grace));
+        let _ = self.inputs.send(Input::Shutdown(Some(grace)));
+    }
+
+    /// Drains the component within its
+    /// [`Config::drain_timeout`](exampple_core::Config::drain_timeout) (see
+    /// [`Handle::shutdown`]): what a SIGTERM handler calls.
+    pub fn drain(&self) {
+        let _ = self.inputs.send(Input::Shutdown(None));
     }
 }
 

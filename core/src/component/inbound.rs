@@ -41,6 +41,8 @@ impl Component {
         if !(self.held.is_empty() && self.queue.is_empty()) {
             self.release_held(now);
         }
+        // A drain that reconnected with nothing left in flight closes after the queue.
+        self.close_if_drained(now);
     }
 
     /// A stanza of `kind` from the server (in the component namespace).
@@ -75,6 +77,15 @@ impl Component {
         };
         let route = routing::route(cx, kind, &stanza, envelope.as_ref());
         self.act(now, kind, route, stanza, envelope);
+    }
+
+    /// An iq result or error that answers no call of ours: with several instances on one
+    /// domain, most likely the answer to another instance's call (whose caller times out).
+    #[cold]
+    fn on_stray_result(&mut self, stanza: &Element) {
+        self.stray_results += 1;
+        let head = Head::of(stanza);
+        log::warn!(target: "exampple", "an iq {} (id {:?}) from {:?} answers no call of this instance (stray result #{}): another instance on this domain may be waiting for it; see Config::instance_domain", head.kind.unwrap_or(""), head.id.unwrap_or(""), head.from.unwrap_or(""), self.stray_results);
     }
 
     /// The server delegates `namespaces` to the component (XEP-0355).
@@ -117,6 +128,7 @@ impl Component {
             }) => {
                 log::debug!(target: "exampple", "dropped an unrouted {kind} of type {stanza_type} ({xmlns})");
             }
+            Route::Drop(Dropped::StrayResult) => self.on_stray_result(&stanza),
             Route::Drop(Dropped::KeepaliveAnswer | Dropped::UntypedIq) => {}
         }
     }
@@ -198,6 +210,7 @@ impl Component {
             }
             return;
         };
+        self.drain_request_finished();
         let duration = now.saturating_duration_since(flight.started);
         let conn = &flight.conn;
         let error = outcome.stanza_error();
@@ -258,6 +271,7 @@ impl Component {
                 self.config.stanza_timeout,
                 None,
             );
+            self.drain_request_finished();
         }
     }
 }

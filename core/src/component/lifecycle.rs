@@ -11,9 +11,23 @@ use super::stream::{self, StreamError, TopLevel};
 use super::timers::Timer;
 use super::{Component, State, ids};
 use crate::ns;
+use crate::observe::RequestOutcome;
 use crate::parser::{StreamBuilder, StreamHeader, StreamItem, StreamLexer};
-use crate::stanza::{self, IqType};
+use crate::stanza::{self, Condition, IqType, StanzaError};
 use crate::xml;
+
+/// A step of a drain, as reported ([`Component::report_drain`]).
+#[derive(Debug, Clone, Copy)]
+pub(super) enum DrainProgress {
+    /// The drain began with `in_flight` requests running, for at most `grace`.
+    Begin { in_flight: usize, grace: Duration },
+    /// A request finished; `in_flight` are left.
+    Left { in_flight: usize },
+    /// The deadline came with `abandoned` requests running (each answered with an error).
+    Deadline { abandoned: usize },
+    /// The stream is closed: the drain is over.
+    End,
+}
 
 /// How long the server has to close its stream after ours.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -163,7 +177,14 @@ impl Component {
     fn go_online(&mut self, now: Instant) {
         let stream_id = self.handshake_stream_id.take().unwrap_or_default();
         log::info!(target: "exampple", "online as {} (stream {stream_id})", self.config.domain);
-        self.state = State::Online;
+        self.state = match self.drain_deadline {
+            // Reconnected during a drain: it goes on, for the answers still to come.
+            Some(deadline) => {
+                self.timers.set(Timer::Drain, deadline);
+                State::Draining
+            }
+            None => State::Online,
+        };
         self.attempts = 0;
         self.outbox.connected.store(true, Ordering::Relaxed);
         // During an input, at its end (`release_held`): the input may end the connection.
@@ -204,6 +225,9 @@ impl Component {
     }
 
     pub(super) fn finish_close(&mut self) {
+        if self.drain_deadline.is_some() {
+            self.report_drain(DrainProgress::End);
+        }
         self.stop(State::Closed);
         self.events.push_back(Event::Closed);
     }
@@ -216,10 +240,17 @@ impl Component {
         self.calls.fail_all();
     }
 
-    /// Stops routing new stanzas and waits up to `grace` for the running controllers.
-    pub(super) fn drain(&mut self, now: Instant, grace: Duration) {
+    /// Starts draining the online connection: serving goes on, and the stream closes once
+    /// the requests in flight have finished, or at `now + grace`.
+    pub(super) fn drain_within(&mut self, now: Instant, grace: Duration) {
         self.state = State::Draining;
-        self.timers.set(Timer::Drain, now + grace);
+        let deadline = now + grace;
+        self.drain_deadline = Some(deadline);
+        self.timers.set(Timer::Drain, deadline);
+        self.report_drain(DrainProgress::Begin {
+            in_flight: self.requests.len(),
+            grace,
+        });
         self.close_if_drained(now);
     }
 
@@ -227,6 +258,63 @@ impl Component {
     pub(super) fn close_if_drained(&mut self, now: Instant) {
         if self.state == State::Draining && self.requests.is_empty() {
             self.begin_closing(now);
+        }
+    }
+
+    /// A request finished during a drain.
+    pub(super) fn drain_request_finished(&mut self) {
+        if self.drain_deadline.is_some() && !self.requests.is_empty() {
+            self.report_drain(DrainProgress::Left {
+                in_flight: self.requests.len(),
+            });
+        }
+    }
+
+    /// The drain's deadline: every request still running is answered
+    /// `service-unavailable` and its controller cancelled, then the stream closes (or,
+    /// without a connection to close, the component stops).
+    fn drain_deadline_reached(&mut self, now: Instant) {
+        let abandoned = self.requests.len();
+        while let Some((request, flight)) = self.requests.pop_any() {
+            flight.conn.state().expired.store(true, Ordering::Relaxed);
+            let error = StanzaError::new(Condition::ServiceUnavailable)
+                .with_text("en", "the component is shutting down: try again");
+            self.answer_error(now, flight.conn.stanza(), flight.conn.envelope(), &error);
+            self.events.push_back(Event::Cancel(request));
+            flight.report(
+                self.observer.as_deref(),
+                RequestOutcome::Failure,
+                now.saturating_duration_since(flight.started),
+                Some("the drain's deadline came first"),
+            );
+        }
+        self.report_drain(DrainProgress::Deadline { abandoned });
+        if self.state == State::Draining {
+            self.begin_closing(now);
+        } else {
+            if abandoned > 0 {
+                log::warn!(target: "exampple", "drain: not connected at its deadline; the answers of {abandoned} requests are lost");
+            }
+            self.finish_close();
+        }
+    }
+
+    /// Says how a drain is going: the one place that reports it.
+    pub(super) fn report_drain(&self, progress: DrainProgress) {
+        match progress {
+            DrainProgress::Begin { in_flight, grace } => {
+                log::info!(target: "exampple", "draining: {in_flight} requests in flight, closing within {grace:?}")
+            }
+            DrainProgress::Left { in_flight } => {
+                log::info!(target: "exampple", "draining: {in_flight} requests left")
+            }
+            DrainProgress::Deadline { abandoned: 0 } => {}
+            DrainProgress::Deadline { abandoned } => {
+                log::warn!(target: "exampple", "draining: deadline reached, {abandoned} requests answered with service-unavailable")
+            }
+            DrainProgress::End => {
+                log::info!(target: "exampple", "drained: the stream is closed")
+            }
         }
     }
 
@@ -263,7 +351,7 @@ impl Component {
                 stream::write_whitespace(&mut self.output);
                 self.wrote(now);
             }
-            Timer::Drain => self.begin_closing(now),
+            Timer::Drain => self.drain_deadline_reached(now),
             Timer::Close => self.finish_close(),
         }
     }

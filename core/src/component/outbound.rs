@@ -82,6 +82,15 @@ impl Component {
             slot.fulfil(Err(CallError::Closed));
             return;
         }
+        // A call from an address of its own (`room@domain`) stays on the shared domain.
+        if let Some(link) = &self.call_link
+            && iq
+                .attr("from")
+                .is_none_or(|from| from.eq_ignore_ascii_case(&self.domain))
+        {
+            link.forward(iq, timeout, slot);
+            return;
+        }
         self.calls
             .start(&mut iq, now + timeout, slot, &mut self.rng);
         self.send_stanza(now, iq);

@@ -50,6 +50,9 @@ pub(super) enum Dropped {
     KeepaliveAnswer,
     /// An iq without a type: no error answer can be made for it.
     UntypedIq,
+    /// An iq result or error that answers no call of ours and no route takes (the answer
+    /// to another instance's call, when several share the domain).
+    StrayResult,
     /// A stanza that is no request has a malformed JID in this attribute.
     MalformedJid(&'static str),
     /// No route takes a stanza that is no request.
@@ -126,6 +129,9 @@ pub(super) fn route(
             xmlns,
         }),
         None if is_request => Route::Refuse(StanzaError::new(Condition::ServiceUnavailable)),
+        None if matches!(stanza_type, StanzaType::Iq(IqType::Result | IqType::Error)) => {
+            Route::Drop(Dropped::StrayResult)
+        }
         None => Route::Drop(Dropped::Unrouted {
             kind,
             stanza_type,

@@ -92,7 +92,7 @@ impl Outbox {
             .is_empty()
     }
 
-    pub(super) fn check_send(&self) -> Result<(), SendError> {
+    pub(crate) fn check_send(&self) -> Result<(), SendError> {
         if self.closed.load(Ordering::Relaxed) {
             return Err(SendError::Closed);
         }
@@ -128,7 +128,12 @@ impl Sender {
     }
 
     /// Sends an iq and returns a handle that waits for its answer (matched by id and
-    /// sender), for at most `timeout`.
+    /// sender), for at most `timeout`. With a
+    /// [`Config::instance_domain`](crate::Config::instance_domain) the iq goes out from that
+    /// domain, so that its answer comes back to this instance; an answer that never comes
+    /// back (the server handed it to another instance of the shared domain) ends in
+    /// [`CallError::Timeout`](super::CallError::Timeout), and the instance that got it
+    /// counts it (`Component::stray_results`).
     pub fn call(&self, iq: Element, timeout: Duration) -> Result<IqCall, SendError> {
         self.outbox.check_send()?;
         let slot = Arc::new(CallSlot::default());
