@@ -6,12 +6,20 @@
 //!
 //! `scripts/demo.sh` starts a private Prosody, runs this and drives it with a client.
 //!
+//! SIGTERM or Ctrl-C drains it: it keeps serving, lets its requests in flight finish for up
+//! to `EXAMPPLE_DRAIN_SECS` (default 10), answers those still running `service-unavailable`,
+//! closes its stream and exits 0. With `EXAMPPLE_INSTANCE_DOMAIN` (say
+//! `i1.component.localhost`) it also connects under that private domain, and its IQ calls
+//! (the roundtrip's ping) go out from there, so their results come back to this instance.
+//!
 //! The runtime never reads the arguments: the two listing commands are this program's own,
 //! answered by [`app::listing`] before any configuration is read.
 
 use std::io::IsTerminal;
 
 mod app;
+#[path = "../common/signals.rs"]
+mod signals;
 
 fn main() {
     if let Some(command) = std::env::args().nth(1)
@@ -28,13 +36,18 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let runtime = match exampple::smol::Runtime::new(config, app::router()) {
+    let router = app::router_for(config.instance_domain.clone());
+    let runtime = match exampple::smol::Runtime::new(config, router) {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("showcase: {e}");
             std::process::exit(2);
         }
     };
+    if let Err(e) = signals::drain_on_signal(runtime.handle()) {
+        eprintln!("showcase: cannot handle signals: {e}");
+        std::process::exit(1);
+    }
     if let Err(e) = runtime.run() {
         eprintln!("showcase: {e}");
         std::process::exit(1);
