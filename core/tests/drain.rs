@@ -339,3 +339,42 @@ fn an_instance_domain_must_differ_from_the_shared_one() {
     let bad = Config::from_lookup(|name| (name == "EXAMPPLE_DRAIN_SECS").then(|| "soon".into()));
     assert!(bad.is_err());
 }
+
+#[test]
+fn a_conflict_is_a_clear_disconnection_retried_at_the_longest_backoff() {
+    let t0 = Instant::now();
+    let config = Config::new(DOMAIN, "secret")
+        .reconnect_backoff(Duration::from_millis(500), Duration::from_secs(30));
+    let mut core = Component::new(config, router(), t0).expect("valid");
+    core.connect(t0);
+    while core.poll_event().is_some() {}
+    core.handle_connected(t0);
+    core.handle_input(t0, HEADER);
+    let _ = written(&mut core);
+    // What Prosody sends a second connection for a domain already connected.
+    core.handle_input(
+        t0,
+        b"<stream:error><conflict xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>\
+          <text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>Component already connected</text>\
+          </stream:error></stream:stream>",
+    );
+    let disconnected = std::iter::from_fn(|| core.poll_event())
+        .find_map(|event| match event {
+            Event::Disconnected {
+                reason,
+                reconnect_at,
+            } => Some((reason.to_string(), reconnect_at)),
+            _ => None,
+        })
+        .expect("disconnected, not stopped");
+    assert_eq!(
+        disconnected.0,
+        "stream error from the server: conflict: Component already connected"
+    );
+    let delay = disconnected.1 - t0;
+    assert!(
+        delay >= Duration::from_secs(15) && delay <= Duration::from_secs(30),
+        "retried at the longest backoff, not at once: {delay:?}"
+    );
+    assert!(!core.is_stopped());
+}

@@ -29,6 +29,10 @@ pub(super) enum DrainProgress {
     End,
 }
 
+/// How many times the reconnect delay doubles at most: past this it is `reconnect_max`
+/// for any practical `reconnect_min`.
+const MAX_BACKOFF_DOUBLINGS: u32 = 20;
+
 /// How long the server has to close its stream after ours.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -164,8 +168,22 @@ impl Component {
         if error.is_permanent() {
             self.fail(ComponentError::Rejected(error));
         } else {
+            if error.condition == "conflict" {
+                self.on_conflict(&error);
+            }
             self.disconnect(now, Disconnect::StreamError(error));
         }
+    }
+
+    /// Another connection holds the component's domain (Prosody allows one per component:
+    /// it refuses a second, or with `component_conflict_resolve = "kick_old"` replaces the
+    /// first). Retrying at once would fight the other connection, so the retries wait the
+    /// longest backoff (`reconnect_max`, with jitter): a standby that takes over within
+    /// that once the other connection is gone.
+    #[cold]
+    fn on_conflict(&mut self, error: &StreamError) {
+        log::error!(target: "exampple", "another connection holds {} ({error}): the server allows one connection for this domain (on Prosody see component_conflict_resolve); retrying at the longest backoff", self.config.domain);
+        self.attempts = self.attempts.max(MAX_BACKOFF_DOUBLINGS);
     }
 
     /// Sends a stream error for input the component cannot accept, and ends the connection.
@@ -196,7 +214,7 @@ impl Component {
 
     fn backoff(&mut self) -> Duration {
         let min = self.config.reconnect_min.max(Duration::from_millis(1));
-        let exp = min.saturating_mul(1u32 << self.attempts.min(20));
+        let exp = min.saturating_mul(1u32 << self.attempts.min(MAX_BACKOFF_DOUBLINGS));
         let capped = exp.min(self.config.reconnect_max);
         // Full jitter over the upper half: between 50% and 100% of the capped delay.
         let fraction = 0.5 + self.rng.u32(0..1000) as f64 / 2000.0;
