@@ -378,3 +378,16 @@ fn a_conflict_is_a_clear_disconnection_retried_at_the_longest_backoff() {
     );
     assert!(!core.is_stopped());
 }
+
+#[test]
+fn a_stray_result_is_counted_even_when_a_fallback_takes_it() {
+    let t0 = Instant::now();
+    let router = router().fallback(|_conn: Conn, _: Vec<Element>| Ok::<(), StanzaError>(()));
+    let mut core = online(Config::new(DOMAIN, "secret"), router, t0);
+    core.handle_input(
+        t0,
+        format!("<iq type='error' id='x' from='u@localhost/r' to='{DOMAIN}'/>").as_bytes(),
+    );
+    assert_eq!(core.stray_results(), 1);
+    assert_eq!(dispatches(&mut core).len(), 1, "the fallback still gets it");
+}

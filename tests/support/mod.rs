@@ -2,6 +2,7 @@
 //! and lets the test exchange stanzas with it.
 #![allow(dead_code)]
 
+pub mod instances;
 pub mod servers;
 
 use std::io::{Read, Write};

@@ -118,6 +118,12 @@ impl Component {
                 self.answer_error(now, &stanza, envelope.as_ref(), &error);
             }
             Route::CallAnswer => self.calls.complete(stanza),
+            Route::StrayResult(fallback) => {
+                self.on_stray_result(&stanza);
+                if let Some(routed) = fallback {
+                    self.dispatch(now, kind, routed, stanza, envelope);
+                }
+            }
             Route::Drop(Dropped::MalformedJid(attr)) => {
                 log::debug!(target: "exampple", "dropped a stanza with a malformed `{attr}`");
             }
@@ -128,7 +134,6 @@ impl Component {
             }) => {
                 log::debug!(target: "exampple", "dropped an unrouted {kind} of type {stanza_type} ({xmlns})");
             }
-            Route::Drop(Dropped::StrayResult) => self.on_stray_result(&stanza),
             Route::Drop(Dropped::KeepaliveAnswer | Dropped::UntypedIq) => {}
         }
     }
