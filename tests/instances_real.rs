@@ -15,61 +15,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use exampple::c2s::blocking::Client;
-use exampple::client::ClientConfig;
-use exampple::{Element, xml};
-use support::instances::{ServerGuard, Showcase, xmpp_dir};
+use exampple::xml;
+use support::instances::{
+    COMPONENT, ServerGuard, Showcase, answer_pings, iq_get, login, outcome, xmpp_dir,
+};
 
 const T: Duration = Duration::from_secs(15);
-const COMPONENT: &str = "component.localhost";
-
-/// `name`@localhost logged in at `c2s`, with the resource `tag`.
-fn login(c2s: &str, name: &str, tag: &str) -> Client {
-    let config = ClientConfig::new(&format!("{name}@localhost/{tag}"), format!("{name}-pass"))
-        .expect("a valid JID")
-        .address(c2s)
-        .allow_plain_without_tls(true)
-        .login_timeout(T);
-    Client::connect(config).unwrap_or_else(|e| panic!("{name} cannot log in at {c2s}: {e}"))
-}
-
-/// Answers the component's pings to `client` until `stop` (a user's client does).
-fn answer_pings(client: Arc<Client>, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
-    std::thread::spawn(move || {
-        let pattern = xml!("<iq type='get'><ping xmlns='urn:xmpp:ping'/></iq>");
-        while !stop.load(Ordering::Relaxed) && !client.is_closed() {
-            let Ok(ping) = client.wait_for(
-                &pattern,
-                exampple::matching::Match::Subset,
-                Duration::from_millis(100),
-            ) else {
-                continue;
-            };
-            let result = xml!(
-                "<iq type='result' id='{}' to='{}'/>",
-                ping.attr("id").unwrap_or_default(),
-                ping.attr("from").unwrap_or_default()
-            );
-            let _ = client.send(result);
-        }
-    })
-}
-
-fn iq_get(payload: Element) -> Element {
-    xml!("<iq type='get' to='{COMPONENT}'>{}</iq>", payload)
-}
-
-/// "result", or the error's condition.
-fn outcome(answer: &Element) -> String {
-    if answer.attr("type") == Some("result") {
-        return "result".into();
-    }
-    answer
-        .children()
-        .find(|c| c.name() == "error")
-        .and_then(|e| e.children().find(|c| c.name() != "text"))
-        .map(|c| c.name().to_string())
-        .unwrap_or_else(|| "no-error-element".into())
-}
 
 /// The instance domains' ejabberd of these tests.
 fn ejabberd_with_instances() -> ServerGuard {

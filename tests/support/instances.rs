@@ -7,6 +7,24 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+#[cfg(feature = "client")]
+use std::sync::Arc;
+#[cfg(feature = "client")]
+use std::sync::atomic::{AtomicBool, Ordering};
+
+#[cfg(feature = "client")]
+use exampple::c2s::blocking::Client;
+#[cfg(feature = "client")]
+use exampple::client::ClientConfig;
+#[cfg(feature = "client")]
+use exampple::{Element, xml};
+
+/// The component's shared domain in these tests.
+pub const COMPONENT: &str = "component.localhost";
+
+#[cfg(feature = "client")]
+const LOGIN_TIMEOUT: Duration = Duration::from_secs(15);
+
 /// The project's server scripts (`EXAMPPLE_TEST_SCRIPTS`, else `scripts/xmpp`).
 pub fn scripts() -> PathBuf {
     std::env::var_os("EXAMPPLE_TEST_SCRIPTS")
@@ -167,4 +185,58 @@ impl Drop for Showcase {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// `name`@localhost logged in at `c2s`, with the resource `tag`.
+#[cfg(feature = "client")]
+pub fn login(c2s: &str, name: &str, tag: &str) -> Client {
+    let config = ClientConfig::new(&format!("{name}@localhost/{tag}"), format!("{name}-pass"))
+        .expect("a valid JID")
+        .address(c2s)
+        .allow_plain_without_tls(true)
+        .login_timeout(LOGIN_TIMEOUT);
+    Client::connect(config).unwrap_or_else(|e| panic!("{name} cannot log in at {c2s}: {e}"))
+}
+
+/// Answers the component's pings to `client` until `stop` (a user's client does).
+#[cfg(feature = "client")]
+pub fn answer_pings(client: Arc<Client>, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let pattern = xml!("<iq type='get'><ping xmlns='urn:xmpp:ping'/></iq>");
+        while !stop.load(Ordering::Relaxed) && !client.is_closed() {
+            let Ok(ping) = client.wait_for(
+                &pattern,
+                exampple::matching::Match::Subset,
+                Duration::from_millis(100),
+            ) else {
+                continue;
+            };
+            let result = xml!(
+                "<iq type='result' id='{}' to='{}'/>",
+                ping.attr("id").unwrap_or_default(),
+                ping.attr("from").unwrap_or_default()
+            );
+            let _ = client.send(result);
+        }
+    })
+}
+
+/// An iq get of `payload` to the component.
+#[cfg(feature = "client")]
+pub fn iq_get(payload: Element) -> Element {
+    xml!("<iq type='get' to='{COMPONENT}'>{}</iq>", payload)
+}
+
+/// "result", or the error's condition.
+#[cfg(feature = "client")]
+pub fn outcome(answer: &Element) -> String {
+    if answer.attr("type") == Some("result") {
+        return "result".into();
+    }
+    answer
+        .children()
+        .find(|c| c.name() == "error")
+        .and_then(|e| e.children().find(|c| c.name() != "text"))
+        .map(|c| c.name().to_string())
+        .unwrap_or_else(|| "no-error-element".into())
 }
