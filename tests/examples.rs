@@ -15,34 +15,12 @@ use support::{DOMAIN, FakeServer};
 
 const T: Duration = Duration::from_secs(10);
 
-/// The examples, built once with the features `scripts/test.sh` uses (so nothing is rebuilt).
-fn built() -> &'static std::path::Path {
-    static BUILT: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
-    BUILT.get_or_init(|| {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "--quiet", "--all-features"])
-            .args(["--example", "ping", "--example", "ping_std"])
-            .args(["--example", "ping_tokio", "--example", "bot_std"])
-            .args(["--example", "showcase"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "the examples build");
-        // The test binary is target/<profile>/deps/examples-*: the examples are beside deps.
-        let exe = std::env::current_exe().expect("the test's path");
-        exe.parent()
-            .and_then(|deps| deps.parent())
-            .map(|profile| profile.join("examples"))
-            .expect("target/<profile>/examples")
-    })
-}
-
 /// The example `name` connected to `server`, with `env` set too; killed when dropped.
 struct Running(Child);
 
 impl Running {
     fn start(name: &str, server: &FakeServer, env: &[(&str, &str)]) -> Running {
-        let child = Command::new(built().join(name))
+        let child = Command::new(support::instances::built_examples().join(name))
             .env("EXAMPPLE_HOST", "127.0.0.1")
             .env("EXAMPPLE_PORT", server.port().to_string())
             .env("EXAMPPLE_DOMAIN", DOMAIN)

@@ -10,8 +10,8 @@
 
 mod support;
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use exampple::c2s::blocking::Client;
@@ -21,6 +21,9 @@ use support::instances::{
 };
 
 const T: Duration = Duration::from_secs(15);
+
+/// The ejabberd tests take turns: they share one server, which each starts and stops.
+static EJABBERD: Mutex<()> = Mutex::new(());
 
 /// The instance domains' ejabberd of these tests.
 fn ejabberd_with_instances() -> ServerGuard {
@@ -69,6 +72,7 @@ fn roundtrips(client: &Client, count: usize) -> Vec<String> {
 #[test]
 #[ignore = "starts its own ejabberd (scripts/xmpp/ejabberd-up); run by scripts/test.sh"]
 fn ejabberd_instance_domains_bring_every_roundtrip_back() {
+    let _turn = EJABBERD.lock().unwrap_or_else(|p| p.into_inner());
     let _server = ejabberd_with_instances();
     let logs = xmpp_dir().join("ejabberd-instances/showcases");
     let env = |instance: &str| {
@@ -127,6 +131,7 @@ fn ejabberd_instance_domains_bring_every_roundtrip_back() {
 #[test]
 #[ignore = "starts its own ejabberd (scripts/xmpp/ejabberd-up); run by scripts/test.sh"]
 fn ejabberd_without_instance_domains_scatters_results_but_never_hangs_a_caller() {
+    let _turn = EJABBERD.lock().unwrap_or_else(|p| p.into_inner());
     let _server = ejabberd_with_instances();
     let logs = xmpp_dir().join("ejabberd-instances/showcases-shared");
     // The call timeout (5 s) ends a roundtrip whose result went to the other instance.

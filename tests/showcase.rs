@@ -463,30 +463,22 @@ fn shout_answers_in_upper_case_from_its_own_address() {
 /// `<instance/>` names the instance that answered: its private domain, or the shared one.
 #[test]
 fn instance_names_the_instance_that_answered() {
-    let mut c = showcase();
-    c.component_received(iq(
-        "get",
-        "i",
-        xml!("<instance xmlns='urn:example:instance'/>"),
-    ));
-    c.assert_stanza_received(xml!(
-        "<iq from='component.localhost' id='i' to='alice@localhost/r' type='result'>\
-         <instance xmlns='urn:example:instance' name='component.localhost'/></iq>"
-    ));
-    let config = Config::new("component.localhost", "secret").set_from(true);
-    let mut c = TestComponent::start(
-        config,
-        app::router_for(Some("i1.component.localhost".into())),
-    );
-    c.component_received(iq(
-        "get",
-        "i",
-        xml!("<instance xmlns='urn:example:instance'/>"),
-    ));
-    c.assert_stanza_received(xml!(
-        "<iq from='component.localhost' id='i' to='alice@localhost/r' type='result'>\
-         <instance xmlns='urn:example:instance' name='i1.component.localhost'/></iq>"
-    ));
+    let named = |instance_domain: Option<&str>, name: &str| {
+        let config = Config::new("component.localhost", "secret").set_from(true);
+        let router = app::router_for(instance_domain.map(str::to_string));
+        let mut c = TestComponent::start(config, router);
+        c.component_received(iq(
+            "get",
+            "i",
+            xml!("<instance xmlns='urn:example:instance'/>"),
+        ));
+        c.assert_stanza_received(xml!(
+            "<iq from='component.localhost' id='i' to='alice@localhost/r' type='result'>\
+             <instance xmlns='urn:example:instance' name='{name}'/></iq>"
+        ));
+    };
+    named(None, "component.localhost");
+    named(Some("i1.component.localhost"), "i1.component.localhost");
 }
 
 /// `<roundtrip/>` pings the sender's full JID and answers once the user has; without the

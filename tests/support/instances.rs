@@ -81,26 +81,25 @@ impl Drop for ServerGuard {
     }
 }
 
-/// The showcase binary, built once with every feature (as `scripts/test.sh` builds).
-pub fn showcase_binary() -> &'static Path {
+/// The directory of the examples' binaries, built once with every feature (as
+/// `scripts/test.sh` builds, so nothing is rebuilt): the runtime examples and the showcase.
+pub fn built_examples() -> &'static Path {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT.get_or_init(|| {
         let status = Command::new(env!("CARGO"))
-            .args([
-                "build",
-                "--quiet",
-                "--all-features",
-                "--example",
-                "showcase",
-            ])
+            .args(["build", "--quiet", "--all-features"])
+            .args(["--example", "ping", "--example", "ping_std"])
+            .args(["--example", "ping_tokio", "--example", "bot_std"])
+            .args(["--example", "showcase"])
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .status()
             .expect("cargo runs");
-        assert!(status.success(), "the showcase builds");
+        assert!(status.success(), "the examples build");
+        // The test binary is target/<profile>/deps/<test>-*: the examples are beside deps.
         let exe = std::env::current_exe().expect("the test's path");
         exe.parent()
             .and_then(|deps| deps.parent())
-            .map(|profile| profile.join("examples/showcase"))
+            .map(|profile| profile.join("examples"))
             .expect("target/<profile>/examples")
     })
 }
@@ -119,7 +118,7 @@ impl Showcase {
         std::fs::create_dir_all(dir).expect("the log directory");
         let log = dir.join(format!("{name}.log"));
         let file = std::fs::File::create(&log).expect("the log file");
-        let child = Command::new(showcase_binary())
+        let child = Command::new(built_examples().join("showcase"))
             .env("EXAMPPLE_HOST", "127.0.0.1")
             .env("EXAMPPLE_PORT", port.to_string())
             .env("EXAMPPLE_DOMAIN", "component.localhost")

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use minidom::Element;
 
@@ -265,18 +265,28 @@ impl Component {
     /// runtime to abandon their controllers.
     pub(super) fn expire_requests(&mut self, now: Instant) {
         while let Some((request, flight)) = self.requests.pop_expired(now) {
-            flight.conn.state().expired.store(true, Ordering::Relaxed);
             let error = StanzaError::new(Condition::RemoteServerTimeout)
                 .with_text("en", "the request took too long to be processed");
-            self.answer_error(now, flight.conn.stanza(), flight.conn.envelope(), &error);
-            self.events.push_back(Event::Cancel(request));
-            flight.report(
-                self.observer.as_deref(),
-                RequestOutcome::Timeout,
-                self.config.stanza_timeout,
-                None,
-            );
+            let outcome = (RequestOutcome::Timeout, self.config.stanza_timeout, None);
+            self.abandon(now, request, flight, &error, outcome);
             self.drain_request_finished();
         }
+    }
+
+    /// Gives up on a request (taken out of the table): `error` answers it, its late answers
+    /// are dropped, the runtime is told to cancel its controller, and it is reported with
+    /// `outcome` (how it ended, after how long, and why).
+    pub(super) fn abandon(
+        &mut self,
+        now: Instant,
+        request: RequestId,
+        flight: InFlight,
+        error: &StanzaError,
+        (outcome, duration, detail): (RequestOutcome, Duration, Option<&str>),
+    ) {
+        flight.conn.state().expired.store(true, Ordering::Relaxed);
+        self.answer_error(now, flight.conn.stanza(), flight.conn.envelope(), error);
+        self.events.push_back(Event::Cancel(request));
+        flight.report(self.observer.as_deref(), outcome, duration, detail);
     }
 }

@@ -293,18 +293,16 @@ impl Component {
     /// without a connection to close, the component stops).
     fn drain_deadline_reached(&mut self, now: Instant) {
         let abandoned = self.requests.len();
+        let error = StanzaError::new(Condition::ServiceUnavailable)
+            .with_text("en", "the component is shutting down: try again");
         while let Some((request, flight)) = self.requests.pop_any() {
-            flight.conn.state().expired.store(true, Ordering::Relaxed);
-            let error = StanzaError::new(Condition::ServiceUnavailable)
-                .with_text("en", "the component is shutting down: try again");
-            self.answer_error(now, flight.conn.stanza(), flight.conn.envelope(), &error);
-            self.events.push_back(Event::Cancel(request));
-            flight.report(
-                self.observer.as_deref(),
+            let ran = now.saturating_duration_since(flight.started);
+            let outcome = (
                 RequestOutcome::Failure,
-                now.saturating_duration_since(flight.started),
+                ran,
                 Some("the drain's deadline came first"),
             );
+            self.abandon(now, request, flight, &error, outcome);
         }
         self.report_drain(DrainProgress::Deadline { abandoned });
         if self.state == State::Draining {
