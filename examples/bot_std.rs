@@ -1,8 +1,13 @@
 //! A bot on the std runtime (plain threads): answers pings and echoes chat messages.
 //!
 //!     cargo run --features std --example bot_std
+//!
+//! SIGTERM or Ctrl-C drains it (`examples/common/signals.rs`).
 
 use exampple::{Config, Conn, Element, MessageType, Router, StanzaError, stanza};
+
+#[path = "common/signals.rs"]
+mod signals;
 
 fn ping(conn: Conn, _payload: Vec<Element>) -> Result<(), StanzaError> {
     conn.iq_resp([]).send()?;
@@ -36,7 +41,10 @@ fn main() {
         .message(|m| m.chat(echo));
     let result = exampple::std::Runtime::new(config, router)
         .map_err(|e| e.to_string())
-        .and_then(|rt| rt.run().map_err(|e| e.to_string()));
+        .and_then(|rt| {
+            signals::drain_on_signal(rt.handle()).map_err(|e| e.to_string())?;
+            rt.run().map_err(|e| e.to_string())
+        });
     if let Err(e) = result {
         eprintln!("bot_std: {e}");
         std::process::exit(1);

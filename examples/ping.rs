@@ -3,8 +3,13 @@
 //!
 //!     EXAMPPLE_HOST=127.0.0.1 EXAMPPLE_PORT=5252 EXAMPPLE_DOMAIN=component.localhost \
 //!     EXAMPPLE_PASSWORD=secret cargo run --release --example ping
+//!
+//! SIGTERM or Ctrl-C drains it (`examples/common/signals.rs`).
 
 use exampple::{Config, Conn, Element, Router, StanzaError};
+
+#[path = "common/signals.rs"]
+mod signals;
 
 /// Answers XEP-0199 pings with an empty result.
 async fn ping(conn: Conn, _payload: Vec<Element>) -> Result<(), StanzaError> {
@@ -24,7 +29,10 @@ fn main() {
     let router = Router::new().iq("urn:xmpp", |ns| ns.get("ping", ping));
     let result = exampple::smol::Runtime::new(config, router)
         .map_err(|e| e.to_string())
-        .and_then(|rt| rt.run().map_err(|e| e.to_string()));
+        .and_then(|rt| {
+            signals::drain_on_signal(rt.handle()).map_err(|e| e.to_string())?;
+            rt.run().map_err(|e| e.to_string())
+        });
     if let Err(e) = result {
         eprintln!("ping: {e}");
         std::process::exit(1);

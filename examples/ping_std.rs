@@ -7,8 +7,12 @@
 //! The controller is a plain function, which the std runtime runs on the loop's thread with
 //! a standby thread ready to take the loop over if it blocks. `PING_ASYNC=1` makes it an
 //! async function instead, whose first poll runs on the loop's thread (as on every runtime).
+//! SIGTERM or Ctrl-C drains it (`examples/common/signals.rs`).
 
 use exampple::{Config, Conn, Element, Router, StanzaError};
+
+#[path = "common/signals.rs"]
+mod signals;
 
 /// Answers XEP-0199 pings with an empty result.
 fn ping(conn: Conn, _payload: Vec<Element>) -> Result<(), StanzaError> {
@@ -39,7 +43,10 @@ fn main() {
     };
     let result = exampple::std::Runtime::new(config, router)
         .map_err(|e| e.to_string())
-        .and_then(|rt| rt.run().map_err(|e| e.to_string()));
+        .and_then(|rt| {
+            signals::drain_on_signal(rt.handle()).map_err(|e| e.to_string())?;
+            rt.run().map_err(|e| e.to_string())
+        });
     if let Err(e) = result {
         eprintln!("ping_std: {e}");
         std::process::exit(1);

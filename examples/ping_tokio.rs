@@ -5,11 +5,15 @@
 //!     EXAMPPLE_PASSWORD=secret cargo run --release --features tokio --example ping_tokio
 //!
 //! `PING_SLEEP_MS=N` makes the controller await a tokio timer of N ms before it answers,
-//! which only works with a tokio reactor behind it.
+//! which only works with a tokio reactor behind it. SIGTERM or Ctrl-C drains it
+//! (`examples/common/signals.rs`).
 
 use std::time::Duration;
 
 use exampple::{Config, Conn, Element, Router, StanzaError};
+
+#[path = "common/signals.rs"]
+mod signals;
 
 /// Answers XEP-0199 pings with an empty result.
 async fn ping(conn: Conn, _payload: Vec<Element>) -> Result<(), StanzaError> {
@@ -50,6 +54,10 @@ async fn main() {
             std::process::exit(1);
         }
     };
+    if let Err(e) = signals::drain_on_signal(runtime.handle()) {
+        eprintln!("ping_tokio: {e}");
+        std::process::exit(1);
+    }
     if let Err(e) = runtime.run_async().await {
         eprintln!("ping_tokio: {e}");
         std::process::exit(1);

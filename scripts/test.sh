@@ -40,7 +40,8 @@ step() { echo "==> $*"; }
 print_logs() {
   local f
   for f in "$base"/*/prosody.log "$base"/*/prosody.err "$base"/*/stdout.log \
-    "$base"/*/logs/ejabberd.log "$base"/*/logs/error.log "$base"/*/logs/ejabberdctl.log; do
+    "$base"/*/logs/ejabberd.log "$base"/*/logs/error.log "$base"/*/logs/ejabberdctl.log \
+    "$base"/*/*/logs/ejabberd.log "$base"/*/*/logs/error.log; do
     if [ -s "$f" ] && [ "$f" -nt "$marker" ]; then
       echo "---- last lines of $f"
       tail -n 25 "$f"
@@ -48,10 +49,11 @@ print_logs() {
   done
 }
 
-# Stops every instance under $base: ours and any that a failed test left behind.
+# Stops every instance under $base: ours and any that a failed test left behind (the nodes
+# of a cluster are one level deeper: $base/cluster/n1, n2).
 stop_servers() {
   local d
-  for d in "$base"/*/; do
+  for d in "$base"/*/ "$base"/*/*/; do
     d=${d%/}
     if [ -f "$d/prosody.cfg.lua" ]; then XMPP_DIR=$d "$scripts/prosody-down"; fi
     if [ -f "$d/node" ]; then XMPP_DIR=$d "$scripts/ejabberd-down"; fi

@@ -772,12 +772,21 @@ fn std_default_shuts_down_while_a_controller_blocks_the_core_thread() {
     assert!(thread_of(&answer).starts_with("exampple-worker-"));
 
     shutdown(Duration::from_millis(200));
-    // The standby closes the stream while the controller still blocks; nothing else comes
-    // first.
+    // The standby answers the blocked request at the drain's deadline and closes the stream
+    // while the controller still blocks; nothing else comes first.
     assert!(session.receive_close(T), "the component closed its stream");
+    let answer = session
+        .receive(Duration::ZERO)
+        .expect("the blocked request's answer");
+    assert_eq!(answer.attr("id"), Some("block"));
+    assert!(
+        xml::to_string(&answer).contains("<service-unavailable"),
+        "{}",
+        xml::to_string(&answer)
+    );
     assert!(
         session.receive(Duration::ZERO).is_none(),
-        "nothing before the close"
+        "nothing else before the close"
     );
     session.write("</stream:stream>");
     // run returns once the blocked controller has returned, not before (a deadline, so

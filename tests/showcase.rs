@@ -49,8 +49,10 @@ fn discovery() {
          <feature var='urn:example:crash'/>\
          <feature var='urn:example:delegated'/>\
          <feature var='urn:example:form'/>\
+         <feature var='urn:example:instance'/>\
          <feature var='urn:example:privileged'/>\
          <feature var='urn:example:raise'/>\
+         <feature var='urn:example:roundtrip'/>\
          <feature var='urn:example:slow'/>\
          <feature var='urn:xmpp:delegation:1'/>\
          <feature var='urn:xmpp:delegation:2'/>\
@@ -517,4 +519,109 @@ fn privileged_roster_and_notify() {
     c.assert_stanza_received(xml!(
         "<iq type='result' id='n' from='component.localhost' to='alice@localhost/r'/>"
     ));
+}
+
+/// `<instance/>` names the instance that answered: its private domain, or the shared one.
+#[test]
+fn instance_names_the_instance_that_answered() {
+    let named = |instance_domain: Option<&str>, name: &str| {
+        let config = Config::new("component.localhost", "secret").set_from(true);
+        let router = app::router_for(instance_domain.map(str::to_string));
+        let mut c = TestComponent::start(config, router);
+        c.component_received(iq(
+            "get",
+            "i",
+            xml!("<instance xmlns='urn:example:instance'/>"),
+        ));
+        c.assert_stanza_received(xml!(
+            "<iq from='component.localhost' id='i' to='alice@localhost/r' type='result'>\
+             <instance xmlns='urn:example:instance' name='{name}'/></iq>"
+        ));
+    };
+    named(None, "component.localhost");
+    named(Some("i1.component.localhost"), "i1.component.localhost");
+}
+
+/// `<roundtrip/>` pings the sender's full JID and answers once the user has; without the
+/// user's answer, `remote-server-timeout`.
+#[test]
+fn roundtrip_pings_the_user_and_answers_after_their_result() {
+    let config = Config::new("component.localhost", "secret")
+        .stanza_timeout(Duration::from_secs(10))
+        .set_from(true);
+    let mut c = TestComponent::builder(config, app::router())
+        .settle(Duration::from_millis(200))
+        .start();
+    c.component_received(iq(
+        "get",
+        "r1",
+        xml!("<roundtrip xmlns='urn:example:roundtrip'/>"),
+    ));
+    let ping = c.assert_stanza_received_matching(xml!(
+        "<iq from='component.localhost' to='alice@localhost/r' type='get'><ping xmlns='urn:xmpp:ping'/></iq>"
+    ));
+    let id = ping.attr("id").expect("the call has an id").to_string();
+    c.component_received(xml!(
+        "<iq type='result' id='{id}' from='alice@localhost/r' to='component.localhost'/>"
+    ));
+    c.assert_stanza_receive(
+        xml!(
+            "<iq from='component.localhost' id='r1' to='alice@localhost/r' type='result'>\
+             <roundtrip xmlns='urn:example:roundtrip'/></iq>"
+        ),
+        T,
+    );
+
+    // The user never answers: the call times out after 5 s.
+    c.component_received(iq(
+        "get",
+        "r2",
+        xml!("<roundtrip xmlns='urn:example:roundtrip'/>"),
+    ));
+    c.assert_stanza_received_matching(xml!(
+        "<iq from='component.localhost' to='alice@localhost/r' type='get'><ping xmlns='urn:xmpp:ping'/></iq>"
+    ));
+    c.advance(app::ROUNDTRIP_TIMEOUT);
+    c.assert_stanza_receive(
+        xml!(
+            "<iq from='component.localhost' id='r2' to='alice@localhost/r' type='error'>\
+             <roundtrip xmlns='urn:example:roundtrip'/>\
+             <error type='wait'><remote-server-timeout xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>\
+             <text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas' xml:lang='en'>the user did not answer the ping</text>\
+             </error></iq>"
+        ),
+        T,
+    );
+}
+
+/// `<slow ms='N'/>` answers after N ms; a bad `ms` is a bad request.
+#[test]
+fn slow_answers_after_the_time_it_is_asked_for() {
+    let mut c = showcase();
+    c.component_received(iq(
+        "get",
+        "s1",
+        xml!("<slow xmlns='urn:example:slow' ms='50'/>"),
+    ));
+    c.assert_stanza_receive(
+        xml!("<iq from='component.localhost' id='s1' to='alice@localhost/r' type='result'/>"),
+        T,
+    );
+    for (id, ms) in [("s2", "60001"), ("s3", "soon")] {
+        c.component_received(iq(
+            "get",
+            id,
+            xml!("<slow xmlns='urn:example:slow' ms='{ms}'/>"),
+        ));
+        c.assert_stanza_receive(
+            xml!(
+                "<iq from='component.localhost' id='{id}' to='alice@localhost/r' type='error'>\
+                 <slow xmlns='urn:example:slow' ms='{ms}'/>\
+                 <error type='modify'><bad-request xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>\
+                 <text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas' xml:lang='en'>ms: milliseconds, at most 60000</text>\
+                 </error></iq>"
+            ),
+            T,
+        );
+    }
 }

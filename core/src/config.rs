@@ -28,6 +28,8 @@ pub const DEFAULT_MAX_DEPTH: usize = 64;
 pub const DEFAULT_MAX_QUEUE: usize = 10_000;
 /// Default bound of requests handled at the same time.
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 10_000;
+/// How long a drain lets the requests in flight run, unless set ([`Config::drain_timeout`]).
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// When the component connects after it is started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -177,6 +179,18 @@ pub struct Config {
     /// Direct TLS on the link to the server (default `None`: plain TCP, as most servers'
     /// component ports are). See [`DirectTls`].
     pub tls: Option<DirectTls>,
+    /// How long a drain ([`Component::drain`](crate::Component::drain), the runtimes'
+    /// `Handle::drain`) lets the requests in flight run (default 10 s): the component keeps
+    /// serving meanwhile, and at the deadline every request still running is answered
+    /// `service-unavailable` before the stream closes.
+    pub drain_timeout: Duration,
+    /// A private domain of this instance, for a component run as several instances on one
+    /// shared `domain` (default none). The runtimes then open a second connection
+    /// authenticated for it (same host, port and secret), and IQ calls (`Conn::call`,
+    /// `Sender::call`) are sent from it: their results come back to the instance that asked,
+    /// where on the shared domain the server may hand them to any instance. On ejabberd, list
+    /// it on the component listener with `global_routes: false`.
+    pub instance_domain: Option<String>,
 }
 
 impl Config {
@@ -204,6 +218,8 @@ impl Config {
             handshake_timeout: Duration::from_secs(10),
             seed: None,
             tls: None,
+            drain_timeout: DEFAULT_DRAIN_TIMEOUT,
+            instance_domain: None,
         }
     }
 
@@ -312,6 +328,34 @@ impl Config {
         self
     }
 
+    /// Sets how long a drain lets the requests in flight run.
+    pub fn drain_timeout(mut self, timeout: Duration) -> Self {
+        self.drain_timeout = timeout;
+        self
+    }
+
+    /// Sets this instance's private domain, for its IQ calls (see
+    /// [`Config::instance_domain`]).
+    pub fn instance_domain(mut self, domain: impl Into<String>) -> Self {
+        self.instance_domain = Some(domain.into());
+        self
+    }
+
+    /// The configuration of the connection for [`Config::instance_domain`], if set: this one
+    /// with the instance domain as its domain (same server, secret and limits).
+    pub fn instance_config(&self) -> Option<Config> {
+        let domain = self.instance_domain.clone()?;
+        Some(Config {
+            domain,
+            instance_domain: None,
+            // Another generator than the shared connection's: their call ids must differ.
+            seed: self
+                .seed
+                .map(|seed| seed.rotate_left(32) ^ 0x9E37_79B9_7F4A_7C15),
+            ..self.clone()
+        })
+    }
+
     /// `host:port`, for connecting.
     pub fn address(&self) -> String {
         if self.host.contains(':') && !self.host.starts_with('[') {
@@ -341,6 +385,8 @@ impl Config {
     /// | `EXAMPPLE_TLS` | tls | boolean: direct TLS, trusting the system's roots |
     /// | `EXAMPPLE_CA_FILE` | tls's trust | a PEM file of the CA(s) to trust instead (needs `EXAMPPLE_TLS`) |
     /// | `EXAMPPLE_TLS_SERVER_NAME` | tls's server_name | the name to verify (needs `EXAMPPLE_TLS`; default the domain) |
+    /// | `EXAMPPLE_DRAIN_SECS` | drain_timeout | seconds |
+    /// | `EXAMPPLE_INSTANCE_DOMAIN` | instance_domain | a domain, empty for none |
     ///
     /// `auto_connect` defaults to `true` here: a program configured from its environment
     /// usually means to connect.
@@ -443,6 +489,16 @@ impl Config {
             // A CA file without TLS would be ignored while the secret goes out in the clear.
             return Err(ConfigError::invalid(name, &value, "EXAMPPLE_TLS=1 as well"));
         }
+        if let Some(v) = get("EXAMPPLE_DRAIN_SECS") {
+            let secs: u64 = v
+                .trim()
+                .parse()
+                .map_err(|_| ConfigError::invalid("EXAMPPLE_DRAIN_SECS", &v, "seconds"))?;
+            config.drain_timeout = Duration::from_secs(secs);
+        }
+        if let Some(v) = get("EXAMPPLE_INSTANCE_DOMAIN") {
+            config.instance_domain = Some(v.trim().to_string());
+        }
         config.validate()?;
         Ok(config)
     }
@@ -473,6 +529,17 @@ impl Config {
                 "tls.server_name",
                 "",
                 "a DNS name or an IP address",
+            ));
+        }
+        if let Some(instance) = &self.instance_domain
+            && (!crate::jid::is_valid(instance)
+                || instance.contains(['@', '/'])
+                || instance.eq_ignore_ascii_case(&self.domain))
+        {
+            return Err(ConfigError::invalid(
+                "instance_domain",
+                instance,
+                "a valid domain JID other than the component's domain",
             ));
         }
         if self.stanza_timeout.is_zero() {
@@ -517,6 +584,8 @@ impl fmt::Debug for Config {
             .field("handshake_timeout", &self.handshake_timeout)
             .field("seed", &self.seed)
             .field("tls", &self.tls)
+            .field("drain_timeout", &self.drain_timeout)
+            .field("instance_domain", &self.instance_domain)
             .finish()
     }
 }

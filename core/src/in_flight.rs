@@ -80,6 +80,16 @@ impl<T> InFlightTable<T> {
         value.map(|value| (id, value))
     }
 
+    /// Any request, removed (to abandon them all, in deadline order).
+    pub(crate) fn pop_any(&mut self) -> Option<(RequestId, T)> {
+        while let Some((_, id)) = self.by_deadline.pop_front() {
+            if let Some(value) = self.by_id.remove(&id) {
+                return Some((id, value));
+            }
+        }
+        None
+    }
+
     /// Drops finished requests from the front, so the front deadline is a live one.
     fn skip_finished(&mut self) {
         while let Some((_, id)) = self.by_deadline.front() {

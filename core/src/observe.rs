@@ -46,7 +46,7 @@
 //! ```
 
 pub use crate::component::observer::{
-    LifecycleEvent, Observer, RequestEvent, RequestOutcome, Traffic, format_elapsed,
+    DrainProgress, LifecycleEvent, Observer, RequestEvent, RequestOutcome, Traffic, format_elapsed,
 };
 
 /// An observer that logs each request and lifecycle event at `debug` (targets

@@ -29,8 +29,8 @@ pub(crate) enum Input {
     Wake,
     /// Connect now.
     Connect,
-    /// Close within the grace period.
-    Shutdown(Duration),
+    /// Drain within the grace period, or within the configuration's drain timeout.
+    Shutdown(Option<Duration>),
     /// The home thread wants to drive the core again (see [`crate::handover`]).
     Baton,
 }
@@ -299,7 +299,8 @@ impl<R: Runtime> DriveLoop<R> {
                 self.core.handle_outbox(now);
             }
             Some(Input::Connect) => self.core.connect(now),
-            Some(Input::Shutdown(grace)) => self.core.close(now, grace),
+            Some(Input::Shutdown(Some(grace))) => self.core.close(now, grace),
+            Some(Input::Shutdown(None)) => self.core.drain(now),
             Some(Input::Baton) | None => {}
         }
         self.core.handle_timeout(now);

@@ -12,6 +12,7 @@ use exampple_core::{Config, Router, Sender};
 use crate::connection::Dialer;
 use crate::drive_loop::{DriveLoop, Input};
 use crate::error::RuntimeError;
+use crate::instance::{InstanceLink, RunningInstance};
 use crate::runtime::Runtime;
 
 /// A component ready to be driven: the core, the channel its loop waits on, and the loop's
@@ -21,6 +22,8 @@ pub struct Driver {
     inputs: (mpsc::Sender<Input>, mpsc::Receiver<Input>),
     write_timeout: Duration,
     dialer: Dialer,
+    /// The connection of the instance's private domain, when the configuration names one.
+    instance: Option<InstanceLink>,
 }
 
 impl Driver {
@@ -32,14 +35,22 @@ impl Driver {
     /// [`Config::seed`](exampple_core::Config::seed) it is seeded from the OS. With
     /// [`Config::tls`](exampple_core::Config::tls), the trust anchors are read here (an
     /// unreadable CA file is an error now, not at each attempt).
+    ///
+    /// With a [`Config::instance_domain`](exampple_core::Config::instance_domain) the
+    /// driver also opens a connection authenticated for that domain (same server, secret
+    /// and TLS), and the component's IQ calls go out through it, so that their results come
+    /// back to this instance; it closes when the component has.
     pub fn new(config: Config, router: Router) -> Result<Driver, ComponentError> {
         let dialer = Dialer::new(&config)?;
-        let core = Component::new(seeded(config), router, Instant::now())?;
+        let config = seeded(config);
+        let mut core = Component::new(config.clone(), router, Instant::now())?;
+        let instance = InstanceLink::for_component(&config, &mut core)?;
         Ok(Driver {
             core,
             inputs: mpsc::channel(),
             write_timeout: Self::DEFAULT_WRITE_TIMEOUT,
             dialer,
+            instance,
         })
     }
 
@@ -68,8 +79,9 @@ impl Driver {
 
     /// Drives the component on this thread until it closes or fails, async controllers
     /// that wait and sync controllers going to `runtime`.
-    pub fn run<R: Runtime>(self, runtime: R) -> Result<(), RuntimeError> {
-        DriveLoop::new(
+    pub fn run<R: Runtime>(mut self, runtime: R) -> Result<(), RuntimeError> {
+        let instance = self.start_instance()?;
+        let result = DriveLoop::new(
             self.core,
             runtime,
             self.inputs,
@@ -77,21 +89,39 @@ impl Driver {
             self.dialer,
             None,
         )
-        .run()
+        .run();
+        if let Some(instance) = instance {
+            instance.stop();
+        }
+        result
     }
 
     /// Drives the component on this thread until it closes or fails, running sync
     /// controllers on this thread too while they answer quickly; a standby thread takes the
     /// loop over while one blocks, and `runtime` gets the others meanwhile (see the
     /// handover module).
-    pub fn run_with_handover<R: Runtime>(self, runtime: R) -> Result<(), RuntimeError> {
-        crate::handover::run(
+    pub fn run_with_handover<R: Runtime>(mut self, runtime: R) -> Result<(), RuntimeError> {
+        let instance = self.start_instance()?;
+        let result = crate::handover::run(
             self.core,
             runtime,
             self.inputs,
             self.write_timeout,
             self.dialer,
-        )
+        );
+        if let Some(instance) = instance {
+            instance.stop();
+        }
+        result
+    }
+
+    /// Starts driving the instance's connection, if there is one; it is driven until the
+    /// component stops.
+    fn start_instance(&mut self) -> Result<Option<RunningInstance>, RuntimeError> {
+        self.instance
+            .take()
+            .map(|link| link.start(self.write_timeout))
+            .transpose()
     }
 }
 
@@ -122,10 +152,19 @@ impl Handle {
         let _ = self.inputs.send(Input::Connect);
     }
 
-    /// Stops taking stanzas, lets running controllers finish within `grace`, closes the
-    /// stream; `run` then returns.
+    /// Drains the component within `grace` ([`Component::close`]): it goes on serving what
+    /// arrives, lets the requests in flight finish, answers those still running at the
+    /// deadline with `service-unavailable`, writes what is queued, closes the stream and
+    /// waits for the server's close; `run` then returns `Ok`.
     pub fn shutdown(&self, grace: Duration) {
-        let _ = self.inputs.send(Input::Shutdown(grace));
+        let _ = self.inputs.send(Input::Shutdown(Some(grace)));
+    }
+
+    /// Drains the component within its
+    /// [`Config::drain_timeout`](exampple_core::Config::drain_timeout) (see
+    /// [`Handle::shutdown`]): what a SIGTERM handler calls.
+    pub fn drain(&self) {
+        let _ = self.inputs.send(Input::Shutdown(None));
     }
 }
 

@@ -26,6 +26,7 @@ mod drive_loop;
 mod driver;
 mod error;
 mod handover;
+mod instance;
 mod runtime;
 pub mod shared_lexer;
 mod socket;

@@ -8,6 +8,7 @@ use exampple::address::To;
 use exampple::commands::{Command, Commands, Finish, Note};
 use exampple::extract::State;
 
+use exampple::conn::CallError;
 use exampple::disco::{Discovery, Identity, category};
 use exampple::forms::{Field, FormSpec, FormType};
 use exampple::rpc::{self, Fault, Rpc, Value};
@@ -131,11 +132,74 @@ pub fn crash(_conn: Conn, _payload: Vec<Element>) {
     panic!("the crash route crashed, as it should");
 }
 
-/// Takes 10 s: the sender gets remote-server-timeout after stanza_timeout (1 s).
-pub async fn slow(conn: Conn, _payload: Vec<Element>) -> Result<(), StanzaError> {
-    async_io::Timer::after(Duration::from_secs(10)).await;
+/// The longest `ms` a slow request may ask for.
+pub const MAX_SLOW_MS: u64 = 60_000;
+
+/// Answers after `ms` milliseconds (`<slow xmlns='urn:example:slow' ms='N'/>`, at most
+/// [`MAX_SLOW_MS`]; 10 s without `ms`): a request that stays in flight, for timeouts (past
+/// stanza_timeout the sender gets remote-server-timeout) and drains (a SIGTERM lets it
+/// finish, or answers it service-unavailable at the drain's deadline).
+pub async fn slow(conn: Conn, payload: Vec<Element>) -> Result<(), StanzaError> {
+    let bad_request = |text: &str| StanzaError::new(Condition::BadRequest).with_text("en", text);
+    let ms = match payload.first().and_then(|slow| slow.attr("ms")) {
+        None => 10_000,
+        Some(ms) => match ms.trim().parse::<u64>() {
+            Ok(ms) if ms <= MAX_SLOW_MS => ms,
+            _ => return Err(bad_request("ms: milliseconds, at most 60000")),
+        },
+    };
+    async_io::Timer::after(Duration::from_millis(ms)).await;
     conn.iq_resp([]).send()?;
     Ok(())
+}
+
+/// Names the instance that answered: its private domain
+/// (`EXAMPPLE_INSTANCE_DOMAIN`), or the shared domain when it has none.
+pub fn instance(conn: Conn, State(name): State<Arc<InstanceName>>) -> Result<(), StanzaError> {
+    let name = name.0.as_deref().unwrap_or(conn.domain());
+    conn.iq_resp([xml!(
+        "<instance xmlns='urn:example:instance' name='{name}'/>"
+    )])
+    .send()?;
+    Ok(())
+}
+
+/// This instance's private domain, if it has one (see [`instance`]).
+#[derive(Debug, Default)]
+pub struct InstanceName(pub Option<String>);
+
+/// How long a roundtrip waits for the user's answer.
+pub const ROUNDTRIP_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Pings the sender's full JID through the IQ caller (from the instance domain when there
+/// is one, so the answer comes back here) and answers once the user has: a request that
+/// needs its IQ result to reach this very instance. `remote-server-timeout` when the user
+/// does not answer within [`ROUNDTRIP_TIMEOUT`] (or the stanza timeout, if shorter), their
+/// error when they answer with one.
+pub async fn roundtrip(conn: Conn, _payload: Vec<Element>) -> Result<(), StanzaError> {
+    let user = conn
+        .from_jid()
+        .filter(|jid| jid.resource().is_some())
+        .ok_or_else(|| {
+            StanzaError::new(Condition::BadRequest).with_text("en", "a full JID is needed")
+        })?;
+    let ping = stanza::iq(exampple::IqType::Get)
+        .to(user.to_string())
+        .payload(Element::bare("ping", "urn:xmpp:ping"))
+        .build();
+    match conn.call(ping, ROUNDTRIP_TIMEOUT)?.await {
+        Ok(_) => {
+            conn.iq_resp([xml!("<roundtrip xmlns='urn:example:roundtrip'/>")])
+                .send()?;
+            Ok(())
+        }
+        Err(CallError::Timeout) => Err(StanzaError::new(Condition::RemoteServerTimeout)
+            .with_text("en", "the user did not answer the ping")),
+        Err(CallError::Error(error, _)) => Err(*error),
+        Err(error) => {
+            Err(StanzaError::new(Condition::ServiceUnavailable).with_text("en", error.to_string()))
+        }
+    }
 }
 
 /// Answers the namespace the server delegates to the component (XEP-0355).
@@ -174,14 +238,20 @@ pub fn rpc() -> Rpc {
         })
 }
 
-/// The showcase's router.
+/// The showcase's router, for an instance without a private domain.
 pub fn router() -> Router {
+    router_for(None)
+}
+
+/// The showcase's router, for an instance whose private domain is `instance_domain`.
+pub fn router_for(instance_domain: Option<String>) -> Router {
     let extra = FormSpec::new("urn:example:showcase")
         .field(Field::text_single("max-file-size"))
         .new_with(FormType::Result, [("max-file-size", "1048576")]);
     let counters = Arc::new(Counters::default());
     Router::new()
         .state(counters.clone())
+        .state(Arc::new(InstanceName(instance_domain)))
         .discovery(
             Discovery::new()
                 .identity(Identity::new(
@@ -207,6 +277,8 @@ pub fn router() -> Router {
                 .get("counter", count)
                 .get("privileged", roster)
                 .set("privileged", notify)
+                .get("instance", instance)
+                .get("roundtrip", roundtrip)
         })
         .message(|m| m.chat(chat))
         .at(To::local("shout"), |r| r.message(|m| m.chat(shout)))

@@ -13,6 +13,12 @@
 //! With `EXAMPPLE_METRICS=127.0.0.1:9464` (and the `metrics` feature), it serves its metrics
 //! in the Prometheus text format on `http://127.0.0.1:9464/metrics`.
 //!
+//! SIGTERM or Ctrl-C drains it: it keeps serving, lets its requests in flight finish for up
+//! to `EXAMPPLE_DRAIN_SECS` (default 10), answers those still running `service-unavailable`,
+//! closes its stream and exits 0. With `EXAMPPLE_INSTANCE_DOMAIN` (say
+//! `i1.component.localhost`) it also connects under that private domain, and its IQ calls
+//! (the roundtrip's ping) go out from there, so their results come back to this instance.
+//!
 //! The runtime never reads the arguments: the two listing commands are this program's own,
 //! answered by [`app::listing`] before any configuration is read.
 
@@ -24,6 +30,8 @@ use exampple::observe::Observer;
 mod app;
 #[cfg(feature = "metrics")]
 mod metrics_http;
+#[path = "../common/signals.rs"]
+mod signals;
 
 fn main() {
     if let Some(command) = std::env::args().nth(1)
@@ -40,7 +48,8 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let runtime = match exampple::smol::Runtime::new(config, app::router()) {
+    let router = app::router_for(config.instance_domain.clone());
+    let runtime = match exampple::smol::Runtime::new(config, router) {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("showcase: {e}");
@@ -55,6 +64,10 @@ fn main() {
             std::process::exit(2);
         }
     };
+    if let Err(e) = signals::drain_on_signal(runtime.handle()) {
+        eprintln!("showcase: cannot handle signals: {e}");
+        std::process::exit(1);
+    }
     if let Err(e) = runtime.run() {
         eprintln!("showcase: {e}");
         std::process::exit(1);

@@ -2,6 +2,7 @@
 //! and lets the test exchange stanzas with it.
 #![allow(dead_code)]
 
+pub mod instances;
 pub mod servers;
 
 use std::io::{Read, Write};
@@ -129,6 +130,8 @@ pub struct Session {
     stream: TcpStream,
     parser: StreamParser,
     pending: Vec<Element>,
+    /// The component's `</stream:stream>` came while reading stanzas.
+    closed: bool,
 }
 
 impl FakeServer {
@@ -160,6 +163,7 @@ impl FakeServer {
             stream,
             parser: StreamParser::new(Limits::default()),
             pending: Vec::new(),
+            closed: false,
         };
         session.handshake(accept_secret);
         session
@@ -267,8 +271,10 @@ impl Session {
                 return None;
             }
             for item in self.read_items(until) {
-                if let StreamItem::Element(e) = item {
-                    self.pending.push(e);
+                match item {
+                    StreamItem::Element(e) => self.pending.push(e),
+                    StreamItem::Close => self.closed = true,
+                    StreamItem::Header(_) => {}
                 }
             }
         }
@@ -277,6 +283,9 @@ impl Session {
     /// Waits for the component to close its stream (`</stream:stream>`) within `timeout`;
     /// stanzas that come before stay for [`Session::receive`].
     pub fn receive_close(&mut self, timeout: Duration) -> bool {
+        if self.closed {
+            return true;
+        }
         let until = Instant::now() + timeout;
         while Instant::now() < until {
             for item in self.read_items(until) {

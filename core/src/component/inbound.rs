@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use minidom::Element;
 
@@ -42,6 +42,8 @@ impl Component {
         if !(self.held.is_empty() && self.queue.is_empty()) {
             self.release_held(now);
         }
+        // A drain that reconnected with nothing left in flight closes after the queue.
+        self.close_if_drained(now);
     }
 
     /// A stanza of `kind` from the server (in the component namespace).
@@ -83,6 +85,15 @@ impl Component {
         };
         let route = routing::route(cx, kind, &stanza, envelope.as_ref());
         self.act(now, kind, route, stanza, envelope);
+    }
+
+    /// An iq result or error that answers no call of ours: with several instances on one
+    /// domain, most likely the answer to another instance's call (whose caller times out).
+    #[cold]
+    fn on_stray_result(&mut self, stanza: &Element) {
+        self.stray_results += 1;
+        let head = Head::of(stanza);
+        log::warn!(target: "exampple", "an iq {} (id {:?}) from {:?} answers no call of this instance (stray result #{}): another instance on this domain may be waiting for it; see Config::instance_domain", head.kind.unwrap_or(""), head.id.unwrap_or(""), head.from.unwrap_or(""), self.stray_results);
     }
 
     /// The server delegates `namespaces` to the component (XEP-0355).
@@ -128,6 +139,12 @@ impl Component {
                 self.answer_error(now, &stanza, envelope.as_ref(), &error);
             }
             Route::CallAnswer => self.calls.complete(stanza),
+            Route::StrayResult(fallback) => {
+                self.on_stray_result(&stanza);
+                if let Some(routed) = fallback {
+                    self.dispatch(now, kind, routed, stanza, envelope);
+                }
+            }
             Route::Drop(Dropped::MalformedJid(attr)) => {
                 log::debug!(target: "exampple", "dropped a stanza with a malformed `{attr}`");
             }
@@ -219,6 +236,7 @@ impl Component {
             }
             return;
         };
+        self.drain_request_finished();
         let duration = now.saturating_duration_since(flight.started);
         let conn = &flight.conn;
         let error = outcome.stanza_error();
@@ -268,17 +286,28 @@ impl Component {
     /// runtime to abandon their controllers.
     pub(super) fn expire_requests(&mut self, now: Instant) {
         while let Some((request, flight)) = self.requests.pop_expired(now) {
-            flight.conn.state().expired.store(true, Ordering::Relaxed);
             let error = StanzaError::new(Condition::RemoteServerTimeout)
                 .with_text("en", "the request took too long to be processed");
-            self.answer_error(now, flight.conn.stanza(), flight.conn.envelope(), &error);
-            self.events.push_back(Event::Cancel(request));
-            flight.report(
-                self.observer.as_deref(),
-                RequestOutcome::Timeout,
-                self.config.stanza_timeout,
-                None,
-            );
+            let outcome = (RequestOutcome::Timeout, self.config.stanza_timeout, None);
+            self.abandon(now, request, flight, &error, outcome);
+            self.drain_request_finished();
         }
+    }
+
+    /// Gives up on a request (taken out of the table): `error` answers it, its late answers
+    /// are dropped, the runtime is told to cancel its controller, and it is reported with
+    /// `outcome` (how it ended, after how long, and why).
+    pub(super) fn abandon(
+        &mut self,
+        now: Instant,
+        request: RequestId,
+        flight: InFlight,
+        error: &StanzaError,
+        (outcome, duration, detail): (RequestOutcome, Duration, Option<&str>),
+    ) {
+        flight.conn.state().expired.store(true, Ordering::Relaxed);
+        self.answer_error(now, flight.conn.stanza(), flight.conn.envelope(), error);
+        self.events.push_back(Event::Cancel(request));
+        flight.report(self.observer.as_deref(), outcome, duration, detail);
     }
 }

@@ -7,14 +7,19 @@ use std::time::{Duration, Instant};
 use minidom::Element;
 
 use super::event::{ComponentError, Disconnect, Event};
-use super::observer::LifecycleEvent;
+use super::observer::{DrainProgress, LifecycleEvent};
 use super::stream::{self, StreamError, TopLevel};
 use super::timers::Timer;
 use super::{Component, State, ids};
 use crate::ns;
+use crate::observe::RequestOutcome;
 use crate::parser::{StreamBuilder, StreamHeader, StreamItem, StreamLexer};
-use crate::stanza::{self, IqType};
+use crate::stanza::{self, Condition, IqType, StanzaError};
 use crate::xml;
+
+/// How many times the reconnect delay doubles at most: past this it is `reconnect_max`
+/// for any practical `reconnect_min`.
+const MAX_BACKOFF_DOUBLINGS: u32 = 20;
 
 /// How long the server has to close its stream after ours.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -153,8 +158,22 @@ impl Component {
         if error.is_permanent() {
             self.fail(ComponentError::Rejected(error));
         } else {
+            if error.condition == "conflict" {
+                self.on_conflict(&error);
+            }
             self.disconnect(now, Disconnect::StreamError(error));
         }
+    }
+
+    /// Another connection holds the component's domain (Prosody allows one per component:
+    /// it refuses a second, or with `component_conflict_resolve = "kick_old"` replaces the
+    /// first). Retrying at once would fight the other connection, so the retries wait the
+    /// longest backoff (`reconnect_max`, with jitter): a standby that takes over within
+    /// that once the other connection is gone.
+    #[cold]
+    fn on_conflict(&mut self, error: &StreamError) {
+        log::error!(target: "exampple", "another connection holds {} ({error}): the server allows one connection for this domain (on Prosody see component_conflict_resolve); retrying at the longest backoff", self.config.domain);
+        self.attempts = self.attempts.max(MAX_BACKOFF_DOUBLINGS);
     }
 
     /// Sends a stream error for input the component cannot accept, and ends the connection.
@@ -166,7 +185,14 @@ impl Component {
     fn go_online(&mut self, now: Instant) {
         let stream_id = self.handshake_stream_id.take().unwrap_or_default();
         log::info!(target: "exampple", "online as {} (stream {stream_id})", self.config.domain);
-        self.state = State::Online;
+        self.state = match self.drain_deadline {
+            // Reconnected during a drain: it goes on, for the answers still to come.
+            Some(deadline) => {
+                self.timers.set(Timer::Drain, deadline);
+                State::Draining
+            }
+            None => State::Online,
+        };
         self.attempts = 0;
         self.outbox.connected.store(true, Ordering::Relaxed);
         // During an input, at its end (`release_held`): the input may end the connection.
@@ -181,7 +207,7 @@ impl Component {
 
     fn backoff(&mut self) -> Duration {
         let min = self.config.reconnect_min.max(Duration::from_millis(1));
-        let exp = min.saturating_mul(1u32 << self.attempts.min(20));
+        let exp = min.saturating_mul(1u32 << self.attempts.min(MAX_BACKOFF_DOUBLINGS));
         let capped = exp.min(self.config.reconnect_max);
         // Full jitter over the upper half: between 50% and 100% of the capped delay.
         let fraction = 0.5 + self.rng.u32(0..1000) as f64 / 2000.0;
@@ -218,6 +244,9 @@ impl Component {
     }
 
     pub(super) fn finish_close(&mut self) {
+        if self.drain_deadline.is_some() {
+            self.report_drain(DrainProgress::End);
+        }
         self.stop(State::Closed);
         self.observe_lifecycle(|| LifecycleEvent::Closed);
         self.events.push_back(Event::Closed);
@@ -231,10 +260,17 @@ impl Component {
         self.calls.fail_all();
     }
 
-    /// Stops routing new stanzas and waits up to `grace` for the running controllers.
-    pub(super) fn drain(&mut self, now: Instant, grace: Duration) {
+    /// Starts draining the online connection: serving goes on, and the stream closes once
+    /// the requests in flight have finished, or at `now + grace`.
+    pub(super) fn drain_within(&mut self, now: Instant, grace: Duration) {
         self.state = State::Draining;
-        self.timers.set(Timer::Drain, now + grace);
+        let deadline = now + grace;
+        self.drain_deadline = Some(deadline);
+        self.timers.set(Timer::Drain, deadline);
+        self.report_drain(DrainProgress::Begin {
+            in_flight: self.requests.len(),
+            grace,
+        });
         self.close_if_drained(now);
     }
 
@@ -242,6 +278,62 @@ impl Component {
     pub(super) fn close_if_drained(&mut self, now: Instant) {
         if self.state == State::Draining && self.requests.is_empty() {
             self.begin_closing(now);
+        }
+    }
+
+    /// A request finished during a drain.
+    pub(super) fn drain_request_finished(&mut self) {
+        if self.drain_deadline.is_some() && !self.requests.is_empty() {
+            self.report_drain(DrainProgress::Left {
+                in_flight: self.requests.len(),
+            });
+        }
+    }
+
+    /// The drain's deadline: every request still running is answered
+    /// `service-unavailable` and its controller cancelled, then the stream closes (or,
+    /// without a connection to close, the component stops).
+    fn drain_deadline_reached(&mut self, now: Instant) {
+        let abandoned = self.requests.len();
+        let error = StanzaError::new(Condition::ServiceUnavailable)
+            .with_text("en", "the component is shutting down: try again");
+        while let Some((request, flight)) = self.requests.pop_any() {
+            let ran = now.saturating_duration_since(flight.started);
+            let outcome = (
+                RequestOutcome::Failure,
+                ran,
+                Some("the drain's deadline came first"),
+            );
+            self.abandon(now, request, flight, &error, outcome);
+        }
+        self.report_drain(DrainProgress::Deadline { abandoned });
+        if self.state == State::Draining {
+            self.begin_closing(now);
+        } else {
+            if abandoned > 0 {
+                log::warn!(target: "exampple", "drain: not connected at its deadline; the answers of {abandoned} requests are lost");
+            }
+            self.finish_close();
+        }
+    }
+
+    /// Says how a drain is going: the one place that reports it.
+    pub(super) fn report_drain(&self, progress: DrainProgress) {
+        self.observe_lifecycle(|| LifecycleEvent::Draining { progress });
+        match progress {
+            DrainProgress::Begin { in_flight, grace } => {
+                log::info!(target: "exampple", "draining: {in_flight} requests in flight, closing within {grace:?}")
+            }
+            DrainProgress::Left { in_flight } => {
+                log::info!(target: "exampple", "draining: {in_flight} requests left")
+            }
+            DrainProgress::Deadline { abandoned: 0 } => {}
+            DrainProgress::Deadline { abandoned } => {
+                log::warn!(target: "exampple", "draining: deadline reached, {abandoned} requests answered with service-unavailable")
+            }
+            DrainProgress::End => {
+                log::info!(target: "exampple", "drained: the stream is closed")
+            }
         }
     }
 
@@ -278,7 +370,7 @@ impl Component {
                 stream::write_whitespace(&mut self.output);
                 self.wrote(now);
             }
-            Timer::Drain => self.begin_closing(now),
+            Timer::Drain => self.drain_deadline_reached(now),
             Timer::Close => self.finish_close(),
         }
     }

@@ -112,8 +112,9 @@ impl State {
     /// The timers that count in this state, in the order they fire when due together.
     fn timers(self) -> &'static [Timer] {
         match self {
-            State::Waiting => &[Timer::Reconnect],
-            State::Opening | State::Handshaking => &[Timer::Opening],
+            // A drain's deadline counts while reconnecting too (`Component::close`).
+            State::Waiting => &[Timer::Reconnect, Timer::Drain],
+            State::Opening | State::Handshaking => &[Timer::Opening, Timer::Drain],
             // A ping unanswered ends the connection before anything else is written.
             State::Online => &[Timer::KeepaliveAnswer, Timer::Ping, Timer::Keepalive],
             State::Draining => &[Timer::Drain],
@@ -173,6 +174,13 @@ pub struct Component {
     handling_input: bool,
     /// The stanzas held, in order.
     held: Vec<Element>,
+    /// When the drain under way ends, if one is: a drain outlives a reconnection, so that
+    /// the answers of the requests in flight still go out.
+    drain_deadline: Option<Instant>,
+    /// IQ results and errors addressed to the component that answered no call of ours.
+    stray_results: u64,
+    /// Where IQ calls go out, when this instance has a private domain of its own.
+    call_link: Option<calls::CallLink>,
 }
 
 impl Component {
@@ -232,6 +240,9 @@ impl Component {
             server_ended: false,
             handling_input: false,
             held: Vec::new(),
+            drain_deadline: None,
+            stray_results: 0,
+            call_link: None,
             config,
         };
         match component.config.auto_connect {
@@ -265,6 +276,41 @@ impl Component {
     /// How many requests are being handled.
     pub fn in_flight(&self) -> usize {
         self.requests.len()
+    }
+
+    /// Whether a drain is under way ([`Component::drain`]): the component serves what
+    /// arrives, and closes once the requests in flight have finished or the drain's
+    /// deadline has come.
+    pub fn is_draining(&self) -> bool {
+        self.drain_deadline.is_some() && !self.is_stopped()
+    }
+
+    /// How many IQ results and errors addressed to the component matched no call of its
+    /// own (and no route). With several instances on one domain the server may hand the
+    /// result of one instance's call to another: each such stray is logged and counted
+    /// here, and the caller that waits for it gets [`CallError::Timeout`] after its own
+    /// timeout (never an endless wait). [`Config::instance_domain`] gives each instance an
+    /// address its results come back to.
+    ///
+    /// [`CallError::Timeout`]: crate::conn::CallError::Timeout
+    pub fn stray_results(&self) -> u64 {
+        self.stray_results
+    }
+
+    /// Sends the component's IQ calls through `instance`, the connection of this
+    /// instance's private domain ([`Config::instance_domain`]): each call goes out from
+    /// `instance`'s domain, and `instance` takes its result or error (and its timeout) and
+    /// hands it to the caller. The runtimes do this when the configuration names an
+    /// instance domain; `instance` is driven like any component (with no routes of its
+    /// own, it answers only what the core answers: disco#info, errors). Privileged requests
+    /// (XEP-0356) take `instance`'s connection only when the server granted its domain
+    /// what they need, and the shared one otherwise.
+    pub fn route_calls_through(&mut self, instance: &Component) {
+        let _ = self.outbox.instance.set(instance.outbox.clone());
+        self.call_link = Some(calls::CallLink::new(
+            instance.outbox.clone(),
+            instance.domain.clone(),
+        ));
     }
 
     /// How many stanzas wait for the connection.
@@ -510,13 +556,34 @@ impl Component {
         Ok(())
     }
 
-    /// Stops routing new stanzas, waits up to `grace` for running controllers, then closes
-    /// the stream and waits for the server's close.
+    /// Drains the component within [`Config::drain_timeout`]: see [`Component::close`].
+    pub fn drain(&mut self, now: Instant) {
+        self.close(now, self.config.drain_timeout);
+    }
+
+    /// Ends the component gracefully, within `grace`: it goes on serving what arrives (a
+    /// server balancing between instances keeps routing to this one until its stream
+    /// closes), lets the requests in flight finish, and at the deadline answers each one
+    /// still running with `service-unavailable` (and cancels its controller), so that no
+    /// request goes unanswered. Then the stream is closed with what the outbox held
+    /// written before it, the server's close is awaited, and [`Event::Closed`] follows.
+    ///
+    /// A connection lost meanwhile is reopened, and the drain goes on on it until its
+    /// deadline (the answers wait in the queue kept while disconnected). Not connected
+    /// and with nothing in flight, the component closes at once.
     pub fn close(&mut self, now: Instant, grace: Duration) {
         self.drain_outbox(now);
         match self.state {
-            State::Online => self.drain(now, grace),
+            State::Online => self.drain_within(now, grace),
             State::Draining | State::Closing | State::Closed | State::Failed => {}
+            _ if !self.requests.is_empty() => {
+                self.drain_deadline = Some(now + grace);
+                self.timers.set(Timer::Drain, now + grace);
+                self.report_drain(observer::DrainProgress::Begin {
+                    in_flight: self.requests.len(),
+                    grace,
+                });
+            }
             _ => self.finish_close(),
         }
     }

@@ -100,6 +100,11 @@ pub enum LifecycleEvent {
         /// What it granted.
         permissions: Permissions,
     },
+    /// A drain moved on (see `Component::drain`).
+    Draining {
+        /// How far it is.
+        progress: DrainProgress,
+    },
     /// The component stopped for good: the failure will not heal by itself.
     Failed {
         /// Why.
@@ -111,7 +116,7 @@ pub enum LifecycleEvent {
 
 impl LifecycleEvent {
     /// A short stable name: `connecting`, `online`, `disconnected`, `delegated`,
-    /// `privileged`, `failed`, `closed` (for a log field or a metric label).
+    /// `privileged`, `draining`, `failed`, `closed` (for a log field or a metric label).
     pub fn name(&self) -> &'static str {
         match self {
             LifecycleEvent::Connecting { .. } => "connecting",
@@ -119,10 +124,36 @@ impl LifecycleEvent {
             LifecycleEvent::Disconnected { .. } => "disconnected",
             LifecycleEvent::Delegated { .. } => "delegated",
             LifecycleEvent::Privileged { .. } => "privileged",
+            LifecycleEvent::Draining { .. } => "draining",
             LifecycleEvent::Failed { .. } => "failed",
             LifecycleEvent::Closed => "closed",
         }
     }
+}
+
+/// A step of a drain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DrainProgress {
+    /// The drain began.
+    Begin {
+        /// Requests running then.
+        in_flight: usize,
+        /// How long they have, at most.
+        grace: Duration,
+    },
+    /// A request finished and others are still running.
+    Left {
+        /// Requests still running.
+        in_flight: usize,
+    },
+    /// The deadline came: the requests still running were answered `service-unavailable`.
+    Deadline {
+        /// How many.
+        abandoned: usize,
+    },
+    /// The stream is closed: the drain is over.
+    End,
 }
 
 /// What went through the component since the last report, and where its queues stand now.

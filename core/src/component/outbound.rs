@@ -39,7 +39,12 @@ impl Component {
                 OutboxItem::Finished { request, outcome } => {
                     self.finish_request(now, request, outcome)
                 }
-                OutboxItem::Call { iq, timeout, slot } => self.start_call(now, iq, timeout, slot),
+                OutboxItem::Call {
+                    iq,
+                    timeout,
+                    slot,
+                    pinned,
+                } => self.start_call(now, iq, timeout, slot, pinned),
             }
         }
         self.drained = items;
@@ -77,9 +82,21 @@ impl Component {
         mut iq: Element,
         timeout: Duration,
         slot: Arc<CallSlot>,
+        pinned: bool,
     ) {
         if self.is_stopped() {
             slot.fulfil(Err(CallError::Closed));
+            return;
+        }
+        // A call from an address of its own (`room@domain`) stays on the shared domain, and
+        // so does a pinned one.
+        if let Some(link) = &self.call_link
+            && !pinned
+            && iq
+                .attr("from")
+                .is_none_or(|from| from.eq_ignore_ascii_case(&self.domain))
+        {
+            link.forward(iq, timeout, slot);
             return;
         }
         self.calls

@@ -32,6 +32,10 @@ pub(super) enum Route {
     UnknownPresenceType(StanzaError),
     /// Hands it to the call it answers.
     CallAnswer,
+    /// An iq result or error that answers no call of ours and that no route asks for (the
+    /// answer to another instance's call, when several share the domain): counted, then
+    /// handed to the fallback if there is one.
+    StrayResult(Option<Routed>),
     /// Nothing: no one asked for it, and no one is to be answered.
     Drop(Dropped),
 }
@@ -116,10 +120,19 @@ pub(super) fn route(
     {
         return route;
     }
-    match cx
-        .table
-        .lookup_to(stanza_type, &xmlns, &Addressee::of(head.to))
+    let to = Addressee::of(head.to);
+    if matches!(stanza_type, StanzaType::Iq(IqType::Result | IqType::Error))
+        && cx.table.lookup_route_to(stanza_type, &xmlns, &to).is_none()
     {
+        // Answers no call of ours and no route asks for it: counted even when a fallback
+        // takes it.
+        return Route::StrayResult(cx.table.fallback().map(|controller| Routed {
+            controller: controller.clone(),
+            stanza_type,
+            xmlns,
+        }));
+    }
+    match cx.table.lookup_to(stanza_type, &xmlns, &to) {
         Some(controller) => Route::Dispatch(Routed {
             controller: controller.clone(),
             stanza_type,

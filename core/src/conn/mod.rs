@@ -285,6 +285,7 @@ impl Conn {
 
     /// Sends an iq and returns a handle that waits for the answer (matched by id and
     /// sender) for at most `timeout`: `.await` it, or wait for it with the runtimes' `block_on`.
+    /// See [`Sender::call`] for where it goes out from and where its answer lands.
     pub fn call(&self, iq: Element, timeout: Duration) -> Result<IqCall, SendError> {
         Sender::new(self.inner.outbox.clone()).call(iq, timeout)
     }

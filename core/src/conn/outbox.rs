@@ -3,7 +3,7 @@
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use minidom::Element;
@@ -34,6 +34,9 @@ pub(crate) enum OutboxItem {
         iq: Element,
         timeout: Duration,
         slot: Arc<CallSlot>,
+        /// Sent on this connection even when the component hands its calls to an instance
+        /// link (a privileged request: the server granted this connection's domain).
+        pinned: bool,
     },
 }
 
@@ -52,6 +55,10 @@ pub(crate) struct Outbox {
     pub(crate) domain: Arc<str>,
     /// What the servers granted on this connection (XEP-0356).
     pub(crate) grants: Grants,
+    /// The outbox of the instance's own connection, when the component has one
+    /// (`Config::instance_domain`): privileged requests go through it when its domain was
+    /// granted the same.
+    pub(crate) instance: OnceLock<Arc<Outbox>>,
 }
 
 impl Outbox {
@@ -65,6 +72,7 @@ impl Outbox {
             max_queue,
             domain,
             grants: Grants::default(),
+            instance: OnceLock::new(),
         }
     }
 
@@ -100,7 +108,7 @@ impl Outbox {
             .is_empty()
     }
 
-    pub(super) fn check_send(&self) -> Result<(), SendError> {
+    pub(crate) fn check_send(&self) -> Result<(), SendError> {
         if self.closed.load(Ordering::Relaxed) {
             return Err(SendError::Closed);
         }
@@ -136,7 +144,12 @@ impl Sender {
     }
 
     /// Sends an iq and returns a handle that waits for its answer (matched by id and
-    /// sender), for at most `timeout`.
+    /// sender), for at most `timeout`. With a
+    /// [`Config::instance_domain`](crate::Config::instance_domain) the iq goes out from that
+    /// domain, so that its answer comes back to this instance; an answer that never comes
+    /// back (the server handed it to another instance of the shared domain) ends in
+    /// [`CallError::Timeout`](super::CallError::Timeout), and the instance that got it
+    /// counts it (`Component::stray_results`).
     pub fn call(&self, iq: Element, timeout: Duration) -> Result<IqCall, SendError> {
         self.outbox.check_send()?;
         let slot = Arc::new(CallSlot::default());
@@ -144,6 +157,7 @@ impl Sender {
             iq,
             timeout,
             slot: slot.clone(),
+            pinned: false,
         });
         Ok(IqCall::new(slot))
     }

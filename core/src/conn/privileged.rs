@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use minidom::Element;
 
-use super::call::{CallError, IqCall};
-use super::outbox::Outbox;
+use super::call::{CallError, CallSlot, IqCall};
+use super::outbox::{Outbox, OutboxItem};
 use super::{SendError, Sender};
 use crate::jid;
 use crate::ns;
@@ -118,12 +118,13 @@ impl Privileged {
         self
     }
 
-    /// What `server` granted on the current connection, if it advertised anything.
+    /// What `server` granted the component's domain on the current connection, if it
+    /// advertised anything.
     pub fn permissions(&self, server: &str) -> Option<Arc<Permissions>> {
         self.outbox.grants.of(server)
     }
 
-    /// What every server granted on the current connection.
+    /// What every server granted the component's domain on the current connection.
     pub fn granted(&self) -> Vec<Arc<Permissions>> {
         self.outbox.grants.all()
     }
@@ -131,9 +132,9 @@ impl Privileged {
     /// The roster of `user` (a bare JID of a user of a server that granted roster `get` or
     /// `both`).
     pub async fn roster(&self, user: &str) -> Result<Roster, PrivilegeError> {
-        let (user, _) = self.user_with(user, "roster get", |p| p.roster().can_get())?;
-        let iq = self.iq_to(&user, IqType::Get, Element::bare("query", ns::ROSTER));
-        let answer = self.call(iq)?.await?;
+        let (user, acting) = self.user_with(user, "roster get", |p| p.roster().can_get())?;
+        let iq = acting.iq_to(&user, IqType::Get, Element::bare("query", ns::ROSTER));
+        let answer = acting.call(iq, self.timeout)?.await?;
         let query = answer.get_child("query", ns::ROSTER).ok_or_else(|| {
             PrivilegeError::UnexpectedAnswer("a roster result without <query/>".into())
         })?;
@@ -150,10 +151,11 @@ impl Privileged {
     /// Adds or changes `item` in the roster of `user` (a user of a server that granted
     /// roster `set` or `both`); [`Subscription::Remove`](privilege::Subscription::Remove) removes it.
     pub async fn set_roster(&self, user: &str, item: &RosterItem) -> Result<(), PrivilegeError> {
-        let (user, _) = self.user_with(user, "roster set", |p| p.roster().can_set())?;
+        let (user, acting) = self.user_with(user, "roster set", |p| p.roster().can_set())?;
         let mut query = Element::bare("query", ns::ROSTER);
         query.append_child(item.to_element());
-        self.call(self.iq_to(&user, IqType::Set, query))?.await?;
+        let iq = acting.iq_to(&user, IqType::Set, query);
+        acting.call(iq, self.timeout)?.await?;
         Ok(())
     }
 
@@ -177,19 +179,23 @@ impl Privileged {
                 "the message has no `to`, or not a valid JID",
             ));
         }
-        let (_, granted) = self.user_with(&from, "message outgoing", |p| {
+        let (_, acting) = self.user_with(&from, "message outgoing", |p| {
             p.message() == MessageAccess::Outgoing
         })?;
-        let namespace = granted.version().namespace();
+        let namespace = acting.granted.version().namespace();
         let mut forwarded = Element::bare("forwarded", ns::FORWARD);
         forwarded.append_child(privilege::into_client_namespace(message));
         let mut privilege = Element::bare("privilege", namespace);
         privilege.append_child(forwarded);
         let mut outer = Element::bare("message", ns::COMPONENT);
-        xml::set_attr(&mut outer, "from", &*self.outbox.domain);
-        xml::set_attr(&mut outer, "to", granted.server());
+        xml::set_attr(&mut outer, "from", &*acting.outbox.domain);
+        xml::set_attr(&mut outer, "to", acting.granted.server());
         outer.append_child(privilege);
-        Sender::new(self.outbox.clone()).send(outer)?;
+        acting.outbox.check_send()?;
+        acting.outbox.push(OutboxItem::Send {
+            request: None,
+            stanza: outer,
+        });
         Ok(())
     }
 
@@ -221,7 +227,7 @@ impl Privileged {
             }
         };
         let permission = format!("iq {} {namespace}", iq_type.as_str());
-        let (user, granted) = self.user_with(user, &permission, |p| {
+        let (user, acting) = self.user_with(user, &permission, |p| {
             p.version() == Version::V2 && p.allows_iq(&namespace, iq_type)
         })?;
         let mut inner = privilege::into_client_namespace(iq);
@@ -233,9 +239,10 @@ impl Privileged {
             let id = format!("privileged-{}", self.outbox.grants.next_id());
             xml::set_attr(&mut inner, "id", id);
         }
-        let mut wrapper = Element::bare("privileged_iq", granted.version().namespace());
+        let mut wrapper = Element::bare("privileged_iq", acting.granted.version().namespace());
         wrapper.append_child(inner);
-        let answer = self.call(self.iq_to(&user, iq_type, wrapper))?.await?;
+        let outer = acting.iq_to(&user, iq_type, wrapper);
+        let answer = acting.call(outer, self.timeout)?.await?;
         let inner_answer = answer
             .children()
             .flat_map(|c| std::iter::once(c).chain(c.children()))
@@ -257,14 +264,17 @@ impl Privileged {
         Ok(inner_answer)
     }
 
-    /// The bare JID of `user`, and what its server granted, if it granted what `allowed`
-    /// asks for.
+    /// The bare JID of `user`, and the connection to act through for it, if its server
+    /// granted that connection what `allowed` asks for. The instance's own connection (see
+    /// `Config::instance_domain`) comes first: a server that granted its domain the same
+    /// returns the results to this instance; otherwise the shared domain's, the one most
+    /// servers grant.
     fn user_with(
         &self,
         user: &str,
         permission: &str,
         allowed: impl Fn(&Permissions) -> bool,
-    ) -> Result<(String, Arc<Permissions>), PrivilegeError> {
+    ) -> Result<(String, Acting), PrivilegeError> {
         let not_a_user = |reason| PrivilegeError::NotAUser {
             jid: user.to_string(),
             reason,
@@ -277,15 +287,35 @@ impl Privileged {
             return Err(not_a_user("it has a resource"));
         }
         let server = parsed.domain().as_str().to_string();
-        match self.outbox.grants.of(&server) {
-            Some(granted) if allowed(&granted) => Ok((parsed.to_string(), granted)),
-            _ => Err(PrivilegeError::NotGranted {
-                server,
+        let through = |outbox: &Arc<Outbox>| {
+            let granted = outbox.grants.of(&server).filter(|g| allowed(g))?;
+            Some(Acting {
+                outbox: outbox.clone(),
+                granted,
+            })
+        };
+        let acting = self
+            .outbox
+            .instance
+            .get()
+            .and_then(through)
+            .or_else(|| through(&self.outbox))
+            .ok_or_else(|| PrivilegeError::NotGranted {
+                server: server.clone(),
                 permission: permission.to_string(),
-            }),
-        }
+            })?;
+        Ok((parsed.to_string(), acting))
     }
+}
 
+/// A connection whose domain a server granted what a request needs.
+struct Acting {
+    outbox: Arc<Outbox>,
+    granted: Arc<Permissions>,
+}
+
+impl Acting {
+    /// An iq to `user` from this connection's domain.
     fn iq_to(&self, user: &str, iq_type: IqType, payload: Element) -> Element {
         let mut iq = Element::bare("iq", ns::COMPONENT);
         xml::set_attr(&mut iq, "type", iq_type.as_str());
@@ -295,8 +325,18 @@ impl Privileged {
         iq
     }
 
-    fn call(&self, iq: Element) -> Result<IqCall, PrivilegeError> {
-        Ok(Sender::new(self.outbox.clone()).call(iq, self.timeout)?)
+    /// Sends `iq` on this connection, whatever connection the component's other calls take:
+    /// the server granted this one's domain.
+    fn call(&self, iq: Element, timeout: Duration) -> Result<IqCall, PrivilegeError> {
+        self.outbox.check_send()?;
+        let slot = Arc::new(CallSlot::default());
+        self.outbox.push(OutboxItem::Call {
+            iq,
+            timeout,
+            slot: slot.clone(),
+            pinned: true,
+        });
+        Ok(IqCall::new(slot))
     }
 }
 
