@@ -237,7 +237,7 @@ fn main() {
     );
     let slow = demo.iq("get", xml!("<query xmlns='urn:example:slow'/>"));
     demo.step(
-        "a controller slower than stanza_timeout (1 s)",
+        "a controller slower than stanza_timeout (6 s)",
         slow,
         xml!("<iq type='error'><error type='wait'><remote-server-timeout xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>"),
     );

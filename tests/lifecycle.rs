@@ -8,7 +8,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use exampple::observe::{LifecycleEvent, Observer, RequestEvent, Traffic};
+use exampple::observe::{DrainProgress, LifecycleEvent, Observer, RequestEvent, Traffic};
 use exampple::{AutoConnect, Config, Conn, Disconnect, Element, Router, StanzaError, xml};
 use support::{DOMAIN, FakeServer, SECRET, Setup, Which};
 
@@ -132,6 +132,22 @@ fn lifecycle_reaches_the_observer(which: Which) {
     let mut session = session;
     assert!(session.receive_close(T), "the component closed its stream");
     session.write("</stream:stream>");
+    // Nothing in flight: the drain begins and ends at once.
+    assert_eq!(
+        next(&events),
+        LifecycleEvent::Draining {
+            progress: DrainProgress::Begin {
+                in_flight: 0,
+                grace: Duration::from_secs(1)
+            }
+        }
+    );
+    assert_eq!(
+        next(&events),
+        LifecycleEvent::Draining {
+            progress: DrainProgress::End
+        }
+    );
     assert_eq!(next(&events), LifecycleEvent::Closed);
     assert_eq!(running.join.join().unwrap(), Ok(()));
     assert!(events.try_recv().is_err(), "nothing after closed");

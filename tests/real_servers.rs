@@ -659,7 +659,7 @@ fn keepalive_is_answered(server: Server) {
                     core.handle_connected(Instant::now());
                 }
                 Event::Online { .. } => online_at = Some(Instant::now()),
-                Event::Delegated { .. } | Event::Dispatch(_) => {}
+                Event::Delegated { .. } | Event::Privileged { .. } | Event::Dispatch(_) => {}
                 other => panic!("{server:?}: the idle component lost its connection: {other:?}"),
             }
         }

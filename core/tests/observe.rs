@@ -7,7 +7,7 @@ mod wire;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use exampple_core::observe::{LifecycleEvent, Observer, RequestEvent, Traffic};
+use exampple_core::observe::{DrainProgress, LifecycleEvent, Observer, RequestEvent, Traffic};
 use exampple_core::{ComponentError, Disconnect, xml};
 use wire::Wire;
 
@@ -149,12 +149,26 @@ fn lifecycle_in_order_through_connect_online_delegation_disconnect_reconnect_clo
     // A close asked for: the stream is closed, the server answers, closed.
     wire.core.close(wire.now, Duration::from_secs(1));
     assert_eq!(wire.sent(), "</stream:stream>");
-    assert!(
-        recorder.take_lifecycle().is_empty(),
-        "not closed before the server's close"
+    assert_eq!(
+        recorder.take_lifecycle(),
+        [LifecycleEvent::Draining {
+            progress: DrainProgress::Begin {
+                in_flight: 0,
+                grace: Duration::from_secs(1)
+            }
+        }],
+        "a drain with nothing in flight, and not closed before the server's close"
     );
     wire.input("</stream:stream>");
-    assert_eq!(recorder.take_lifecycle(), [LifecycleEvent::Closed]);
+    assert_eq!(
+        recorder.take_lifecycle(),
+        [
+            LifecycleEvent::Draining {
+                progress: DrainProgress::End
+            },
+            LifecycleEvent::Closed
+        ]
+    );
 }
 
 #[test]

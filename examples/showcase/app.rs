@@ -32,12 +32,13 @@ pub static PERSONAL_DETAILS: LazyLock<FormSpec> = LazyLock::new(|| {
 });
 
 /// The configuration: the environment (`EXAMPPLE_*`), with the showcase's defaults for
-/// what it does not set (stanza_timeout 1 s, ping 30 s, trimmed, set_from).
+/// what it does not set (stanza_timeout 6 s, so that `<roundtrip/>` can wait its 5 s for the
+/// user; ping 30 s, trimmed, set_from).
 pub fn config_from_env() -> Result<Config, ConfigError> {
     let set = |name: &str| std::env::var(name).is_ok_and(|v| !v.trim().is_empty());
     let mut config = Config::from_env()?;
     if !set("EXAMPPLE_STANZA_TIMEOUT_MS") {
-        config.stanza_timeout = Duration::from_secs(1);
+        config.stanza_timeout = ROUNDTRIP_TIMEOUT + Duration::from_secs(1);
     }
     if !set("EXAMPPLE_PING_MS") {
         config.ping = Some(Duration::from_secs(30));
