@@ -17,29 +17,8 @@ const T: Duration = Duration::from_secs(10);
 
 /// The showcase, built once with the features `scripts/test.sh` uses (so nothing is
 /// rebuilt).
-fn showcase() -> &'static std::path::Path {
-    static BUILT: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
-    BUILT.get_or_init(|| {
-        let status = Command::new(env!("CARGO"))
-            .args([
-                "build",
-                "--quiet",
-                "--all-features",
-                "--example",
-                "showcase",
-            ])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "the showcase builds");
-        // The test binary is target/<profile>/deps/showcase_metrics-*: the examples are
-        // beside deps.
-        let exe = std::env::current_exe().expect("the test's path");
-        exe.parent()
-            .and_then(|deps| deps.parent())
-            .map(|profile| profile.join("examples").join("showcase"))
-            .expect("target/<profile>/examples")
-    })
+fn showcase() -> std::path::PathBuf {
+    support::instances::built_examples().join("showcase")
 }
 
 /// Killed when dropped.

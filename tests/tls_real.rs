@@ -68,24 +68,7 @@ impl Drop for Ejabberd {
 
 /// The showcase binary, built with the features `scripts/test.sh` uses (nothing rebuilt).
 fn showcase_binary() -> PathBuf {
-    let status = Command::new(env!("CARGO"))
-        .args([
-            "build",
-            "--quiet",
-            "--all-features",
-            "--example",
-            "showcase",
-        ])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .status()
-        .expect("cargo runs");
-    assert!(status.success(), "the showcase builds");
-    // The test binary is target/<profile>/deps/tls_real-*: the examples are beside deps.
-    let exe = std::env::current_exe().expect("the test's path");
-    exe.parent()
-        .and_then(|deps| deps.parent())
-        .map(|profile| profile.join("examples/showcase"))
-        .expect("target/<profile>/examples")
+    support::instances::built_examples().join("showcase")
 }
 
 /// The showcase running with TLS to `port`, trusting `ca`; its log in `log`, killed when

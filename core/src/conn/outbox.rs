@@ -108,6 +108,25 @@ impl Outbox {
             .is_empty()
     }
 
+    /// Sends `iq` as a call waiting up to `timeout` for its answer; `pinned`: on this
+    /// connection even when the component hands its calls to an instance link.
+    pub(super) fn call(
+        &self,
+        iq: Element,
+        timeout: Duration,
+        pinned: bool,
+    ) -> Result<IqCall, SendError> {
+        self.check_send()?;
+        let slot = Arc::new(CallSlot::default());
+        self.push(OutboxItem::Call {
+            iq,
+            timeout,
+            slot: slot.clone(),
+            pinned,
+        });
+        Ok(IqCall::new(slot))
+    }
+
     pub(crate) fn check_send(&self) -> Result<(), SendError> {
         if self.closed.load(Ordering::Relaxed) {
             return Err(SendError::Closed);
@@ -151,15 +170,7 @@ impl Sender {
     /// [`CallError::Timeout`](super::CallError::Timeout), and the instance that got it
     /// counts it (`Component::stray_results`).
     pub fn call(&self, iq: Element, timeout: Duration) -> Result<IqCall, SendError> {
-        self.outbox.check_send()?;
-        let slot = Arc::new(CallSlot::default());
-        self.outbox.push(OutboxItem::Call {
-            iq,
-            timeout,
-            slot: slot.clone(),
-            pinned: false,
-        });
-        Ok(IqCall::new(slot))
+        self.outbox.call(iq, timeout, false)
     }
 }
 

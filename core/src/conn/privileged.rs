@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use minidom::Element;
 
-use super::call::{CallError, CallSlot, IqCall};
+use super::call::{CallError, IqCall};
 use super::outbox::{Outbox, OutboxItem};
 use super::{SendError, Sender};
 use crate::jid;
@@ -328,15 +328,7 @@ impl Acting {
     /// Sends `iq` on this connection, whatever connection the component's other calls take:
     /// the server granted this one's domain.
     fn call(&self, iq: Element, timeout: Duration) -> Result<IqCall, PrivilegeError> {
-        self.outbox.check_send()?;
-        let slot = Arc::new(CallSlot::default());
-        self.outbox.push(OutboxItem::Call {
-            iq,
-            timeout,
-            slot: slot.clone(),
-            pinned: true,
-        });
-        Ok(IqCall::new(slot))
+        Ok(self.outbox.call(iq, timeout, true)?)
     }
 }
 
