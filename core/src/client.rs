@@ -44,7 +44,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use minidom::{Element, Node};
+use minidom::Element;
 
 use crate::jid::{FullJid, Jid, JidError};
 use crate::ns;
@@ -52,6 +52,8 @@ use crate::parser::{Limits, ParseError, StreamItem, StreamParser};
 use crate::sasl::{self, Mechanism, SaslError, ScramSha1};
 use crate::stanza::StanzaError;
 use crate::xml;
+/// Moved to [`xml::into_client_ns`], kept here for the client's users.
+pub use crate::xml::into_client_ns;
 
 /// Whether the client upgrades the connection with STARTTLS.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
@@ -1060,50 +1062,6 @@ impl Client {
             self.events.push_back(ClientEvent::Online { jid });
         }
     }
-}
-
-/// Moves `jabber:client` stanza content out of `jabber:component:accept`: every element in
-/// that namespace is put in `jabber:client` (other namespaces are left alone). This lets
-/// [`xml::parse`] and the stanza builders, which default to the component namespace, write
-/// stanzas and patterns for a client.
-///
-/// ```
-/// use exampple_core::{client, xml};
-/// let m = client::into_client_ns(xml::parse("<message><body>hi</body><x xmlns='urn:x'/></message>").unwrap());
-/// assert_eq!(xml::to_string(&m), "<message xmlns='jabber:client'><body>hi</body><x xmlns='urn:x'/></message>");
-/// ```
-pub fn into_client_ns(element: Element) -> Element {
-    if !has_ns_anywhere(&element, ns::COMPONENT) {
-        return element;
-    }
-    rewrite_ns(&element, ns::COMPONENT, ns::CLIENT)
-}
-
-fn has_ns_anywhere(element: &Element, namespace: &str) -> bool {
-    element.ns() == namespace || element.children().any(|c| has_ns_anywhere(c, namespace))
-}
-
-fn rewrite_ns(element: &Element, from: &str, to: &str) -> Element {
-    let element_ns = element.ns();
-    let target = if element_ns == from {
-        to.to_string()
-    } else {
-        element_ns
-    };
-    let mut out = Element::bare(element.name(), target);
-    for ((namespace, name), value) in element.attrs().iter() {
-        out.attrs_mut()
-            .insert(namespace.clone(), name.clone(), value.clone());
-    }
-    for node in element.nodes() {
-        match node {
-            Node::Element(child) => {
-                out.append_child(rewrite_ns(child, from, to));
-            }
-            Node::Text(text) => out.append_text_node(text.clone()),
-        }
-    }
-    out
 }
 
 /// Puts a stanza in `jabber:client`, gives it an id if it has none, and serialises it.

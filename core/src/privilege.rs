@@ -47,7 +47,7 @@
 
 use std::fmt;
 
-use minidom::{Element, Node};
+use minidom::Element;
 
 use crate::ns;
 use crate::stanza::IqType;
@@ -512,34 +512,6 @@ pub struct Roster {
     pub ver: Option<String>,
 }
 
-/// `stanza` in `jabber:client`: the stanza forwarded inside a wrapper is one the server
-/// handles as its user's, and its children in the component namespace go along.
-pub(crate) fn into_client_namespace(mut stanza: Element) -> Element {
-    let ns = stanza.ns();
-    let target = if ns == ns::COMPONENT {
-        ns::CLIENT
-    } else {
-        ns.as_str()
-    };
-    let mut converted = Element::bare(stanza.name(), target);
-    *converted.attrs_mut() = stanza.attrs().clone();
-    for node in stanza.take_nodes() {
-        match node {
-            Node::Element(child) if child.ns() == ns::COMPONENT => {
-                converted.append_child(into_client_namespace(child));
-            }
-            other => converted.append_node(other),
-        }
-    }
-    converted
-}
-
-/// Whether `stanza` is a privilege advertisement (a message from a server carrying
-/// `<privilege/>`), for the core to keep rather than route.
-pub(crate) fn advertised(stanza: &Element) -> Option<Permissions> {
-    Permissions::from_advertisement(stanza)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -595,7 +567,7 @@ mod tests {
             "<message xmlns='jabber:component:accept' from='a@l' to='b@l'><body>hi</body><x xmlns='urn:x'/></message>",
         )
         .unwrap();
-        let converted = into_client_namespace(message);
+        let converted = xml::into_client_ns(message);
         assert_eq!(
             xml::to_string(&converted),
             "<message xmlns='jabber:client' from='a@l' to='b@l'><body>hi</body><x xmlns='urn:x'/></message>"

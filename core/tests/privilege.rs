@@ -397,12 +397,10 @@ fn a_privileged_iq_needs_version_2_and_its_namespace() {
         error_condition(&answer),
         ("auth".into(), "forbidden".into())
     );
-    let c = component();
     let granted =
         Permissions::new(Version::V2, "localhost").with_iq("jabber:iq:private", IqAccess::Get);
     assert!(granted.allows_iq("jabber:iq:private", exampple_core::IqType::Get));
     assert!(!granted.allows_iq("jabber:iq:private", exampple_core::IqType::Set));
-    drop(c);
 }
 
 #[test]

@@ -16,7 +16,7 @@ use crate::conn::{Conn, ConnParts, RequestId};
 use crate::controller::Outcome;
 use crate::delegation::{self, Envelope};
 use crate::parser::Tokens;
-use crate::privilege::{self, Permissions};
+use crate::privilege::Permissions;
 use crate::stanza::{Condition, Head, IqType, StanzaError, StanzaKind, StanzaType};
 use crate::xml;
 
@@ -62,7 +62,7 @@ impl Component {
             return;
         }
         if kind == StanzaKind::Message
-            && let Some(permissions) = privilege::advertised(&stanza)
+            && let Some(permissions) = Permissions::from_advertisement(&stanza)
         {
             self.on_privilege(permissions);
             return;

@@ -12,7 +12,7 @@ use super::outbox::{Outbox, OutboxItem};
 use super::{SendError, Sender};
 use crate::jid;
 use crate::ns;
-use crate::privilege::{self, MessageAccess, Permissions, Roster, RosterItem, Version};
+use crate::privilege::{MessageAccess, Permissions, Roster, RosterItem, Version};
 use crate::stanza::{Condition, ErrorType, IqType, StanzaError, StanzaKind};
 use crate::xml;
 
@@ -149,7 +149,7 @@ impl Privileged {
     }
 
     /// Adds or changes `item` in the roster of `user` (a user of a server that granted
-    /// roster `set` or `both`); [`Subscription::Remove`](privilege::Subscription::Remove) removes it.
+    /// roster `set` or `both`); [`Subscription::Remove`](crate::privilege::Subscription::Remove) removes it.
     pub async fn set_roster(&self, user: &str, item: &RosterItem) -> Result<(), PrivilegeError> {
         let (user, acting) = self.user_with(user, "roster set", |p| p.roster().can_set())?;
         let mut query = Element::bare("query", ns::ROSTER);
@@ -184,7 +184,7 @@ impl Privileged {
         })?;
         let namespace = acting.granted.version().namespace();
         let mut forwarded = Element::bare("forwarded", ns::FORWARD);
-        forwarded.append_child(privilege::into_client_namespace(message));
+        forwarded.append_child(xml::into_client_ns(message));
         let mut privilege = Element::bare("privilege", namespace);
         privilege.append_child(forwarded);
         let mut outer = Element::bare("message", ns::COMPONENT);
@@ -230,7 +230,7 @@ impl Privileged {
         let (user, acting) = self.user_with(user, &permission, |p| {
             p.version() == Version::V2 && p.allows_iq(&namespace, iq_type)
         })?;
-        let mut inner = privilege::into_client_namespace(iq);
+        let mut inner = xml::into_client_ns(iq);
         xml::set_attr(&mut inner, "from", user.as_str());
         if inner.attr("to").is_none() {
             xml::set_attr(&mut inner, "to", user.as_str());

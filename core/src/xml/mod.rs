@@ -290,6 +290,51 @@ pub fn lang(element: &Element) -> Option<&str> {
     element.attr_ns(ns::XML, "lang")
 }
 
+/// Moves `jabber:client` stanza content out of `jabber:component:accept`: every element in
+/// that namespace is put in `jabber:client` (other namespaces are left alone). This lets
+/// [`parse`] and the stanza builders, which default to the component namespace, write
+/// stanzas and patterns for a client, and a component forward a stanza it built as one a
+/// user sent (XEP-0356).
+///
+/// ```
+/// use exampple_core::xml;
+/// let m = xml::into_client_ns(xml::parse("<message><body>hi</body><x xmlns='urn:x'/></message>").unwrap());
+/// assert_eq!(xml::to_string(&m), "<message xmlns='jabber:client'><body>hi</body><x xmlns='urn:x'/></message>");
+/// ```
+pub fn into_client_ns(element: Element) -> Element {
+    if !has_ns_anywhere(&element, ns::COMPONENT) {
+        return element;
+    }
+    rewrite_ns(&element, ns::COMPONENT, ns::CLIENT)
+}
+
+fn has_ns_anywhere(element: &Element, namespace: &str) -> bool {
+    element.ns() == namespace || element.children().any(|c| has_ns_anywhere(c, namespace))
+}
+
+fn rewrite_ns(element: &Element, from: &str, to: &str) -> Element {
+    let element_ns = element.ns();
+    let target = if element_ns == from {
+        to.to_string()
+    } else {
+        element_ns
+    };
+    let mut out = Element::bare(element.name(), target);
+    for ((namespace, name), value) in element.attrs().iter() {
+        out.attrs_mut()
+            .insert(namespace.clone(), name.clone(), value.clone());
+    }
+    for node in element.nodes() {
+        match node {
+            Node::Element(child) => {
+                out.append_child(rewrite_ns(child, from, to));
+            }
+            Node::Text(text) => out.append_text_node(text.clone()),
+        }
+    }
+    out
+}
+
 /// The namespace of an element's first child element, if it has one.
 pub fn payload_ns(element: &Element) -> Option<String> {
     element.children().next().map(Element::ns)
