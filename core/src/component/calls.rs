@@ -15,33 +15,21 @@ use crate::conn::outbox::{Outbox, OutboxItem};
 use crate::stanza::{Condition, StanzaError};
 use crate::xml;
 
-/// The connection of this instance's private domain, which sends the component's IQ calls
-/// and takes their answers (`Component::route_calls_through`).
-pub(super) struct CallLink {
-    outbox: Arc<Outbox>,
-    domain: Arc<str>,
-}
-
-impl CallLink {
-    pub(super) fn new(outbox: Arc<Outbox>, domain: Arc<str>) -> Self {
-        CallLink { outbox, domain }
+/// Hands a call to `instance`, the outbox of this instance's private domain
+/// (`Component::route_calls_through`), from that domain: its core sends it and takes the
+/// answer. The caller learns at once when that connection cannot take it.
+pub(super) fn forward(instance: &Outbox, mut iq: Element, timeout: Duration, slot: Arc<CallSlot>) {
+    if let Err(error) = instance.check_send() {
+        slot.fulfil(Err(CallError::Send(error)));
+        return;
     }
-
-    /// Hands the call to the instance's connection, from its domain; the caller learns at
-    /// once when that connection cannot take it.
-    pub(super) fn forward(&self, mut iq: Element, timeout: Duration, slot: Arc<CallSlot>) {
-        if let Err(error) = self.outbox.check_send() {
-            slot.fulfil(Err(CallError::Send(error)));
-            return;
-        }
-        xml::set_attr(&mut iq, "from", &*self.domain);
-        self.outbox.push(OutboxItem::Call {
-            iq,
-            timeout,
-            slot,
-            pinned: false,
-        });
-    }
+    xml::set_attr(&mut iq, "from", &*instance.domain);
+    instance.push(OutboxItem::Call {
+        iq,
+        timeout,
+        slot,
+        pinned: false,
+    });
 }
 
 struct PendingCall {

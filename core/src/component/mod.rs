@@ -179,8 +179,6 @@ pub struct Component {
     drain_deadline: Option<Instant>,
     /// IQ results and errors addressed to the component that answered no call of ours.
     stray_results: u64,
-    /// Where IQ calls go out, when this instance has a private domain of its own.
-    call_link: Option<calls::CallLink>,
 }
 
 impl Component {
@@ -242,7 +240,6 @@ impl Component {
             held: Vec::new(),
             drain_deadline: None,
             stray_results: 0,
-            call_link: None,
             config,
         };
         match component.config.auto_connect {
@@ -306,11 +303,8 @@ impl Component {
     /// (XEP-0356) take `instance`'s connection only when the server granted its domain
     /// what they need, and the shared one otherwise.
     pub fn route_calls_through(&mut self, instance: &Component) {
+        // The link is set once, by the driver that builds both cores.
         let _ = self.outbox.instance.set(instance.outbox.clone());
-        self.call_link = Some(calls::CallLink::new(
-            instance.outbox.clone(),
-            instance.domain.clone(),
-        ));
     }
 
     /// How many stanzas wait for the connection.

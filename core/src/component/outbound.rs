@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use minidom::Element;
 
-use super::{Component, State, ids};
+use super::{Component, State, calls, ids};
 use crate::conn::call::{CallError, CallSlot};
 use crate::conn::outbox::OutboxItem;
 use crate::conn::reply::AnswerKind;
@@ -90,13 +90,13 @@ impl Component {
         }
         // A call from an address of its own (`room@domain`) stays on the shared domain, and
         // so does a pinned one.
-        if let Some(link) = &self.call_link
+        if let Some(instance) = self.outbox.instance.get()
             && !pinned
             && iq
                 .attr("from")
                 .is_none_or(|from| from.eq_ignore_ascii_case(&self.domain))
         {
-            link.forward(iq, timeout, slot);
+            calls::forward(instance, iq, timeout, slot);
             return;
         }
         self.calls
